@@ -1,0 +1,82 @@
+"""Privacy helpers used by every output meant for a board, the public or a download.
+
+- `suppress_small`: aggregates over fewer than `min_n` students are shown as "<min_n" (methods.md §6).
+- `neutralize_csv_cell` / `neutralize_frame`: text cells that a spreadsheet would read as a formula
+  (leading =, +, -, @, tab or CR) get a leading apostrophe so they are shown as text (CSV injection).
+
+Pure: no streamlit, no files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+DEFAULT_MIN_N = 10  # same as edtech.config.SUPPRESS_MIN
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def suppression_label(min_n: int = DEFAULT_MIN_N) -> str:
+    return f"<{int(min_n)}"
+
+
+def suppress_small(
+    df: pd.DataFrame,
+    count_cols: Sequence[str] | str,
+    min_n: int = DEFAULT_MIN_N,
+    mask_cols: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Copy of `df` where every count below `min_n` in `count_cols` is replaced by "<min_n".
+
+    Zero counts are suppressed too (strict reading of "fewer than 10"). Missing counts stay missing.
+    `mask_cols` are statistics computed over the same small group (e.g. a mean score): on any row
+    where one of the counts was suppressed they are blanked (None), because a mean over 3 students
+    discloses as much as the count. Suppressed columns become object dtype (numbers and "<10").
+    """
+    if int(min_n) < 1:
+        raise ValueError("min_n must be at least 1")
+    cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
+    missing = [c for c in [*cols, *mask_cols] if c not in df.columns]
+    if missing:
+        raise KeyError(f"columns not in frame: {missing}")
+    out = df.copy()
+    label = suppression_label(min_n)
+    any_small = pd.Series(False, index=out.index)
+    for col in cols:
+        values = pd.to_numeric(out[col], errors="coerce")
+        small = (values < min_n).fillna(False).astype(bool)
+        any_small |= small
+        shown = out[col].astype("object")
+        shown = shown.where(~small, label)
+        out[col] = shown.where(shown.notna(), None)
+    for col in mask_cols:
+        masked = out[col].astype("object")
+        out[col] = masked.where(~any_small, None)
+    return out
+
+
+def neutralize_csv_cell(value: Any) -> Any:
+    """Prefix text that a spreadsheet would evaluate as a formula with an apostrophe.
+
+    Only strings are touched: real numbers (including negative ones) are written by the CSV
+    writer as plain numbers and are safe.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralize_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of `df` with every text cell (and the column names) neutralized for CSV export."""
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+            continue
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype("object")
+        out[col] = s.map(neutralize_csv_cell, na_action="ignore")
+    out.columns = [neutralize_csv_cell(c) for c in out.columns]
+    return out
