@@ -1,0 +1,5 @@
+import sys
+
+from edtech.cli import main
+
+sys.exit(main())

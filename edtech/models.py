@@ -1,0 +1,207 @@
+"""SQLModel tables: one per contract table, plus import log, settings, scenarios and model versions.
+
+Natural keys are primary keys so that imports are upserts (INSERT … ON CONFLICT). Nullable
+parts of a natural key (a district-wide license's school) are stored as '' because SQL never
+treats two NULLs as the same key; `edtech.data` turns '' back into None when reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+
+class School(SQLModel, table=True):
+    __tablename__ = "schools"
+    school_id: str = Field(primary_key=True)
+    school_name: str
+    level: str | None = None
+    enrollment: int | None = None
+    frl_pct: float | None = None
+    title_i: bool | None = None
+    district_id: str | None = None
+
+
+class Student(SQLModel, table=True):
+    __tablename__ = "students"
+    student_id: str = Field(primary_key=True)
+    school_id: str = Field(index=True)
+    grade_level: str
+    frl: bool | None = None
+    ell: bool | None = None
+    iep: bool | None = None
+    gender: str | None = None
+    race_ethnicity: str | None = None
+    extra: dict | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Tool(SQLModel, table=True):
+    __tablename__ = "tools"
+    tool_id: str = Field(primary_key=True)
+    tool_name: str
+    vendor: str | None = None
+    category: str | None = None
+    subject: str | None = None
+    grade_band: str | None = None
+    recommended_minutes_per_week: float | None = None
+    recommended_weeks: int | None = None
+    privacy_status: str | None = None
+    accessibility: str | None = None
+    coppa_basis: str | None = None
+    interoperability: str | None = None
+    instructional_rating: float | None = None
+
+
+class License(SQLModel, table=True):
+    __tablename__ = "licenses"
+    tool_id: str = Field(primary_key=True)
+    school_id: str = Field(default="", primary_key=True)  # '' = district-wide
+    start_date: dt.date = Field(primary_key=True)
+    seats: int
+    annual_cost: float
+    end_date: dt.date
+    funding_source: str | None = None
+    price_escalator_pct: float | None = None
+    auto_renew: bool | None = None
+    pd_hours: float | None = None
+    pd_cost: float | None = None
+    internal_cost: float | None = None
+
+
+class Usage(SQLModel, table=True):
+    """Stored weekly: one row per student × tool × ISO week (Monday)."""
+    __tablename__ = "usage"
+    __table_args__ = (Index("ix_usage_tool_week", "tool_id", "week_start"),)
+    student_id: str = Field(primary_key=True)
+    tool_id: str = Field(primary_key=True)
+    week_start: dt.date = Field(primary_key=True)
+    minutes: float
+    sessions: int
+
+
+class UsageAggregate(SQLModel, table=True):
+    __tablename__ = "usage_aggregate"
+    tool_id: str = Field(primary_key=True)
+    school_id: str = Field(default="", primary_key=True)
+    district_id: str = Field(default="", primary_key=True)
+    date: dt.date = Field(primary_key=True)
+    active_users: float | None = None
+    minutes: float | None = None
+    pct_access: float | None = None
+    engagement_index: float | None = None
+    range_text: str | None = None
+
+
+class Assessment(SQLModel, table=True):
+    __tablename__ = "assessments"
+    student_id: str = Field(primary_key=True)
+    assessment: str = Field(primary_key=True)
+    window: str = Field(primary_key=True)
+    score: float
+    test_date: dt.date | None = None
+    subject: str | None = None
+    proficient: bool | None = None
+
+
+class Indicator(SQLModel, table=True):
+    __tablename__ = "indicators"
+    student_id: str = Field(primary_key=True)
+    as_of: dt.date = Field(primary_key=True)
+    attendance_rate: float | None = None
+    days_absent: float | None = None
+    gpa: float | None = None
+    course_failures: float | None = None
+    behavior_incidents: float | None = None
+    suspensions: float | None = None
+    credits_earned: float | None = None
+    extra: dict | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "devices"
+    device_id: str = Field(primary_key=True)
+    device_type: str
+    purchase_date: dt.date
+    purchase_cost: float
+    school_id: str | None = Field(default=None, index=True)
+    status: str | None = None
+    auto_update_expiration: dt.date | None = None
+    assigned_student_id: str | None = None
+    model: str | None = None
+
+
+class PDSession(SQLModel, table=True):
+    __tablename__ = "pd_sessions"
+    staff_id: str = Field(primary_key=True)
+    date: dt.date = Field(primary_key=True)
+    topic: str = Field(default="", primary_key=True)
+    school_id: str = Field(index=True)
+    hours: float
+    tool_id: str | None = None
+    cost: float | None = None
+
+
+class Funding(SQLModel, table=True):
+    __tablename__ = "funding"
+    fiscal_year: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+    amount: float
+    restricted_to: str | None = None
+    expires: dt.date | None = None
+
+
+class ImportLog(SQLModel, table=True):
+    __tablename__ = "import_log"
+    id: int | None = Field(default=None, primary_key=True)
+    imported_at: dt.datetime = Field(index=True)
+    user: str
+    kind: str
+    file_name: str
+    checksum: str
+    status: str  # imported, rejected, dry-run
+    rows_read: int = 0
+    rows_stored: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    message: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Setting(SQLModel, table=True):
+    __tablename__ = "settings"
+    key: str = Field(primary_key=True)
+    value: dict | list | float | str | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Scenario(SQLModel, table=True):
+    __tablename__ = "scenarios"
+    name: str = Field(primary_key=True)
+    spec: dict = Field(sa_column=Column(JSON))
+    updated_at: dt.datetime
+
+
+class ModelVersion(SQLModel, table=True):
+    __tablename__ = "model_versions"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: dt.datetime
+    target: str
+    model_name: str
+    metrics: dict = Field(sa_column=Column(JSON))
+    fingerprint: str
+    card: str = Field(sa_column=Column(Text))
+    artifact: bytes = Field(sa_column=Column(LargeBinary))
+
+
+# contract table name -> model class
+TABLE_MODELS: dict[str, type[SQLModel]] = {
+    "schools": School, "students": Student, "tools": Tool, "licenses": License, "usage": Usage,
+    "usage_aggregate": UsageAggregate, "assessments": Assessment, "indicators": Indicator,
+    "devices": Device, "pd_sessions": PDSession, "funding": Funding,
+}
+# key columns stored as '' instead of NULL
+BLANK_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "licenses": ("school_id",), "usage_aggregate": ("school_id", "district_id"), "pd_sessions": ("topic",),
+}

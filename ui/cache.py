@@ -1,0 +1,33 @@
+"""Cached access to the engine and the district frames (the only caching the core needs)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from edtech import data
+from edtech.district import District
+
+
+@st.cache_resource
+def get_engine() -> Engine:
+    engine = data.make_engine()
+    data.init_db(engine)
+    return engine
+
+
+def data_version() -> int:
+    """Changes after every import, so cached frames are rebuilt when the data changes."""
+    return data.data_version(get_engine())
+
+
+# cache_resource: frames are shared read-only (no per-call unpickling); the version key refreshes them
+@st.cache_resource(show_spinner="Loading district data…", max_entries=8)
+def _district(scope_key: tuple[str, ...] | None, version: int) -> District:
+    scope = None if scope_key is None else frozenset(scope_key)
+    return data.load_district(get_engine(), scope=scope)
+
+
+def get_district(scope: frozenset[str] | None = None) -> District:
+    key = None if scope is None else tuple(sorted(scope))
+    return _district(key, data_version())
