@@ -1,0 +1,733 @@
+"""The only module that touches files and the database.
+
+Imports are all-or-nothing per file (one transaction; any invalid row writes nothing) and
+idempotent (upsert on the natural key; columns the file does not carry are left alone).
+Bulk writes go through SQLAlchemy Core executemany on sorted rows (COPY on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import io
+import json
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from edtech import adapters, config
+from edtech import contract as ct
+from edtech.district import FRAME_COLUMNS, District, conform_frame, empty_frame
+from edtech.formats import (NotATableError, detect_format, iter_csv_chunks, read_excel_bytes,
+                            read_parquet_bytes, read_table_bytes, sniff_text)
+from edtech.models import (BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting)
+from edtech.validate import Issue, IssueLog, check_headers, validate_chunk
+
+Progress = Callable[[float, str], None]
+
+
+# --------------------------------------------------------------------------- engine and schema
+def make_engine(url: str | None = None) -> Engine:
+    """One engine per process; SQLite gets WAL and a busy timeout so the app and CLI can share it."""
+    url = config.database_url(url)
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and url != "sqlite://":
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA temp_store=MEMORY")
+            cur.execute("PRAGMA cache_size=-200000")
+            cur.close()
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables and indexes (idempotent)."""
+    SQLModel.metadata.create_all(engine)
+
+
+def is_postgres(engine_or_conn: Engine | Connection) -> bool:
+    return engine_or_conn.dialect.name == "postgresql"
+
+
+def data_version(engine: Engine) -> int:
+    """Grows with every import or settings change: the app's cache key."""
+    with engine.connect() as conn:
+        n = conn.execute(select(func.max(ImportLog.id))).scalar() or 0
+    return int(n)
+
+
+def table_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {name: int(conn.execute(select(func.count()).select_from(model)).scalar() or 0)
+                for name, model in TABLE_MODELS.items()}
+
+
+def is_empty(engine: Engine) -> bool:
+    counts = table_counts(engine)
+    return counts["tools"] == 0 and counts["students"] == 0 and counts["schools"] == 0
+
+
+# --------------------------------------------------------------------------- import report
+@dataclass
+class ImportReport:
+    kind: str
+    file_name: str
+    checksum: str = ""
+    rows_read: int = 0
+    rows_stored: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    dry_run: bool = False
+    seconds: float = 0.0
+    issues: IssueLog = field(default_factory=IssueLog)
+    warnings: list[str] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def error_lines(self) -> list[str]:
+        return self.issues.summary_lines(self.file_name)
+
+    def error_frame(self) -> pd.DataFrame:
+        frame = self.issues.frame()
+        frame.insert(0, "file", self.file_name)
+        return frame
+
+    def summary(self) -> str:
+        if not self.ok:
+            return (f"{self.file_name}: rejected ({self.issues.total} problem(s) in {self.rejected} row(s)); "
+                    "nothing was written")
+        verb = "would store" if self.dry_run else "stored"
+        return (f"{self.file_name} → {self.kind}: {self.rows_read:,} rows read, {verb} {self.rows_stored:,} "
+                f"({self.inserted:,} new, {self.updated:,} updated)"
+                + (f", {self.skipped:,} skipped" if self.skipped else ""))
+
+
+class RejectedError(Exception):
+    def __init__(self, report: ImportReport):
+        super().__init__(report.summary())
+        self.report = report
+
+
+# --------------------------------------------------------------------------- writing
+def _sql_value(v: object, postgres: bool) -> object:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.date() if postgres else v.date().isoformat()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return json.dumps(v) if not postgres else json.dumps(v)
+    return v
+
+
+def _column_values(series: pd.Series, postgres: bool) -> list:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if postgres:
+            return [None if pd.isna(v) else v.date() for v in series]
+        text_values = series.dt.strftime("%Y-%m-%d")
+        return [None if pd.isna(v) else v for v in text_values]
+    if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
+        return [None if v is pd.NA or v is None else bool(v) for v in series.astype("object")]
+    if pd.api.types.is_float_dtype(series):
+        arr = series.to_numpy(dtype="float64", na_value=np.nan)
+        return [None if np.isnan(v) else float(v) for v in arr]
+    if pd.api.types.is_integer_dtype(series):
+        return [None if pd.isna(v) else int(v) for v in series.astype("object")]
+    return [_sql_value(v, postgres) for v in series.astype("object")]
+
+
+def _upsert(conn: Connection, table: str, frame: pd.DataFrame, key: tuple[str, ...]) -> int:
+    """INSERT … ON CONFLICT (key) DO UPDATE of the frame's columns; rows sorted by key."""
+    if frame.empty:
+        return 0
+    frame = frame.sort_values(list(key), kind="stable")
+    cols = list(frame.columns)
+    postgres = is_postgres(conn)
+    updates = [c for c in cols if c not in key]
+    set_clause = ", ".join(f'"{c}" = excluded."{c}"' for c in updates) if updates else ""
+    conflict = f'ON CONFLICT ({", ".join(chr(34) + k + chr(34) for k in key)}) ' + (
+        f"DO UPDATE SET {set_clause}" if set_clause else "DO NOTHING")
+    col_list = ", ".join(f'"{c}"' for c in cols)
+    columns = [_column_values(frame[c], postgres) for c in cols]
+    rows = list(zip(*columns))
+    if postgres:
+        raw = conn.connection.dbapi_connection
+        tmp = f"tmp_{table}"
+        with raw.cursor() as cur:
+            cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP')
+            cur.execute(f"TRUNCATE {tmp}")
+            with cur.copy(f"COPY {tmp} ({col_list}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f'INSERT INTO "{table}" ({col_list}) SELECT {col_list} FROM {tmp} {conflict}')
+    else:
+        placeholders = ", ".join("?" for _ in cols)
+        conn.exec_driver_sql(f'INSERT INTO "{table}" ({col_list}) VALUES ({placeholders}) {conflict}', rows)
+    return len(rows)
+
+
+def _known_ids(conn: Connection, table: str) -> set[str]:
+    model = TABLE_MODELS[table]
+    key = ct.TABLES[table].key[0]
+    return set(conn.execute(select(getattr(model, key))).scalars())
+
+
+def _count(conn: Connection, table: str) -> int:
+    return int(conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() or 0)
+
+
+# --------------------------------------------------------------------------- table shaping
+def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str]) -> pd.DataFrame:
+    """Contract columns -> database columns (weekly usage, '' keys, extra JSON)."""
+    name = table.name
+    cols = [c for c in table.column_names if c in present or c in table.key]
+    frame = typed[[c for c in cols if c in typed.columns]].copy()
+    for blank_key in BLANK_KEY_COLUMNS.get(name, ()):
+        if blank_key in frame:
+            frame[blank_key] = frame[blank_key].where(frame[blank_key].notna(), "")
+        else:
+            frame[blank_key] = ""
+    if table.keep_extra:
+        extra_cols = [c for c in typed.columns if c not in table.column_names]
+        if extra_cols:
+            sub = typed[extra_cols].astype("object")
+            frame["extra"] = [
+                {k: v for k, v in zip(extra_cols, row, strict=True) if v is not None and not (isinstance(v, float) and np.isnan(v))}
+                for row in sub.itertuples(index=False, name=None)
+            ]
+    if name == "indicators" and "as_of" in frame:
+        frame["as_of"] = frame["as_of"].fillna(pd.Timestamp.today().normalize())
+    return frame
+
+
+def _weekly_usage(typed: pd.DataFrame, has_sessions: bool) -> pd.DataFrame:
+    """Rows of any grain -> one row per student × tool × ISO week (Monday)."""
+    dates = typed["date"]
+    week = dates - pd.to_timedelta(dates.dt.weekday, unit="D")
+    minutes = typed["minutes"].astype("float64")
+    if has_sessions:
+        sessions = typed["sessions"].astype("float64")
+        sessions = sessions.fillna((minutes > 0).astype("float64"))
+    else:
+        sessions = (minutes > 0).astype("float64")  # default: one session per row with minutes
+    frame = pd.DataFrame({"student_id": typed["student_id"].astype("object"),
+                          "tool_id": typed["tool_id"].astype("object"),
+                          "week_start": week, "minutes": minutes, "sessions": sessions})
+    out = frame.groupby(["student_id", "tool_id", "week_start"], sort=True, observed=True).sum().reset_index()
+    out["sessions"] = out["sessions"].round().astype("int64")
+    return out
+
+
+# --------------------------------------------------------------------------- the importer
+def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, file_name: str,
+                  checksum: str = "", dry_run: bool = False, user: str | None = None,
+                  skip_unknown_refs: bool = False, progress: Progress | None = None,
+                  total_bytes: int | None = None, warnings: list[str] | None = None) -> ImportReport:
+    """Validate and store a stream of text chunks (index = spreadsheet line) into one table.
+
+    Everything happens in one transaction: any invalid row (or any failure) writes nothing.
+    With skip_unknown_refs, rows whose IDs are unknown are skipped and counted instead.
+    """
+    table = ct.TABLES[kind]
+    report = ImportReport(kind=kind, file_name=file_name, checksum=checksum, dry_run=dry_run)
+    started = time.perf_counter()
+    init_db(engine)
+    with engine.begin() as conn:
+        refs = {t: _known_ids(conn, t) for t in {c.references for c in table.columns if c.references}}
+        if kind == "usage_aggregate":
+            refs = {}
+        before = _count(conn, kind)
+        mapping: dict[str, str] | None = None
+        staged = False
+        weekly_parts: list[pd.DataFrame] = []
+        seen = 0
+        for chunk in chunks:
+            if mapping is None:
+                mapping, unknown = check_headers(list(chunk.columns), table, report.issues)
+                report.mapping = mapping
+                if unknown and not table.keep_extra:
+                    report.warnings.append(f"ignored columns not in the contract: {', '.join(map(str, unknown))}")
+                if report.issues:
+                    break
+            report.rows_read += len(chunk)
+            checked = validate_chunk(chunk, table, mapping, refs, report.issues,
+                                     skip_unknown_refs=skip_unknown_refs)
+            typed = checked.frame
+            report.rejected += checked.bad_rows
+            report.skipped += checked.skipped
+            if report.issues or dry_run:
+                seen += len(chunk)
+                if progress:
+                    progress(0.5, f"checked {seen:,} rows")
+                continue
+            present = set(mapping.values())
+            if kind == "usage":
+                weekly = _weekly_usage(typed, "sessions" in present)
+                weekly_parts.append(weekly)
+                if len(weekly_parts) > 1 or staged:
+                    # several chunks: partial weeks go to a staging table, summed at the end
+                    _stage_usage(conn, weekly_parts, first=not staged)
+                    weekly_parts, staged = [], True
+            else:
+                frame = _to_db_frame(table, typed, present)
+                dupes = frame.duplicated(subset=list(table.key), keep="last")
+                if dupes.any():
+                    report.warnings.append(f"{int(dupes.sum())} duplicate key row(s): the later row was kept")
+                    frame = frame[~dupes]
+                report.rows_stored += _upsert(conn, kind, frame, table.key)
+            seen += len(chunk)
+            if progress:
+                frac = min(0.95, seen / max(1, (total_bytes or 0) / 30)) if total_bytes else 0.5
+                progress(frac, f"imported {seen:,} rows")
+        if mapping is None and not report.issues:
+            report.issues.add(Issue(None, None, None, "the file has no header row or no data"))
+        if report.issues or dry_run:
+            conn.rollback() if conn.in_transaction() else None
+        elif kind == "usage":
+            if staged:
+                if weekly_parts:
+                    _stage_usage(conn, weekly_parts, first=False)
+                report.rows_stored = _merge_staged_usage(conn)
+            elif weekly_parts:
+                report.rows_stored = _upsert(conn, "usage", weekly_parts[0], ("student_id", "tool_id", "week_start"))
+        if not report.issues and not dry_run:
+            after = _count(conn, kind)
+            report.inserted = after - before
+            report.updated = max(0, report.rows_stored - report.inserted)
+    if warnings:
+        report.warnings.extend(warnings)
+    report.seconds = time.perf_counter() - started
+    _log_import(engine, report, user)
+    return report
+
+
+def _stage_usage(conn: Connection, parts: list[pd.DataFrame], *, first: bool) -> None:
+    if first:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS usage_stage")
+        conn.exec_driver_sql("CREATE TEMP TABLE usage_stage (student_id TEXT, tool_id TEXT, week_start DATE, "
+                             "minutes FLOAT, sessions INTEGER)")
+    postgres = is_postgres(conn)
+    for part in parts:
+        cols = ["student_id", "tool_id", "week_start", "minutes", "sessions"]
+        rows = list(zip(*[_column_values(part[c], postgres) for c in cols]))
+        if postgres:
+            with conn.connection.dbapi_connection.cursor() as cur:
+                with cur.copy("COPY usage_stage (student_id, tool_id, week_start, minutes, sessions) FROM STDIN") as cp:
+                    for row in rows:
+                        cp.write_row(row)
+        else:
+            conn.exec_driver_sql("INSERT INTO usage_stage VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _merge_staged_usage(conn: Connection) -> int:
+    n = conn.exec_driver_sql("SELECT count(*) FROM (SELECT 1 FROM usage_stage GROUP BY student_id, tool_id, week_start) t").scalar()
+    conn.exec_driver_sql(
+        'INSERT INTO "usage" (student_id, tool_id, week_start, minutes, sessions) '
+        "SELECT student_id, tool_id, week_start, sum(minutes), sum(sessions) FROM usage_stage "
+        "GROUP BY student_id, tool_id, week_start ORDER BY student_id, tool_id, week_start "
+        'ON CONFLICT (student_id, tool_id, week_start) DO UPDATE SET minutes = excluded.minutes, sessions = excluded.sessions')
+    conn.exec_driver_sql("DROP TABLE usage_stage")
+    return int(n or 0)
+
+
+def _log_import(engine: Engine, report: ImportReport, user: str | None) -> None:
+    status = "rejected" if not report.ok else ("dry-run" if report.dry_run else "imported")
+    message = "\n".join(report.error_lines()[:50] + report.warnings[:20]) or None
+    entry = ImportLog(imported_at=dt.datetime.now(dt.timezone.utc),
+                      user=user or _default_user(), kind=report.kind, file_name=report.file_name,
+                      checksum=report.checksum, status=status, rows_read=report.rows_read,
+                      rows_stored=report.rows_stored if report.ok else 0, inserted=report.inserted,
+                      updated=report.updated, rejected=report.rejected, seconds=round(report.seconds, 3),
+                      message=message)
+    with Session(engine) as session:
+        session.add(entry)
+        session.commit()
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- files and uploads
+def _raw_chunks(name: str, stream: io.BufferedIOBase, head: bytes, warnings: list[str],
+                sheet: str | None = None) -> Iterator[pd.DataFrame]:
+    fmt = detect_format(name, head)
+    if fmt == "csv":
+        layout = sniff_text(head)
+        yield from iter_csv_chunks(stream, layout, block_bytes=config.CHUNK_BYTES, warnings=warnings)
+        return
+    data = stream.read()
+    if fmt == "xlsx":
+        frame = read_excel_bytes(data, sheet)
+    elif fmt == "parquet":
+        frame = read_parquet_bytes(data)
+    else:
+        raise NotATableError("this is a zip archive: import it as a set of files (kind auto)")
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    yield frame
+
+
+def _checksum_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_file(engine: Engine, kind: str, path: str | Path, **kw) -> ImportReport:
+    """Stream one file from disk into a table (no size limit; memory bounded by the chunk size)."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+        fh.seek(0)
+        if kind == "auto":
+            kind = guess_kind_of(path.name, head) or ""
+            if kind not in ct.TABLES:
+                return _unreadable(engine, kind or "auto", path.name, "cannot tell which table this file is; "
+                                   "name the kind (schools, students, tools, licenses, usage, …)")
+        warnings: list[str] = []
+        try:
+            chunks = _raw_chunks(path.name, fh, head, warnings)
+            return import_chunks(engine, kind, chunks, file_name=path.name, checksum=_checksum_file(path),
+                                 total_bytes=path.stat().st_size, warnings=warnings, **kw)
+        except (NotATableError, UnicodeDecodeError) as exc:
+            return _unreadable(engine, kind, path.name, str(exc))
+
+
+def import_bytes(engine: Engine, kind: str, name: str, data: bytes, **kw) -> ImportReport:
+    """Import one uploaded file held in memory."""
+    limit = config.UPLOAD_LIMIT_MB * 1024 * 1024
+    if len(data) > limit:
+        return _unreadable(engine, kind, name, f"the file is {len(data) / 1e6:.0f} MB, over the upload limit of "
+                           f"{config.UPLOAD_LIMIT_MB} MB; import it from the command line (no limit) or split it")
+    if kind == "auto":
+        kind = guess_kind_of(name, data[: 1 << 20]) or ""
+        if kind not in ct.TABLES:
+            return _unreadable(engine, "auto", name, "cannot tell which table this file is; choose the kind")
+    warnings: list[str] = []
+    try:
+        chunks = _raw_chunks(name, io.BytesIO(data), data[: 1 << 20], warnings)
+        return import_chunks(engine, kind, chunks, file_name=name, checksum=hashlib.sha256(data).hexdigest(),
+                             total_bytes=len(data), warnings=warnings, **kw)
+    except (NotATableError, UnicodeDecodeError) as exc:
+        return _unreadable(engine, kind, name, str(exc))
+
+
+def import_frame(engine: Engine, kind: str, frame: pd.DataFrame, *, file_name: str, **kw) -> ImportReport:
+    """Import a DataFrame of text (adapters, the sample generator) through the same checks."""
+    text_frame = frame.astype("object").where(frame.notna(), None)
+    text_frame.index = pd.RangeIndex(2, 2 + len(frame))
+    digest = hashlib.sha256(pd.util.hash_pandas_object(text_frame, index=False).to_numpy().tobytes()).hexdigest()
+    return import_chunks(engine, kind, [text_frame], file_name=file_name, checksum=digest, **kw)
+
+
+def _unreadable(engine: Engine, kind: str, name: str, reason: str) -> ImportReport:
+    report = ImportReport(kind=kind, file_name=name)
+    report.issues.add(Issue(None, None, None, reason, "export the table as CSV (UTF-8), Excel .xlsx or Parquet"))
+    _log_import(engine, report, None)
+    return report
+
+
+def guess_kind_of(name: str, head: bytes) -> str | None:
+    """Which contract table a file holds: by its name first, then by its headers."""
+    stem = Path(name).stem.lower()
+    for kind in sorted(ct.TABLES, key=len, reverse=True):
+        if stem == kind or stem.endswith("_" + kind) or stem.startswith(kind):
+            return kind
+    try:
+        fmt = detect_format(name, head)
+        if fmt == "csv":
+            headers = sniff_text(head).header
+        else:
+            return None
+    except NotATableError:
+        return None
+    return ct.guess_kind(headers)
+
+
+def read_raw_table(path: str | Path) -> pd.DataFrame:
+    """Any table file as text columns (for `risk evaluate` on arbitrary student CSVs)."""
+    path = Path(path)
+    return read_table_bytes(path.name, path.read_bytes())
+
+
+@dataclass
+class UploadFile:
+    name: str
+    data: bytes
+
+
+def expand_upload(files: list[UploadFile]) -> list[UploadFile]:
+    """Unpack zips (keeping folder names) so every member is handled like an uploaded file."""
+    out: list[UploadFile] = []
+    for f in files:
+        if f.data[:4] == b"PK\x03\x04" and not f.name.lower().endswith((".xlsx", ".xlsm")):
+            with zipfile.ZipFile(io.BytesIO(f.data)) as zf:
+                for info in zf.infolist():
+                    if info.is_dir() or Path(info.filename).name.startswith((".", "__")):
+                        continue
+                    out.append(UploadFile(info.filename, zf.read(info)))
+        else:
+            out.append(f)
+    return out
+
+
+def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, str] | None = None,
+                  dry_run: bool = False, user: str | None = None, skip_unknown_refs: bool = False,
+                  progress: Progress | None = None) -> list[ImportReport]:
+    """Import several files (or zips): OneRoster and LearnPlatform sets are recognised and
+    converted; the rest go to their tables in dependency order, each file all-or-nothing."""
+    files = expand_upload(files)
+    names = {Path(f.name).name.lower(): f for f in files}
+    reports: list[ImportReport] = []
+    if "orgs.csv" in names and "users.csv" in names:
+        frames = {Path(f.name).stem.lower(): read_table_bytes(f.name, f.data) for f in files
+                  if Path(f.name).suffix.lower() == ".csv"}
+        reports += _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", dry_run, user)
+        return reports
+    if "products_info.csv" in names:
+        return import_learnplatform(engine, {f.name: f.data for f in files}, dry_run=dry_run, user=user)
+    kinds = kinds or {}
+    planned = []
+    for f in files:
+        kind = kinds.get(f.name) or guess_kind_of(f.name, f.data[: 1 << 20]) or "unknown"
+        planned.append((ct.TABLES[kind].order if kind in ct.TABLES else 99, f, kind))
+    planned.sort(key=lambda p: p[0])
+    for i, (_, f, kind) in enumerate(planned):
+        if progress:
+            progress(i / max(1, len(planned)), f"importing {f.name}")
+        if kind not in ct.TABLES:
+            reports.append(_unreadable(engine, "unknown", f.name, "cannot tell which table this file is; choose the kind"))
+            continue
+        reports.append(import_bytes(engine, kind, f.name, f.data, dry_run=dry_run, user=user,
+                                    skip_unknown_refs=skip_unknown_refs))
+    if progress:
+        progress(1.0, "done")
+    return reports
+
+
+def _import_adapted(engine: Engine, adapted: adapters.Adapted, source: str, dry_run: bool,
+                    user: str | None) -> list[ImportReport]:
+    reports = []
+    for kind in sorted(adapted.frames, key=lambda k: ct.TABLES[k].order):
+        report = import_frame(engine, kind, adapted.frames[kind], file_name=f"{source}: {kind}",
+                              dry_run=dry_run, user=user)
+        report.warnings.extend(adapted.warnings.get(kind, []))
+        reports.append(report)
+    if adapted.settings and not dry_run:
+        for key, value in adapted.settings.items():
+            save_setting(engine, key, value)
+    return reports
+
+
+def import_oneroster(engine: Engine, path: str | Path, **kw) -> list[ImportReport]:
+    """A OneRoster 1.1/1.2 CSV folder or zip."""
+    path = Path(path)
+    if path.is_dir():
+        files = [UploadFile(p.name, p.read_bytes()) for p in sorted(path.glob("*.csv"))]
+    else:
+        files = [UploadFile(path.name, path.read_bytes())]
+    files = expand_upload(files)
+    frames = {Path(f.name).stem.lower(): read_table_bytes(f.name, f.data) for f in files
+              if Path(f.name).suffix.lower() == ".csv"}
+    if "orgs" not in frames or "users" not in frames:
+        report = _unreadable(engine, "oneroster", path.name, "a OneRoster set needs orgs.csv and users.csv")
+        return [report]
+    return _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", kw.get("dry_run", False), kw.get("user"))
+
+
+def import_learnplatform(engine: Engine, source: str | Path | dict[str, bytes], **kw) -> list[ImportReport]:
+    """A LearnPlatform-style engagement export: products_info.csv, districts_info.csv and
+    engagement files (engagement_data/<district>.csv or <district>.csv)."""
+    if isinstance(source, dict):
+        blobs = source
+    else:
+        path = Path(source)
+        if path.is_dir():
+            blobs = {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*.csv"))}
+        else:
+            blobs = {f.name: f.data for f in expand_upload([UploadFile(path.name, path.read_bytes())])}
+    frames = {name: read_table_bytes(name, data) for name, data in blobs.items()}
+    adapted = adapters.from_learnplatform(frames)
+    return _import_adapted(engine, adapted, "LearnPlatform", kw.get("dry_run", False), kw.get("user"))
+
+
+# --------------------------------------------------------------------------- reading
+def _read_sql(engine: Engine, sql: str, params: dict | None = None) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(text(sql), params or {})
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _scope_clause(scope: frozenset[str] | None, column: str, params: dict) -> str:
+    if scope is None:
+        return ""
+    names = []
+    for i, school in enumerate(sorted(scope)):
+        params[f"s{i}"] = school
+        names.append(f":s{i}")
+    return f" WHERE {column} IN ({', '.join(names) or 'NULL'})"
+
+
+def _expand_extra(frame: pd.DataFrame) -> pd.DataFrame:
+    if "extra" not in frame:
+        return frame
+    extras = pd.DataFrame([json.loads(e) if isinstance(e, str) else (e or {}) for e in frame["extra"]], index=frame.index)
+    frame = frame.drop(columns="extra")
+    for col in extras.columns:
+        if col in frame.columns:
+            continue
+        values = extras[col]
+        numeric = pd.to_numeric(values, errors="coerce")
+        # a kept column is numeric only when every filled value is a number
+        frame[col] = numeric if numeric.notna().sum() == values.notna().sum() else values
+    return frame
+
+
+def read_table(engine: Engine, kind: str, scope: frozenset[str] | None = None) -> pd.DataFrame:
+    """One canonical frame (see docs/architecture.md) filtered to the scope's schools."""
+    params: dict = {}
+    student_scope = _scope_clause(scope, "school_id", params)
+    student_filter = f" WHERE student_id IN (SELECT student_id FROM students{student_scope})" if scope is not None else ""
+    sql = {
+        "schools": f"SELECT * FROM schools{_scope_clause(scope, 'school_id', params)}",
+        "students": f"SELECT * FROM students{student_scope}",
+        "usage": f"SELECT * FROM usage{student_filter}",
+        "assessments": f"SELECT * FROM assessments{student_filter}",
+        "indicators": f"SELECT * FROM indicators{student_filter}",
+    }.get(kind)
+    if sql is None:
+        sql = f'SELECT * FROM "{kind}"'
+        if scope is not None and kind in ("licenses", "usage_aggregate", "devices", "pd_sessions"):
+            names = ", ".join(f":s{i}" for i in range(len(scope))) or "NULL"
+            if not params:
+                _scope_clause(scope, "school_id", params)
+            sql += f" WHERE school_id IN ({names})" + (" OR school_id = ''" if kind == "licenses" else "")
+    frame = _read_sql(engine, sql, params)
+    if frame.empty:
+        return empty_frame(kind) if kind in FRAME_COLUMNS else frame
+    for blank_key in BLANK_KEY_COLUMNS.get(kind, ()):
+        if blank_key in frame:
+            frame[blank_key] = frame[blank_key].replace("", None)
+    frame = _expand_extra(frame)
+    if kind == "usage_aggregate":
+        frame = frame.drop(columns=["range_text"], errors="ignore")
+    return conform_frame(kind, frame)
+
+
+def load_district(engine: Engine, scope: frozenset[str] | None = None) -> District:
+    """Every table as canonical frames, filtered to the scope's schools (None = all)."""
+    init_db(engine)
+    return District(**{name: read_table(engine, name, scope) for name in FRAME_COLUMNS})
+
+
+def import_history(engine: Engine, limit: int = 200) -> pd.DataFrame:
+    return _read_sql(engine, "SELECT id, imported_at, user, kind, file_name, status, rows_read, rows_stored, "
+                     "inserted, updated, rejected, seconds, checksum, message FROM import_log "
+                     f"ORDER BY id DESC LIMIT {int(limit)}")
+
+
+# --------------------------------------------------------------------------- settings, scenarios, models
+def save_setting(engine: Engine, key: str, value: object) -> None:
+    with Session(engine) as session:
+        row = session.get(Setting, key)
+        if row is None:
+            session.add(Setting(key=key, value=value))
+        else:
+            row.value = value
+            session.add(row)
+        session.commit()
+
+
+def load_setting(engine: Engine, key: str, default: object = None) -> object:
+    with Session(engine) as session:
+        row = session.get(Setting, key)
+        return default if row is None else row.value
+
+
+def save_scenario(engine: Engine, name: str, spec: dict) -> None:
+    with Session(engine) as session:
+        row = session.get(Scenario, name)
+        now = dt.datetime.now(dt.timezone.utc)
+        if row is None:
+            session.add(Scenario(name=name, spec=spec, updated_at=now))
+        else:
+            row.spec, row.updated_at = spec, now
+            session.add(row)
+        session.commit()
+
+
+def list_scenarios(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return list(session.exec(select(Scenario.name).order_by(Scenario.name)).all())
+
+
+def load_scenario(engine: Engine, name: str) -> dict | None:
+    with Session(engine) as session:
+        row = session.get(Scenario, name)
+        return None if row is None else dict(row.spec)
+
+
+def delete_scenario(engine: Engine, name: str) -> None:
+    with Session(engine) as session:
+        row = session.get(Scenario, name)
+        if row is not None:
+            session.delete(row)
+            session.commit()
+
+
+def save_model_version(engine: Engine, *, target: str, model_name: str, metrics: dict, fingerprint: str,
+                       card: str, artifact: bytes) -> int:
+    with Session(engine) as session:
+        row = ModelVersion(created_at=dt.datetime.now(dt.timezone.utc), target=target,
+                           model_name=model_name, metrics=metrics, fingerprint=fingerprint, card=card,
+                           artifact=artifact)
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+        return int(row.id)
+
+
+def list_model_versions(engine: Engine) -> pd.DataFrame:
+    return _read_sql(engine, "SELECT id, created_at, target, model_name, metrics, fingerprint FROM model_versions "
+                     "ORDER BY id DESC")
+
+
+def load_model_version(engine: Engine, version_id: int) -> ModelVersion | None:
+    with Session(engine) as session:
+        return session.get(ModelVersion, version_id)
+
+
+def load_model_artifact(engine: Engine, version_id: int) -> bytes:
+    row = load_model_version(engine, version_id)
+    if row is None:
+        raise KeyError(f"no model version {version_id}")
+    return bytes(row.artifact)
