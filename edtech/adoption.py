@@ -3,15 +3,17 @@
 Pure: DataFrames (or a `District`) in, DataFrames out. No streamlit, no files, no database.
 
 Definitions shared with the ROI engine (`edtech.roi`) so the totals reconcile exactly:
-- **Contract window** of a tool: the licenses in force on `as_of` (start ≤ as_of ≤ end); when none
-  is in force, the most recently started license. Window = earliest start of those licenses to
-  min(latest end, as_of). Seats = the sum of those licenses' seats.
-- **Active user** in a window: a distinct student with ≥ 1 session or > 0 minutes in a usage week
-  whose `week_start` falls inside the window.
-- **Dosage met** (student × tool, 80/80 rule): average weekly minutes over the weeks the tool was
-  in use ≥ 80% of `recommended_minutes_per_week`, over ≥ 80% of `recommended_weeks` weeks.
-- **Fidelity** (school × tool): dosage-met students / licensed students; a school implements with
-  fidelity when that share is ≥ 80%.
+- **Current contract** of a tool: its licenses in force on `as_of` (start ≤ as_of ≤ end); when none
+  is in force, its most recently started licenses (else its first future ones). Seats = their sum.
+- **Contract year window**: from the earliest start of those licenses to `as_of` (a tool without a
+  license, or whose contract starts after as_of, gets the 365 days ending at as_of). Usage is weekly,
+  so a week counts when any of its days is in the window.
+- **Active user** in a window: a distinct student with ≥ 1 session or > 0 minutes in it.
+- **Dosage met** (student × tool, 80/80 rule): average weekly minutes over the weeks the student used
+  the tool ≥ 80% of `recommended_minutes_per_week`, over ≥ 80% of `recommended_weeks` weeks (capped at
+  the weeks the tool has been in use so far this year). Unknown when the vendor gives no dosage.
+- **Fidelity** (school × tool): dosage-met students / licensed students (the school's seats, or its
+  active users when more); a school implements with fidelity when that share is ≥ 80%.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ DOSAGE_WEEKS_SHARE = 0.8     # ... over 80% of the weeks
 FIDELITY_THRESHOLD = 0.8     # a school implements with fidelity when ≥ 80% of licensed students meet dosage
 CONCENTRATION_SHARE = 0.8    # "concentrated": > 80% of use ...
 CONCENTRATION_SCHOOLS = 0.2  # ... in ≤ 20% of schools
+SCHOOL_CLOSURE_2020 = pd.Timestamp("2020-03-13")  # most US schools closed for COVID-19 around this Friday
 
 GRADE_ORDER = ["PK", "K", *[str(g) for g in range(1, 13)]]
 _GRADE_RANK = {g: i for i, g in enumerate(GRADE_ORDER)}
@@ -88,39 +91,50 @@ def eligible_students(students: pd.DataFrame, tools: pd.DataFrame) -> pd.DataFra
 
 
 # ----------------------------------------------------------------------------------- contract window
-def contract_windows(licenses: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Per tool: the licenses of its current contract year, their seats, cost and window (see module doc)."""
-    cols = ["tool_id", "window_start", "window_end", "seats", "annual_cost"]
-    if licenses.empty:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            cols, ["object", "datetime64[ns]", "datetime64[ns]", "int64", "float64"], strict=True)})
+def contract_windows(licenses: pd.DataFrame, as_of: pd.Timestamp, tools: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per tool (every licensed tool, plus every tool in `tools`): current seats, cost and the
+    contract-year window (see the module docstring)."""
+    as_of = pd.Timestamp(as_of)
     lic = current_licenses(licenses, as_of)
-    out = lic.groupby("tool_id", observed=True).agg(
-        window_start=("start_date", "min"), window_end=("end_date", "max"),
-        seats=("seats", "sum"), annual_cost=("annual_cost", "sum")).reset_index()
-    out["window_end"] = out["window_end"].clip(upper=pd.Timestamp(as_of))
-    return out[cols]
+    ids = pd.Index(sorted(set(lic["tool_id"]) | (set(tools["tool_id"]) if tools is not None else set())), dtype=object)
+    g = lic.groupby("tool_id")
+    out = pd.DataFrame({"tool_id": ids})
+    out["seats"] = g["seats"].sum().reindex(ids).fillna(0).astype("int64").to_numpy()
+    out["annual_cost"] = g["annual_cost"].sum().reindex(ids).fillna(0.0).astype("float64").to_numpy()
+    start = g["start_date"].min().reindex(ids).astype("datetime64[ns]")
+    year_back = as_of - pd.Timedelta(days=364)
+    start = start.fillna(year_back).where(lambda s: s <= as_of, year_back)
+    out["window_start"] = start.to_numpy()
+    out["window_end"] = as_of
+    return out[["tool_id", "window_start", "window_end", "seats", "annual_cost"]]
 
 
 def current_licenses(licenses: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """The license rows of each tool's current contract (in force on as_of, else the latest started)."""
+    """License rows in force on as_of; for a tool with none in force, its most recently started rows
+    (or, when all its contracts are in the future, its first ones). Same rule as `edtech.roi`."""
     if licenses.empty:
         return licenses.copy()
     as_of = pd.Timestamp(as_of)
     in_force = (licenses["start_date"] <= as_of) & (licenses["end_date"] >= as_of)
-    has_current = in_force.groupby(licenses["tool_id"]).transform("any")
-    latest_start = licenses.groupby("tool_id")["start_date"].transform("max")
-    keep = (has_current & in_force) | (~has_current & (licenses["start_date"] == latest_start))
-    return licenses.loc[keep].copy()
+    rest = licenses[~licenses["tool_id"].isin(set(licenses.loc[in_force, "tool_id"]))]
+    started = rest[rest["start_date"] <= as_of]
+    latest = started.groupby("tool_id")["start_date"].transform("max")
+    fallback = started[started["start_date"] == latest]
+    future = rest[~rest["tool_id"].isin(set(fallback["tool_id"]))]
+    first = future.groupby("tool_id")["start_date"].transform("min")
+    return pd.concat([licenses[in_force], fallback, future[future["start_date"] == first]], ignore_index=True)
 
 
 def usage_in_window(usage: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
-    """Active usage rows whose week falls in their tool's contract window."""
+    """Active usage rows in a week that overlaps their tool's contract-year window."""
     if usage.empty or windows.empty:
         return usage.iloc[0:0].copy()
-    merged = usage.loc[is_active_row(usage)].merge(windows[["tool_id", "window_start", "window_end"]], on="tool_id")
-    inside = (merged["week_start"] >= merged["window_start"]) & (merged["week_start"] <= merged["window_end"])
-    return merged.loc[inside, list(usage.columns)]
+    active = usage.loc[is_active_row(usage)]
+    window = windows.set_index("tool_id")
+    start = active["tool_id"].map(window["window_start"])
+    end = active["tool_id"].map(window["window_end"])
+    inside = (active["week_start"] + pd.Timedelta(days=6) >= start) & (active["week_start"] <= end)
+    return active.loc[inside.fillna(False).astype(bool)]
 
 
 # ------------------------------------------------------------------------------------ seat allocation
@@ -183,7 +197,7 @@ def student_tool_usage(district: District) -> pd.DataFrame:
 
     `dosage_met` is NA when the tool has no recommended minutes (the 80/80 rule cannot be applied).
     """
-    windows = contract_windows(district.licenses, district.as_of)
+    windows = contract_windows(district.licenses, district.as_of, district.tools)
     used = usage_in_window(district.usage, windows)
     cols = ["student_id", "tool_id", "school_id", "grade_level", "weeks_used", "minutes", "sessions",
             "avg_weekly_minutes", "dosage_ratio", "dosage_met"]
@@ -197,10 +211,13 @@ def student_tool_usage(district: District) -> pd.DataFrame:
     per["avg_weekly_minutes"] = per["minutes"] / per["weeks_used"]
     per["dosage_ratio"] = per["avg_weekly_minutes"] / per["recommended_minutes_per_week"]
     minutes_ok = per["avg_weekly_minutes"] >= DOSAGE_SHARE * per["recommended_minutes_per_week"]
-    weeks_needed = DOSAGE_WEEKS_SHARE * per["recommended_weeks"].astype("float64")
-    weeks_ok = (per["weeks_used"] >= weeks_needed) | weeks_needed.isna()  # no week target: minutes only
+    # early in the year a student cannot have used a tool for more weeks than it has been in use
+    weeks_in_use = used.groupby("tool_id")["week_start"].nunique()
+    weeks_target = np.minimum(per["recommended_weeks"].astype("float64"),
+                              per["tool_id"].map(weeks_in_use).astype("float64"))
+    weeks_ok = per["weeks_used"] >= DOSAGE_WEEKS_SHARE * weeks_target
     met = (minutes_ok & weeks_ok).astype("boolean")
-    per["dosage_met"] = met.mask(per["recommended_minutes_per_week"].isna())
+    per["dosage_met"] = met.mask(per["recommended_minutes_per_week"].isna() | per["recommended_weeks"].isna())
     return per[cols]
 
 
@@ -237,8 +254,10 @@ def school_tool_adoption(district: District, student_usage: pd.DataFrame | None 
     out["utilization"] = out["active_users"] / licensed
     out["hours_per_active_user"] = (out["minutes"] / 60) / out["active_users"].where(out["active_users"] > 0)
     out["dosage_met_share"] = out["dosage_met"] / out["active_users"].where(out["active_users"] > 0)
-    # fidelity: share of *licensed* students meeting dosage (methods §1); undefined without a dosage target
-    out["fidelity"] = (out["dosage_met"] / licensed).where(out["recommended_minutes_per_week"].notna())
+    # fidelity: share of licensed students meeting dosage (methods §1); an over-deployed school's
+    # users count as licensed so the share stays ≤ 1; undefined without a dosage target
+    fidelity_base = np.maximum(out["licensed_students"], out["active_users"])
+    out["fidelity"] = (out["dosage_met"] / fidelity_base.where(fidelity_base > 0)).where(out["dosage_known"] > 0)
     out["implements_with_fidelity"] = (out["fidelity"] >= FIDELITY_THRESHOLD).astype("boolean").mask(out["fidelity"].isna())
     out["district_median_utilization"] = out.groupby("tool_id")["utilization"].transform("median")
     out[["similar_median_utilization", "similar_schools"]] = _similar_medians(out)
@@ -477,7 +496,7 @@ def aggregate_weekly_trend(usage_aggregate: pd.DataFrame, tool_ids: list[str] | 
         agg = agg[agg["tool_id"].isin(tool_ids)]
     if agg.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    week = agg["date"] - pd.to_timedelta(agg["date"].dt.weekday, unit="D")
+    week = agg["date"] - pd.to_timedelta(agg["date"].dt.day_of_week, unit="D")
     out = agg.assign(week_start=week).groupby(["week_start", "tool_id"], as_index=False, observed=True).agg(
         pct_access=("pct_access", "mean"), engagement_index=("engagement_index", "mean"))
     return out[cols]
@@ -494,9 +513,33 @@ def aggregate_engagement_total(usage_aggregate: pd.DataFrame, start: pd.Timestam
     unit = agg["school_id"].where(agg["school_id"].notna(), agg["district_id"])
     daily = agg.assign(unit=unit).groupby(["unit", "date"], as_index=False, observed=True).agg(
         engagement_index=("engagement_index", "sum"), pct_access_sum=("pct_access", "sum"))
-    daily["week_start"] = daily["date"] - pd.to_timedelta(daily["date"].dt.weekday, unit="D")
+    daily["week_start"] = daily["date"] - pd.to_timedelta(daily["date"].dt.day_of_week, unit="D")
     return daily.groupby("week_start", as_index=False).agg(
         engagement_index=("engagement_index", "mean"), pct_access_sum=("pct_access_sum", "mean"))[cols]
+
+
+def aggregate_shift(usage_aggregate: pd.DataFrame, tool_ids: list[str] | None, at: pd.Timestamp,
+                    weeks: int = 8, gap_days: int = 7) -> pd.DataFrame:
+    """Mean daily pct_access per tool in the `weeks` weeks before `at` vs the `weeks` weeks after
+    `at + gap_days` (the gap skips the chaotic changeover week), largest rise first.
+
+    A product with no rows in a period had no reported use then and counts as 0.
+    """
+    cols = ["tool_id", "before", "after", "change"]
+    agg = usage_aggregate if tool_ids is None else usage_aggregate[usage_aggregate["tool_id"].isin(tool_ids)]
+    at = pd.Timestamp(at)
+    span = pd.Timedelta(days=7 * weeks)
+    before = agg[(agg["date"] >= at - span) & (agg["date"] < at)]
+    start_after = at + pd.Timedelta(days=gap_days)
+    after = agg[(agg["date"] >= start_after) & (agg["date"] < start_after + span)]
+    if before.empty and after.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    ids = pd.Index(sorted(set(agg["tool_id"].dropna())))
+    out = pd.DataFrame({"tool_id": ids,
+                        "before": before.groupby("tool_id")["pct_access"].mean().reindex(ids).fillna(0.0).to_numpy(),
+                        "after": after.groupby("tool_id")["pct_access"].mean().reindex(ids).fillna(0.0).to_numpy()})
+    out["change"] = out["after"] - out["before"]
+    return out.sort_values("change", ascending=False, ignore_index=True)[cols]
 
 
 def _aggregate_period(usage_aggregate: pd.DataFrame, start: pd.Timestamp | None,
