@@ -222,15 +222,21 @@ def student_tool_usage(district: District) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------- school × tool view
-def school_tool_adoption(district: District, student_usage: pd.DataFrame | None = None) -> pd.DataFrame:
+def school_tool_adoption(district: District, student_usage: pd.DataFrame | None = None,
+                         all_schools: pd.DataFrame | None = None,
+                         all_students: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per school × tool: licensed students, active users, utilization, minutes, dosage and fidelity,
     with the district median and the median of similar schools (same level and FRL band).
 
-    Rows: every school × tool pair with licensed students or active users.
+    Rows: every school × tool pair with licensed students or active users. When `district` is a
+    coordinator's scope, pass the whole district's schools and students (`all_*`, student_id, school_id,
+    grade_level) so district-wide seats are shared among every school, not only the ones in scope.
     """
     per = student_usage if student_usage is not None else student_tool_usage(district)
     lic = current_licenses(district.licenses, district.as_of)
-    seats = allocate_seats(lic, district.schools, district.students, district.tools)
+    seats = allocate_seats(lic, district.schools if all_schools is None else all_schools,
+                           district.students if all_students is None else all_students, district.tools)
+    seats = seats[seats["school_id"].isin(set(district.schools["school_id"]))]
     cols = ["school_id", "school_name", "level", "frl_pct", "frl_band", "tool_id", "tool_name",
             "licensed_students", "active_users", "utilization", "minutes", "hours_per_active_user",
             "dosage_met", "dosage_met_share", "fidelity", "implements_with_fidelity",
@@ -250,10 +256,13 @@ def school_tool_adoption(district: District, student_usage: pd.DataFrame | None 
     out = out.merge(district.schools[["school_id", "school_name", "level", "frl_pct"]], on="school_id", how="left")
     out = out.merge(district.tools[["tool_id", "tool_name", "recommended_minutes_per_week"]], on="tool_id", how="left")
     out["frl_band"] = frl_band(out["frl_pct"])
+    # drop school × tool pairs with nothing to show (a district-wide license rounded to 0 seats, no use)
+    out = out[(out["licensed_students"] > 0) | (out["active_users"] > 0)].reset_index(drop=True)
     licensed = out["licensed_students"].where(out["licensed_students"] > 0)
     out["utilization"] = out["active_users"] / licensed
     out["hours_per_active_user"] = (out["minutes"] / 60) / out["active_users"].where(out["active_users"] > 0)
-    out["dosage_met_share"] = out["dosage_met"] / out["active_users"].where(out["active_users"] > 0)
+    out["dosage_met_share"] = (out["dosage_met"] / out["active_users"].where(out["active_users"] > 0)).where(
+        out["dosage_known"] > 0)
     # fidelity: share of licensed students meeting dosage (methods §1); an over-deployed school's
     # users count as licensed so the share stays ≤ 1; undefined without a dosage target
     fidelity_base = np.maximum(out["licensed_students"], out["active_users"])

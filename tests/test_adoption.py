@@ -345,3 +345,13 @@ def test_sample_totals_reconcile_with_roi_engine(sample):
     assert len(common) == len(theirs)
     assert mine.loc[common, "active_users"].astype(int).tolist() == theirs.loc[common, "active_users"].astype(int).tolist()
     assert mine.loc[common, "licensed_students"].astype(int).tolist() == theirs.loc[common, "seats"].astype(int).tolist()
+    assert mine.loc[common, "dosage_met"].astype(int).tolist() == theirs.loc[common, "dosage_met"].astype(int).tolist()
+    assert (mine.loc[common, "minutes"] / 60).tolist() == pytest.approx(theirs.loc[common, "total_hours"].tolist())
+    # per school: the same students are counted as active users and as meeting dosage
+    by_school = A.school_tool_adoption(d).set_index(["tool_id", "school_id"])
+    roi_schools = roi.score_schools(d)
+    roi_schools = roi_schools[roi_schools["active_users"] > 0].set_index(["tool_id", "school_id"])
+    mine_used = by_school[by_school["active_users"] > 0]
+    assert sorted(mine_used.index) == sorted(roi_schools.index)
+    assert (mine_used.loc[roi_schools.index, "active_users"].to_numpy() == roi_schools["active_users"].to_numpy()).all()
+    assert (mine_used.loc[roi_schools.index, "dosage_met"].to_numpy() == roi_schools["dosage_met"].to_numpy()).all()
