@@ -209,8 +209,9 @@ def estimate_adjusted(sample: pd.DataFrame, sd_within: float | None = None) -> E
     data = pd.DataFrame({
         "post": sample["post"].astype(float).to_numpy(), "pre": sample["pre"].astype(float).to_numpy(),
         "treated": sample["treated"].astype(float).to_numpy(),
-        "grade": sample["grade"].astype(str).to_numpy(dtype=object),
-        "school": sample["school"].astype(str).to_numpy(dtype=object),
+        # pandas Categoricals: patsy reads their codes directly instead of sniffing every value
+        "grade": pd.Categorical(sample["grade"].astype(str).to_numpy(dtype=object)),
+        "school": pd.Categorical(sample["school"].astype(str).to_numpy(dtype=object)),
     })
     terms = ["treated", "pre"]
     if data["grade"].nunique() > 1:
@@ -226,7 +227,7 @@ def estimate_adjusted(sample: pd.DataFrame, sd_within: float | None = None) -> E
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if n_schools >= CLUSTER_MIN_SCHOOLS:
-            groups = pd.factorize(data["school"])[0]
+            groups = data["school"].cat.codes.to_numpy()
             fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
             cov_type = f"cluster-robust by school ({n_schools} schools)"
         else:
