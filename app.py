@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from ui import cache, state
+from ui import cache, nav, state
 
 st.set_page_config(page_title="EdTech Compass", page_icon=":material/explore:", layout="wide")
 state.init_state()
-
-HERE = Path(__file__).parent
-# (file, title, icon, roles that see it)
-PAGES = [
-    ("app_pages/overview.py", "Overview", ":material/dashboard:", {"Director", "School coordinator", "Board member"}),
-    ("app_pages/tool_roi.py", "Tool ROI", ":material/paid:", {"Director", "School coordinator", "Board member"}),
-    ("app_pages/vetting.py", "Vetting", ":material/verified_user:", {"Director", "School coordinator"}),
-    ("app_pages/adoption.py", "School adoption", ":material/school:", {"Director", "School coordinator", "Board member"}),
-    ("app_pages/at_risk.py", "At-risk students", ":material/health_and_safety:", {"Director", "School coordinator"}),
-    ("app_pages/budget.py", "Budget scenarios", ":material/account_balance:", {"Director", "Board member"}),
-    ("app_pages/report.py", "Board report", ":material/slideshow:", {"Director", "Board member"}),
-    ("app_pages/data.py", "Data", ":material/upload_file:", {"Director", "School coordinator"}),
-]
 
 with st.sidebar:
     st.selectbox("Signed in as", list(state.ROLES), key=state.ROLE_KEY,
@@ -33,10 +18,6 @@ with st.sidebar:
         names = dict(zip(schools["school_id"], schools["school_name"], strict=False))
         st.multiselect("My schools", options, key=state.SCHOOLS_KEY, format_func=lambda s: names.get(s, s))
 
-role = state.current_role()
-pages = [
-    st.Page(path, title=title, icon=icon, default=(i == 0))
-    for i, (path, title, icon, roles) in enumerate(PAGES)
-    if role in roles and (HERE / path).exists()
-]
+pages = [st.Page(path, title=title, icon=icon, default=(i == 0))
+         for i, (path, title, icon) in enumerate(nav.visible_pages())]
 st.navigation(pages).run()

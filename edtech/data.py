@@ -30,6 +30,7 @@ from edtech.district import FRAME_COLUMNS, District, conform_frame, empty_frame
 from edtech.formats import (NotATableError, detect_format, iter_csv_chunks, read_excel_bytes,
                             read_parquet_bytes, read_table_bytes, sniff_text)
 from edtech.models import (BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting)
+from edtech.parsing import FALSE_WORDS, TRUE_WORDS
 from edtech.validate import Issue, IssueLog, check_headers, validate_chunk
 
 Progress = Callable[[float, str], None]
@@ -130,34 +131,24 @@ class RejectedError(Exception):
 
 
 # --------------------------------------------------------------------------- writing
-def _sql_value(v: object, postgres: bool) -> object:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.date() if postgres else v.date().isoformat()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, dict):
-        return json.dumps(v) if not postgres else json.dumps(v)
-    return v
-
-
 def _column_values(series: pd.Series, postgres: bool) -> list:
+    """A column as a list of DB-API values (None for missing), vectorized."""
+    missing = series.isna().to_numpy()
     if pd.api.types.is_datetime64_any_dtype(series):
-        if postgres:
-            return [None if pd.isna(v) else v.date() for v in series]
-        text_values = series.dt.strftime("%Y-%m-%d")
-        return [None if pd.isna(v) else v for v in text_values]
-    if pd.api.types.is_bool_dtype(series) or str(series.dtype) == "boolean":
-        return [None if v is pd.NA or v is None else bool(v) for v in series.astype("object")]
-    if pd.api.types.is_float_dtype(series):
-        arr = series.to_numpy(dtype="float64", na_value=np.nan)
-        return [None if np.isnan(v) else float(v) for v in arr]
-    if pd.api.types.is_integer_dtype(series):
-        return [None if pd.isna(v) else int(v) for v in series.astype("object")]
-    return [_sql_value(v, postgres) for v in series.astype("object")]
+        arr = (series.dt.date if postgres else series.dt.strftime("%Y-%m-%d")).to_numpy(dtype=object)
+    elif str(series.dtype) == "boolean" or pd.api.types.is_bool_dtype(series):
+        arr = series.astype("object").to_numpy(dtype=object)
+    elif pd.api.types.is_float_dtype(series):
+        arr = series.to_numpy(dtype="float64", na_value=np.nan).astype(object)
+    elif pd.api.types.is_integer_dtype(series):
+        arr = series.astype("object").to_numpy(dtype=object)
+    else:
+        arr = series.astype("object").to_numpy(dtype=object)
+        if arr.size and any(isinstance(v, (dict, list)) for v in arr[:50]):
+            arr = np.array([json.dumps(v) if isinstance(v, (dict, list)) else v for v in arr], dtype=object)
+    arr = arr.copy()
+    arr[missing] = None
+    return arr.tolist()
 
 
 def _upsert(conn: Connection, table: str, frame: pd.DataFrame, key: tuple[str, ...]) -> int:
@@ -206,6 +197,10 @@ def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str]) -> pd.
     name = table.name
     cols = [c for c in table.column_names if c in present or c in table.key]
     frame = typed[[c for c in cols if c in typed.columns]].copy()
+    # integers are parsed as floats (validated whole); PostgreSQL's COPY rejects "300.0" for an integer
+    for col in table.columns:
+        if col.type == ct.INT and col.name in frame:
+            frame[col.name] = frame[col.name].astype("Int64")
     for blank_key in BLANK_KEY_COLUMNS.get(name, ()):
         if blank_key in frame:
             frame[blank_key] = frame[blank_key].where(frame[blank_key].notna(), "")
@@ -227,7 +222,7 @@ def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str]) -> pd.
 def _weekly_usage(typed: pd.DataFrame, has_sessions: bool) -> pd.DataFrame:
     """Rows of any grain -> one row per student × tool × ISO week (Monday)."""
     dates = typed["date"]
-    week = dates - pd.to_timedelta(dates.dt.weekday, unit="D")
+    week = dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
     minutes = typed["minutes"].astype("float64")
     if has_sessions:
         sessions = typed["sessions"].astype("float64")
@@ -600,15 +595,25 @@ def _scope_clause(scope: frozenset[str] | None, column: str, params: dict) -> st
 def _expand_extra(frame: pd.DataFrame) -> pd.DataFrame:
     if "extra" not in frame:
         return frame
-    extras = pd.DataFrame([json.loads(e) if isinstance(e, str) else (e or {}) for e in frame["extra"]], index=frame.index)
+    # a row without extra values comes back as None or NaN (pandas fills missing objects with NaN)
+    extras = pd.DataFrame([json.loads(e) if isinstance(e, str) else (e if isinstance(e, dict) else {})
+                           for e in frame["extra"]], index=frame.index)
     frame = frame.drop(columns="extra")
     for col in extras.columns:
         if col in frame.columns:
             continue
-        values = extras[col]
+        values = extras[col].astype("object").where(extras[col].notna(), None)
+        filled = values.dropna()
         numeric = pd.to_numeric(values, errors="coerce")
-        # a kept column is numeric only when every filled value is a number
-        frame[col] = numeric if numeric.notna().sum() == values.notna().sum() else values
+        words = filled.astype(str).str.strip().str.lower()
+        # a kept column is numeric only when every filled value is a number, boolean when every
+        # filled value is a yes/no word (Y/N labels such as on_track), else text
+        if numeric.notna().sum() == len(filled):
+            frame[col] = numeric
+        elif len(filled) and words.isin(TRUE_WORDS | FALSE_WORDS).all():
+            frame[col] = values.map(lambda v: None if v is None else str(v).strip().lower() in TRUE_WORDS).astype("boolean")
+        else:
+            frame[col] = values
     return frame
 
 

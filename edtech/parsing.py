@@ -92,16 +92,25 @@ def parse_grade_text(text: str) -> str:
     raise ValueError("is not a grade (PK, K, 1-12)")
 
 
+def _factorized(raw: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and distinct stripped texts (-1 = blank)."""
+    text = raw.astype("string[pyarrow]").str.strip()
+    text = text.mask(text == "")
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    return codes, pd.Index(uniques)
+
+
 def _numeric(raw: pd.Series, money: bool) -> tuple[pd.Series, pd.Series]:
-    text = raw.astype("object").where(~blank_mask(raw), None)
+    codes, uniques = _factorized(raw)
+    texts = pd.Series(uniques.astype("object"))
     if money:
-        text = text.map(lambda v: None if v is None else _MONEY_STRIP.sub("", str(v)), na_action="ignore")
-    else:
-        text = text.map(lambda v: None if v is None else str(v).strip(), na_action="ignore")
-    values = pd.to_numeric(text, errors="coerce")
-    bad = values.isna() & text.notna()
+        texts = texts.str.replace(_MONEY_STRIP, "", regex=True)
+    parsed = pd.to_numeric(texts, errors="coerce").to_numpy(dtype="float64")
+    values = np.append(parsed, np.nan)[np.where(codes < 0, len(parsed), codes)]
+    bad_unique = np.append(np.isnan(parsed), False)
+    bad = bad_unique[np.where(codes < 0, len(parsed), codes)]
     reasons = pd.Series(np.where(bad, "is not a number", None), index=raw.index, dtype=object)
-    return values.astype("float64"), reasons
+    return pd.Series(values, index=raw.index, dtype="float64"), reasons
 
 
 def parse_column(raw: pd.Series, col: ct.Column) -> Parsed:
@@ -109,8 +118,8 @@ def parse_column(raw: pd.Series, col: ct.Column) -> Parsed:
     blank = blank_mask(raw)
     t = col.type
     if t in (ct.TEXT, ct.ID):
-        values = raw.astype("object").where(~blank, None)
-        values = values.map(lambda v: str(v).strip(), na_action="ignore")
+        stripped = raw.astype("string[pyarrow]").str.strip()
+        values = stripped.astype("object").where(~blank, None)
         reasons = pd.Series(None, index=raw.index, dtype=object)
     elif t == ct.ENUM:
         def one(text: str) -> str:

@@ -31,3 +31,17 @@ def _district(scope_key: tuple[str, ...] | None, version: int) -> District:
 def get_district(scope: frozenset[str] | None = None) -> District:
     key = None if scope is None else tuple(sorted(scope))
     return _district(key, data_version())
+
+
+@st.cache_resource(show_spinner="Scoring tools…", max_entries=8)
+def _overview(scope_key: tuple[str, ...] | None, version: int):
+    from edtech import roi
+    from edtech.overview import summarize_district
+
+    district = _district(scope_key, version)
+    return summarize_district(district, roi.score_tools(district))
+
+
+def get_overview(scope: frozenset[str] | None = None):
+    key = None if scope is None else tuple(sorted(scope))
+    return _overview(key, data_version())

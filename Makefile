@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test setup system-deps lint bench sample clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Debian packages the tests need (browser tests, chart export, PDF checks, PostgreSQL).
+system-deps:
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = "0" ]; then \
+	  missing=""; \
+	  for p in chromium poppler-utils postgresql fonts-dejavu-core; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  fi; \
+	else echo "skipping apt (not root or no apt-get): browser/PostgreSQL tests skip if their tools are missing"; fi
+
+## Start the app on the embedded sample district (loaded on first run).
+run: setup
+	$(BIN)/python -m edtech init
+	@$(BIN)/python -c "from edtech import data; import sys; sys.exit(0 if data.is_empty(data.make_engine()) else 1)" \
+	  && $(BIN)/python -m edtech demo || true
+	$(BIN)/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m edtech bench
+
+## Regenerate the committed sample CSVs (seeded, deterministic).
+sample: setup
+	$(BIN)/python -m edtech.samples data/samples
+
+clean:
+	rm -rf $(VENV) data/edtech.db data/edtech.db-wal data/edtech.db-shm

@@ -1,0 +1,82 @@
+"""Data: upload, check, import (all or nothing per file), history."""
+
+import streamlit as st
+
+from edtech import config, data
+from edtech import contract as ct
+from edtech.privacy import neutralize_frame
+from edtech.services import uploads
+from ui import cache
+from ui.components import load_sample_button
+
+st.title("Data")
+engine = cache.get_engine()
+counts = data.table_counts(engine)
+
+if not any(counts.values()):
+    st.info("The database is empty. Load the sample district to explore, or upload your own files below.",
+            icon=":material/info:")
+    load_sample_button(key="data_load_sample")
+
+st.subheader("Upload files")
+st.caption(f"CSV (any of , ; tab |), Excel .xlsx, Parquet, or a zip of several files — OneRoster and "
+           f"LearnPlatform exports are recognised. Up to {config.UPLOAD_LIMIT_MB} MB per upload; the command "
+           "line has no limit. Each file is imported whole or not at all; re-importing changes nothing.")
+uploaded = st.file_uploader("Files", accept_multiple_files=True, key="data_files",
+                            type=["csv", "tsv", "txt", "xlsx", "parquet", "zip"])
+if uploaded:
+    files = [data.UploadFile(u.name, u.getvalue()) for u in uploaded]
+    previews = uploads.preview_upload(files)
+    kinds: dict[str, str] = {}
+    options = list(ct.KINDS)
+    for i, p in enumerate(previews):
+        with st.expander(f"{p.name} → {p.kind or 'unknown table'}", expanded=len(previews) <= 3):
+            if p.problem:
+                st.error(p.problem)
+                continue
+            choice = st.selectbox("Table", options, index=options.index(p.kind) if p.kind in options else 0,
+                                  key=f"data_kind_{i}")
+            kinds[p.name] = choice
+            c1, c2 = st.columns([3, 2])
+            c1.dataframe(p.rows, hide_index=True)
+            if p.mapping is not None:
+                c2.dataframe(p.mapping, hide_index=True)
+    skip = st.checkbox("Skip rows that name unknown students, tools or schools (they are counted, not silently "
+                       "dropped)", key="data_skip_unknown")
+    c1, c2 = st.columns(2)
+    check = c1.button("Check only", key="data_check", icon=":material/fact_check:")
+    go = c2.button("Import", key="data_import", type="primary", icon=":material/upload:")
+    if check or go:
+        bar = st.progress(0.0, text="Starting…")
+        reports = data.import_upload(engine, files, kinds=kinds, dry_run=check, skip_unknown_refs=skip,
+                                     progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        bar.progress(1.0, text="Done")
+        st.session_state["data_last_reports"] = reports
+
+reports = st.session_state.get("data_last_reports")
+if reports:
+    st.subheader("Validation report")
+    table = uploads.reports_frame(reports)
+    st.dataframe(table, hide_index=True)
+    for r in reports:
+        if r.ok:
+            st.success(r.summary(), icon=":material/check_circle:")
+        else:
+            st.error(r.summary(), icon=":material/error:")
+            st.markdown("\n".join(f"- {line}" for line in r.error_lines()[:12]))
+        for w in r.warnings:
+            st.warning(w)
+    errors = uploads.errors_frame(reports)
+    if len(errors):
+        st.download_button("Download the error report (CSV)", neutralize_frame(errors).to_csv(index=False),
+                           file_name="import_errors.csv", mime="text/csv", key="data_errors_csv")
+
+st.subheader("What is loaded")
+st.dataframe({"table": list(counts), "rows": list(counts.values())}, hide_index=True)
+
+st.subheader("Import history")
+history = data.import_history(engine)
+if history.empty:
+    st.caption("No imports yet.")
+else:
+    st.dataframe(neutralize_frame(history.drop(columns=["message"])), hide_index=True)

@@ -1,0 +1,56 @@
+"""What the Data page needs: previews with the column mapping, and imports of uploaded files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from edtech import contract as ct
+from edtech import data
+from edtech.formats import NotATableError, read_table_bytes
+
+
+@dataclass
+class FilePreview:
+    name: str
+    kind: str | None
+    rows: pd.DataFrame | None        # first rows as text
+    mapping: pd.DataFrame | None     # file column -> contract column
+    problem: str | None = None
+
+
+def preview_upload(files: list[data.UploadFile], n_rows: int = 8) -> list[FilePreview]:
+    out = []
+    for f in data.expand_upload(files):
+        kind = data.guess_kind_of(f.name, f.data[: 1 << 20])
+        try:
+            frame = read_table_bytes(f.name, f.data[: 2 << 20] if f.name.lower().endswith((".csv", ".txt", ".tsv")) else f.data)
+        except (NotATableError, UnicodeDecodeError, ValueError) as exc:
+            out.append(FilePreview(f.name, kind, None, None, str(exc)))
+            continue
+        mapping = None
+        if kind in ct.TABLES:
+            table = ct.TABLES[kind]
+            mapped, unknown = ct.map_columns(list(frame.columns), table)
+            rows = [{"file column": h, "contract column": mapped.get(h, "(kept as extra)" if table.keep_extra else "(ignored)")}
+                    for h in frame.columns]
+            missing = [c.name for c in table.columns if c.required and c.name not in mapped.values()]
+            rows += [{"file column": "(missing)", "contract column": f"{m} — required"} for m in missing]
+            mapping = pd.DataFrame(rows)
+        out.append(FilePreview(f.name, kind, frame.head(n_rows), mapping))
+    return out
+
+
+def reports_frame(reports: list[data.ImportReport]) -> pd.DataFrame:
+    return pd.DataFrame([{"file": r.file_name, "table": r.kind, "status": "ok" if r.ok else "rejected",
+                          "rows read": r.rows_read, "stored": r.rows_stored if r.ok else 0, "new": r.inserted,
+                          "updated": r.updated, "skipped": r.skipped, "problems": r.issues.total}
+                         for r in reports])
+
+
+def errors_frame(reports: list[data.ImportReport]) -> pd.DataFrame:
+    frames = [r.error_frame() for r in reports if not r.ok]
+    if not frames:
+        return pd.DataFrame(columns=["file", "line", "column", "value", "reason", "how_to_fix"])
+    return pd.concat(frames, ignore_index=True)

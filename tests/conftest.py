@@ -1,0 +1,99 @@
+"""Shared fixtures: databases (empty, sample district), the shared folder, Streamlit cache hygiene."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the project (specs and public datasets); tests skip without it."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"{SHARED} is absent: the shared datasets are not committed to the project")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def _sample_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed sample district loaded once per test session (through the real importer)."""
+    from edtech import data
+    from edtech.services.dataset import load_sample_district
+
+    path = tmp_path_factory.mktemp("sampledb") / "sample.db"
+    engine = data.make_engine(f"sqlite:///{path}")
+    reports = load_sample_district(engine)
+    assert all(r.ok for r in reports), [r.error_lines() for r in reports if not r.ok]
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sample_db_url(_sample_db_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A private copy of the sample database; EDTECH_DATABASE_URL points at it (for AppTest)."""
+    copy = tmp_path / "sample.db"
+    shutil.copy(_sample_db_file, copy)
+    url = f"sqlite:///{copy}"
+    monkeypatch.setenv("EDTECH_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def empty_db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new, empty database; EDTECH_DATABASE_URL points at it (for AppTest)."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    monkeypatch.setenv("EDTECH_DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def engine(empty_db_url: str):
+    from edtech import data
+
+    eng = data.make_engine(empty_db_url)
+    data.init_db(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches():
+    """Cached values would otherwise leak between AppTest runs."""
+    yield
+    import sys
+
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A PostgreSQL database URL: EDTECH_TEST_PG_URL if set, else a throwaway server started for
+    the test session (tests/pg.py, toolchain guide §6); skips when PostgreSQL is not installed."""
+    import os
+
+    from tests.pg import PostgresUnavailable, start_server
+
+    given = os.environ.get("EDTECH_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()

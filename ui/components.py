@@ -1,0 +1,56 @@
+"""Small shared pieces of UI: the empty-database welcome and number formatting."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from ui import cache, nav, state
+
+
+def money(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"${value:,.0f}"
+
+
+def pct(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.0%}"
+
+
+def load_sample_button(key: str) -> None:
+    """One click to a realistic district, through the real importer."""
+    if st.button("Load the sample district", key=key, type="primary", icon=":material/rocket_launch:"):
+        from edtech.services.dataset import load_sample_district
+
+        bar = st.progress(0.0, text="Loading the sample district…")
+        reports = load_sample_district(cache.get_engine(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+        bar.progress(1.0, text="Done")
+        bad = [r for r in reports if not r.ok]
+        if bad:
+            st.error("\n".join(line for r in bad for line in r.error_lines()[:5]))
+        else:
+            st.success(f"Loaded {sum(r.rows_stored for r in reports):,} rows from {len(reports)} files.")
+            st.rerun()
+
+
+def empty_state(what: str = "this page") -> bool:
+    """Show a friendly start screen when there is no data; returns True when the caller should stop."""
+    district = cache.get_district()
+    if not district.is_empty:
+        return False
+    st.info(f"There is no district data yet, so {what} has nothing to show.", icon=":material/info:")
+    if state.current_role() == "Board member":
+        st.markdown("Ask the director's office to load the district's data.")
+        return True
+    st.markdown("Start with the **sample district** (12 schools, 6,000 students, a school year of usage) "
+                "or upload your own files on the **Data** page.")
+    c1, c2 = st.columns([1, 3])
+    with c1:
+        load_sample_button(key=f"empty_load_{what.replace(' ', '_')}")
+    with c2:
+        nav.link("app_pages/data.py", "Upload your data", ":material/upload_file:")
+    return True
