@@ -381,11 +381,18 @@ def generate_district(n_students: int = 6000, seed: int = 2025) -> SampleDistric
     u_min = np.concatenate([p[3] for p in usage_parts])
     u_sess = np.concatenate([p[4] for p in usage_parts])
     tool_ids = np.array([t["tool_id"] for t in TOOL_SPECS], dtype=object)
+    order = np.lexsort((id_numbers[u_student], u_tool, u_week))  # by week, tool, student id
+    u_student, u_tool, u_week, u_min, u_sess = (a[order] for a in (u_student, u_tool, u_week, u_min, u_sess))
     usage = pd.DataFrame({
-        "student_id": student_ids[u_student], "tool_id": tool_ids[u_tool],
+        "student_id": pd.Series(student_ids[u_student], dtype=object),
+        "tool_id": pd.Series(tool_ids[u_tool], dtype=object),
         "week_start": weeks.values[u_week], "minutes": u_min, "sessions": u_sess,
     })
-    usage = usage.sort_values(["week_start", "tool_id", "student_id"], kind="stable").reset_index(drop=True)
+    # per student x tool totals straight from the arrays (used for seats and truths; tests recompute from frames)
+    pair_key, pair_inverse = np.unique(u_tool * n_students + u_student, return_inverse=True)
+    pairs = {"tool": pair_key // n_students, "student": pair_key % n_students,
+             "weeks_used": np.bincount(pair_inverse), "minutes": np.bincount(pair_inverse, u_min)}
+    rows = {"student": u_student, "tool": u_tool, "week": u_week, "minutes": u_min}
 
     # ---------------- spring scores with planted effects ----------------
     school_growth = {s: rng.normal(0, 1.5, n_schools) for s in ("math", "ela")}
@@ -429,7 +436,7 @@ def generate_district(n_students: int = 6000, seed: int = 2025) -> SampleDistric
         "coppa_basis": [t["coppa"] for t in TOOL_SPECS], "interoperability": [t["interop"] for t in TOOL_SPECS],
         "instructional_rating": [float(t["rating"]) for t in TOOL_SPECS],
     })
-    licenses_df, utilization = _licenses(rng, usage, students_df, school_ids, school_frl)
+    licenses_df, utilization = _licenses(rng, pairs, school, grade, school_ids, school_frl)
 
     assessment_rows = []
     for subj, name in ASSESSMENTS.items():
@@ -456,7 +463,9 @@ def generate_district(n_students: int = 6000, seed: int = 2025) -> SampleDistric
         indicators=conform_frame("indicators", indicators_df), devices=conform_frame("devices", devices_df),
         pd_sessions=conform_frame("pd_sessions", pd_df), funding=conform_frame("funding", funding_df),
     )
-    truths = _truths(district, seed, n_students, points_by_tool, utilization, risk_truth, risk_oracle)
+    truths = _truths(district, seed, n_students, points_by_tool, utilization, risk_truth, risk_oracle,
+                     pairs=pairs, rows=rows, school=school, grade=grade, spring=spring, school_ids=school_ids,
+                     status_by_tool=status_by_tool)
     return SampleDistrict(district=district, truths=truths, risk_oracle=risk_oracle)
 
 
@@ -466,16 +475,16 @@ def _pooled_within_grade_sd(values: np.ndarray, grade: np.ndarray) -> float:
     return float(np.std(values - means[grade], ddof=1))
 
 
-def _licenses(rng: np.random.Generator, usage: pd.DataFrame, students: pd.DataFrame,
+def _licenses(rng: np.random.Generator, pairs: dict, school: np.ndarray, grade: np.ndarray,
               school_ids: np.ndarray, school_frl: np.ndarray) -> tuple[pd.DataFrame, dict]:
     """FY2026 licenses sized from realized use so each tool's planted utilization holds exactly."""
-    active = usage.merge(students[["student_id", "school_id"]], on="student_id")
-    active_by_school = active.groupby(["tool_id", "school_id"])["student_id"].nunique()
-    active_total = active.groupby("tool_id")["student_id"].nunique()
+    n_schools, n_tools = len(school_ids), len(TOOL_SPECS)
+    active_by_tool_school = np.bincount(pairs["tool"] * n_schools + school[pairs["student"]],
+                                        minlength=n_tools * n_schools).reshape(n_tools, n_schools)
     rows, utilization = [], {}
     title_i = dict(zip(school_ids, school_frl >= 0.5))
-    n_students = len(students)
-    for spec in TOOL_SPECS:
+    n_students = len(school)
+    for t_i, spec in enumerate(TOOL_SPECS):
         tid = spec["tool_id"]
         common = dict(tool_id=tid, start_date=CONTRACT_START, end_date=CONTRACT_END,
                       price_escalator_pct=float(rng.choice([0.03, 0.04, 0.05, 0.06, 0.07])),
@@ -485,7 +494,7 @@ def _licenses(rng: np.random.Generator, usage: pd.DataFrame, students: pd.DataFr
             elem = [s for s in school_ids if s.startswith("01")]
             seats_sum, active_sum = 0, 0
             for sid in elem:
-                act = int(active_by_school.get((tid, sid), 0))
+                act = int(active_by_tool_school[t_i, list(school_ids).index(sid)])
                 seats = _seats(act, spec["target_util"] * rng.uniform(0.97, 1.0), pack=5)
                 funding = spec["funding"] if (spec["funding"] != "title_i" or title_i[sid]) else "general"
                 rows.append(dict(common, school_id=sid, seats=seats, annual_cost=round(seats * spec["price"], 2),
@@ -495,9 +504,9 @@ def _licenses(rng: np.random.Generator, usage: pd.DataFrame, students: pd.DataFr
                 active_sum += act
             utilization[tid] = dict(seats=seats_sum, active_users=active_sum, utilization=active_sum / seats_sum)
             continue
-        act = int(active_total.get(tid, 0))
+        act = int(active_by_tool_school[t_i].sum())
         if tid == "T06":  # LMS: district-wide flat price covering every secondary student
-            seats = int(math.ceil((students["grade_level"].isin(GRADE_LABELS[6:])).sum() / 50.0) * 50)
+            seats = int(math.ceil((grade >= 6).sum() / 50.0) * 50)
             cost = round(6.5 * n_students, -2)
             internal = round(0.25 * 95_000, 2)  # quarter of an LMS administrator
         else:
@@ -585,7 +594,6 @@ DEVICE_MODELS = (
 def _devices(rng: np.random.Generator, student_ids: np.ndarray, grade: np.ndarray, school: np.ndarray,
              school_ids: np.ndarray) -> pd.DataFrame:
     """1:1 Chromebooks in grades 3-12, shared carts in K-2, plus staff laptops, panels and hotspots."""
-    n = len(student_ids)
     one_to_one = grade >= 3
     n_cart = int(np.ceil((~one_to_one).sum() / 2))  # about one cart device per two K-2 students
     cart_school = rng.choice(school[~one_to_one], n_cart) if n_cart else np.array([], dtype=np.int64)
@@ -627,7 +635,6 @@ def _devices(rng: np.random.Generator, student_ids: np.ndarray, grade: np.ndarra
         }))
     devices = pd.concat([cb] + other, ignore_index=True)
     devices.insert(0, "device_id", [f"D{i:06d}" for i in range(1, len(devices) + 1)])
-    del n
     return devices
 
 
@@ -687,29 +694,34 @@ def _funding(licenses: pd.DataFrame, n_students: int) -> pd.DataFrame:
 
 
 def _truths(district: District, seed: int, n_students: int, points_by_tool: dict, utilization: dict,
-            risk_truth: dict, risk_oracle: pd.DataFrame) -> dict:
-    """Everything planted, measured on the generated data (JSON-serializable)."""
-    students = district.students
-    usage = district.usage
-    status = dosage_status(usage, district.tools)
-    scores = district.assessments.pivot_table(index=["student_id", "subject"], columns="window",
-                                              values="score").reset_index()
-    scores = scores.merge(students[["student_id", "grade_level"]], on="student_id")
+            risk_truth: dict, risk_oracle: pd.DataFrame, *, pairs: dict, rows: dict, school: np.ndarray,
+            grade: np.ndarray, spring: dict, school_ids: np.ndarray, status_by_tool: dict) -> dict:
+    """Everything planted, measured on the generated usage and scores (JSON-serializable).
+
+    Works on the integer arrays behind the frames (fast at 50,000 students); the tests recompute
+    the same numbers from the public frames.
+    """
+    n_schools = len(school_ids)
     effects = {}
-    for spec in TOOL_SPECS:
+    for t_i, spec in enumerate(TOOL_SPECS):
         if "effect_sd" not in spec:
             continue
         tid, subj = spec["tool_id"], spec["subject"]
-        sub = scores[scores["subject"] == subj]
-        grade_mean = sub.groupby("grade_level")["spring"].transform("mean")
-        pooled_sd = float((sub["spring"] - grade_mean).std(ddof=1))
-        st = status[status["tool_id"] == tid]
-        met_ids = set(st.loc[st["dosage_met"], "student_id"])
-        below_ids = set(st.loc[~st["dosage_met"], "student_id"])
-        in_band = sub[sub["grade_level"].isin([GRADE_LABELS[g] for g in spec["grades"]])]
-        treated = in_band["student_id"].isin(met_ids)
-        comparison = ~in_band["student_id"].isin(met_ids | below_ids)
-        naive = float(in_band.loc[treated, "spring"].mean() - in_band.loc[comparison, "spring"].mean())
+        mine = pairs["tool"] == t_i
+        avg = pairs["minutes"][mine] / pairs["weeks_used"][mine]
+        met_pair = (avg >= 0.8 * spec["rec_min"]) & (pairs["weeks_used"][mine] >= 0.8 * spec["rec_weeks"])
+        met = np.zeros(n_students, dtype=bool)
+        used = np.zeros(n_students, dtype=bool)
+        met[pairs["student"][mine][met_pair]] = True
+        used[pairs["student"][mine]] = True
+        post = spring[subj]
+        pooled_sd = _pooled_within_grade_sd(post, grade)
+        in_band = np.isin(grade, list(spec["grades"]))
+        treated, comparison, below = in_band & met, in_band & ~used, in_band & used & ~met
+        naive = float(post[treated].mean() - post[comparison].mean())
+        drawn = status_by_tool[tid]
+        # the usage drawn for each user must reproduce the dosage status its effect was planted on
+        mismatches = int(((drawn == 2) != met).sum() + ((drawn > 0) != used).sum())
         pts = points_by_tool[tid]
         effects[tid] = {
             "tool_name": spec["tool_name"], "assessment": ASSESSMENTS[subj], "subject": subj,
@@ -719,18 +731,22 @@ def _truths(district: District, seed: int, n_students: int, points_by_tool: dict
             "naive_gap_points": round(naive, 3), "naive_gap_sd": round(naive / pooled_sd, 4),
             "naive_vs_truth": "overstates" if naive > pts else "understates",
             "expected_naive_vs_truth": "overstates" if spec["use"][1] > 0 else "understates",
-            "n_treated": int(treated.sum()), "n_below_dosage": int(in_band["student_id"].isin(below_ids).sum()),
-            "n_comparison": int(comparison.sum()),
+            "n_treated": int(treated.sum()), "n_below_dosage": int(below.sum()),
+            "n_comparison": int(comparison.sum()), "dosage_status_mismatches": mismatches,
         }
-    with_school = usage.merge(students[["student_id", "school_id"]], on="student_id")
-    conc = with_school[with_school["tool_id"] == CONCENTRATED_TOOL]
-    in_two = conc["school_id"].isin(CONCENTRATED_SCHOOLS)
-    pd_use = with_school[(with_school["tool_id"] == PD_TOOL) & (with_school["school_id"] == PD_SCHOOL)]
-    weekly = pd_use.groupby("week_start")["minutes"].sum()
+    tool_index = {t["tool_id"]: i for i, t in enumerate(TOOL_SPECS)}
+    row_school = school[rows["student"]]
+    conc_rows = rows["tool"] == tool_index[CONCENTRATED_TOOL]
+    conc_minutes = np.bincount(row_school[conc_rows], rows["minutes"][conc_rows], n_schools)
+    two = np.isin(school_ids, CONCENTRATED_SCHOOLS)
+    conc_pairs = pairs["tool"] == tool_index[CONCENTRATED_TOOL]
+    conc_users = np.bincount(school[pairs["student"][conc_pairs]], minlength=n_schools)
     weeks = instruction_weeks()
+    pd_rows = (rows["tool"] == tool_index[PD_TOOL]) & (row_school == int(np.flatnonzero(school_ids == PD_SCHOOL)[0]))
+    weekly = np.bincount(rows["week"][pd_rows], rows["minutes"][pd_rows], len(weeks))
+    weekly_users = np.bincount(rows["week"][pd_rows], minlength=len(weeks))  # one row per student-week
     pos = int(np.searchsorted(weeks, PD_DATE))
-    before, after = weeks[max(0, pos - 6):pos], weeks[pos:pos + 6]
-    weekly_users = pd_use.groupby("week_start")["student_id"].nunique()
+    before, after = slice(max(0, pos - 6), pos), slice(pos, pos + 6)
     util = {t: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()} for t, d in utilization.items()}
     over_bought = [t for t, d in util.items()
                    if d["utilization"] < 0.6 and t not in (DIGITAL_DUST_TOOL, "T06")]
@@ -751,9 +767,8 @@ def _truths(district: District, seed: int, n_students: int, points_by_tool: dict
         "utilization": util,
         "digital_dust": {"tool_id": DIGITAL_DUST_TOOL, **util[DIGITAL_DUST_TOOL]},
         "concentrated": {"tool_id": CONCENTRATED_TOOL, "schools": list(CONCENTRATED_SCHOOLS),
-                         "share_of_minutes": round(float(conc.loc[in_two, "minutes"].sum() / conc["minutes"].sum()), 4),
-                         "share_of_users": round(float(conc.loc[in_two, "student_id"].nunique()
-                                                       / conc["student_id"].nunique()), 4)},
+                         "share_of_minutes": round(float(conc_minutes[two].sum() / conc_minutes.sum()), 4),
+                         "share_of_users": round(float(conc_users[two].sum() / conc_users.sum()), 4)},
         "right_sized": {"tool_id": RIGHT_SIZED_TOOL, **util[RIGHT_SIZED_TOOL]},
         "over_bought": over_bought,
         "unvetted_high_use": {"tool_id": UNVETTED_HIGH_USE_TOOL,
@@ -762,10 +777,10 @@ def _truths(district: District, seed: int, n_students: int, points_by_tool: dict
                               "active_users": util[UNVETTED_HIGH_USE_TOOL]["active_users"],
                               "share_of_students": round(util[UNVETTED_HIGH_USE_TOOL]["active_users"] / n_students, 4)},
         "pd": {"tool_id": PD_TOOL, "school_id": PD_SCHOOL, "date": PD_DATE.date().isoformat(),
-               "weekly_minutes_6wk_before": round(float(weekly.reindex(before, fill_value=0).mean()), 1),
-               "weekly_minutes_6wk_after": round(float(weekly.reindex(after, fill_value=0).mean()), 1),
-               "weekly_users_6wk_before": round(float(weekly_users.reindex(before, fill_value=0).mean()), 1),
-               "weekly_users_6wk_after": round(float(weekly_users.reindex(after, fill_value=0).mean()), 1)},
+               "weekly_minutes_6wk_before": round(float(weekly[before].mean()), 1),
+               "weekly_minutes_6wk_after": round(float(weekly[after].mean()), 1),
+               "weekly_users_6wk_before": round(float(weekly_users[before].mean()), 1),
+               "weekly_users_6wk_after": round(float(weekly_users[after].mean()), 1)},
         "funding": {"esser_expires": "2026-09-30", "esser_fiscal_years": sorted(int(y) for y in esser["fiscal_year"]),
                     "esser_cliff_fiscal_year": 2028,
                     "esser_funded_tools": sorted(district.licenses.loc[district.licenses["funding_source"] == "esser",
@@ -827,9 +842,6 @@ def to_contract_frames(district: District) -> dict[str, pd.DataFrame]:
             df = df.rename(columns={"week_start": "date"})
         cols = [("date" if (name == "usage" and c == "week_start") else c) for c in FRAME_COLUMNS[name]]
         cols += [c for c in df.columns if c not in cols]
-        if name == "indicators":
-            # extras (the risk label) are kept; credits_earned is blank for K-8 but stays a known column
-            pass
         out[name] = pd.DataFrame({c: _text(df[c]) for c in cols})
     return out
 
@@ -859,8 +871,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2025)
     args = parser.parse_args(argv)
     written = write_sample_csvs(Path(args.out_dir), n_students=args.students, seed=args.seed)
-    for name, path in written.items():
-        print(f"{path}  {path.stat().st_size / 1e6:.2f} MB")  # noqa: T201 - command-line output
+    for path in written.values():
+        print(f"{path}  {path.stat().st_size / 1e6:.2f} MB")
     return 0
 
 

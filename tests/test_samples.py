@@ -13,7 +13,12 @@ import statsmodels.formula.api as smf
 
 from edtech.district import FRAME_COLUMNS
 from edtech.samples import (
-    CSV_TABLES, HOLIDAY_WEEKS, dosage_status, generate_district, oracle_auc, to_contract_frames,
+    CSV_TABLES,
+    HOLIDAY_WEEKS,
+    dosage_status,
+    generate_district,
+    oracle_auc,
+    to_contract_frames,
     write_sample_csvs,
 )
 
@@ -123,6 +128,7 @@ def test_at_most_one_tool_per_subject_and_every_dosage_group_present(small):
     for tool_id in small.truths["effects"]:
         flags = status.loc[status["tool_id"] == tool_id, "dosage_met"]
         assert flags.sum() > 50 and (~flags).sum() > 50
+        assert small.truths["effects"][tool_id]["dosage_status_mismatches"] == 0
 
 
 def _utilization(district, tool_id: str) -> float:
