@@ -33,11 +33,13 @@ import numpy as np
 import pandas as pd
 
 from edtech.district import District
+from edtech.roi import current_licenses
 
 SPEND_CATEGORIES = ("licenses", "devices", "pd", "other")
 DEFAULT_SOURCE = "general"
 FISCAL_YEAR_START_MONTH = 7
 MAX_HORIZON = 5
+PD_HOURLY_RATE = 50.0  # loaded rate for PD hours recorded without a cost (as the ROI engine)
 
 
 class ScenarioError(ValueError):
@@ -791,8 +793,9 @@ def tool_lines_from_roi(roi: pd.DataFrame, licenses: pd.DataFrame | None = None,
             escalator=None if lrow is None or lrow["escalator"] is None or pd.isna(lrow["escalator"])
             else float(lrow["escalator"]),
             funding_source=str(lrow["funding_source"]) if lrow is not None else DEFAULT_SOURCE,
-            pd_cost=float(lrow["pd_cost"]) if lrow is not None else 0.0,
-            other_cost=float(lrow["other_cost"]) if lrow is not None else 0.0,
+            # the ROI engine's ingredients (PD sessions in the contract window, else license PD) when given
+            pd_cost=float(_first(row, ("pd_cost",), lrow["pd_cost"] if lrow is not None else 0.0)),
+            other_cost=float(_first(row, ("internal_cost",), lrow["other_cost"] if lrow is not None else 0.0)),
         ))
     return lines
 
@@ -816,7 +819,7 @@ def peak_active_30d(usage: pd.DataFrame) -> pd.Series:
 
 def tool_lines_from_licenses(district: District) -> list[ToolLine]:
     """Fallback when no ROI table is available: contract facts + peak use, no effects."""
-    lic = _license_summary(district.licenses)
+    lic = _license_summary(current_licenses(district.licenses, district.as_of))
     if len(lic) == 0:
         return []
     peaks = peak_active_30d(district.usage)
@@ -824,7 +827,7 @@ def tool_lines_from_licenses(district: District) -> list[ToolLine]:
     roi = lic.assign(tool_name=lic["tool_id"].map(names).fillna(lic["tool_id"]),
                      peak_active_30d=lic["tool_id"].map(peaks).fillna(0.0))
     return tool_lines_from_roi(roi[["tool_id", "tool_name", "seats", "annual_cost", "peak_active_30d"]],
-                               district.licenses, district.tools)
+                               current_licenses(district.licenses, district.as_of), district.tools)
 
 
 def device_cohorts(devices: pd.DataFrame) -> list[DeviceCohort]:
@@ -857,11 +860,16 @@ def funding_lines(funding: pd.DataFrame) -> list[FundingLine]:
 def inputs_from_district(district: District, roi: pd.DataFrame | None = None) -> BudgetInputs:
     """Reduce a District (+ optional ROI table) to BudgetInputs."""
     as_of = district.as_of
-    tools = (tool_lines_from_roi(roi, district.licenses, district.tools) if roi is not None and len(roi)
-             else tool_lines_from_licenses(district))
+    tools = (tool_lines_from_roi(roi, current_licenses(district.licenses, as_of), district.tools)
+             if roi is not None and len(roi) else tool_lines_from_licenses(district))
     pd_sessions = district.pd_sessions
-    recent = pd_sessions[(pd_sessions["date"] > as_of - pd.Timedelta(days=365)) & (pd_sessions["date"] <= as_of)]
-    pd_base = float(recent["cost"].astype(float).fillna(0.0).sum())
+    # PD not tied to a licensed tool (tool trainings are in the tool's line and stop if it is sunset)
+    tool_ids = {t.tool_id for t in tools}
+    general = ~pd_sessions["tool_id"].astype(object).isin(tool_ids)
+    recent = pd_sessions[general & (pd_sessions["date"] > as_of - pd.Timedelta(days=365))
+                         & (pd_sessions["date"] <= as_of)]
+    cost = recent["cost"].astype(float)
+    pd_base = float(cost.where(cost.notna(), recent["hours"].astype(float).fillna(0.0) * PD_HOURLY_RATE).sum())
     students = district.students
     enrollment = (students.assign(school_id=students["school_id"].astype(str),
                                   grade_level=students["grade_level"].astype(str))

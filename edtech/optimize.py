@@ -4,9 +4,10 @@ A 0/1 mixed-integer program solved with `scipy.optimize.milp`: one binary x[t, o
 allowed option o, exactly one option per tool, Σ cost·x ≤ cap, must-keep tools cannot be sunset.
 Costs and impacts are horizon totals from the same arrays as `project_budget` (license at the
 tool's escalator and the enrollment trend, plus the contract's PD and staff time); impact =
-effect × students at dosage. The objective is lexicographic: first the largest expected impact,
-then, among plans within a hair of it, the cheapest (a second MILP), so a right-size that loses
-no impact is always preferred to paying for idle seats.
+effect × students at dosage. The objective is lexicographic (three small MILPs): first the largest
+expected impact; then, among plans within a hair of it, the fewest sunsets (a tool without a
+measured effect is cut only when the cap needs its money); then the cheapest, so a right-size that
+loses no impact is always preferred to paying for idle seats.
 """
 
 from __future__ import annotations
@@ -97,27 +98,40 @@ def option_values(inputs: BudgetInputs, scenario: Scenario, *, must_keep: list[s
 
 
 def _solve(values: OptionValues, cap: float) -> tuple[np.ndarray | None, str]:
-    """Lexicographic MILP: max impact, then min cost. Returns the chosen option index per tool."""
+    """Lexicographic MILP: max impact, then fewest sunsets, then min cost. Option index per tool."""
     n_tools, n_opts = values.cost.shape
     idx = [(t, o) for t in range(n_tools) for o in range(n_opts) if values.allowed[t, o]]
     if not idx:
         return np.zeros(0, dtype=int), "no tools"
     cost = np.array([values.cost[t, o] for t, o in idx])
     impact = np.array([values.impact[t, o] for t, o in idx])
+    is_sunset = np.array([1.0 if OPTIONS[o] == "sunset" else 0.0 for _, o in idx])
     one_per_tool = np.zeros((n_tools, len(idx)))
     for k, (t, _) in enumerate(idx):
         one_per_tool[t, k] = 1.0
     constraints = [LinearConstraint(one_per_tool, 1.0, 1.0), LinearConstraint(cost[None, :], -np.inf, cap)]
     integrality = np.ones(len(idx))
     bounds = Bounds(0, 1)
-    first = milp(-impact, constraints=constraints, integrality=integrality, bounds=bounds)
-    if first.status != 0 or first.x is None:
-        return None, first.message
-    best = float(impact @ np.round(first.x))
-    slack = _IMPACT_TOLERANCE * max(1.0, abs(best))
-    second = milp(cost, integrality=integrality, bounds=bounds,
-                  constraints=[*constraints, LinearConstraint(impact[None, :], best - slack, np.inf)])
-    x = np.round(second.x if second.status == 0 and second.x is not None else first.x)
+    exact = {"mip_rel_gap": 0.0}  # HiGHS stops at a 0.01% gap by default; plans must be exact
+
+    def solve(objective: np.ndarray, extra: list[LinearConstraint]) -> np.ndarray | None:
+        res = milp(objective, constraints=[*constraints, *extra], integrality=integrality, bounds=bounds,
+                   options=exact)
+        return None if res.status != 0 or res.x is None else np.round(res.x)
+
+    x = solve(-impact, [])
+    if x is None:
+        return None, "infeasible"
+    # 2) among plans with the best impact, the fewest sunsets: cut only what the cap or the evidence
+    #    requires (a tool with no measured effect is unknown, not worthless, until the cap needs it)
+    best = float(impact @ x)
+    keep_impact = LinearConstraint(impact[None, :], best - _IMPACT_TOLERANCE * max(1.0, abs(best)), np.inf)
+    x2 = solve(is_sunset, [keep_impact])
+    x = x2 if x2 is not None else x  # numerically stuck: keep the stage-1 plan
+    n_sunset = float(is_sunset @ x)
+    # 3) then the cheapest such plan: right-size instead of paying for idle seats
+    x3 = solve(cost, [keep_impact, LinearConstraint(is_sunset[None, :], -np.inf, n_sunset + 0.5)])
+    x = x3 if x3 is not None else x
     choice = np.full(n_tools, -1)
     for k, (t, o) in enumerate(idx):
         if x[k] > 0.5:
@@ -138,7 +152,11 @@ def _explain(name: str, option: str, seats0: float, seats: float, cost: float, b
             ce = _dollars_per_tenth_sd(base_cost, base_impact)
             return (f"Sunset {name}: frees ${saving:,.0f} over the horizon and gives up {base_impact:,.1f} "
                     f"SD·students of expected impact (${ce:,.0f} per 0.1 SD per student, too costly under the cap).")
-        return f"Sunset {name}: frees ${saving:,.0f} over the horizon; no measured impact is lost."
+        if base_impact < 0:
+            return (f"Sunset {name}: frees ${saving:,.0f} over the horizon; its measured effect is negative, so "
+                    f"expected impact rises by {-base_impact:,.1f} SD·students.")
+        return (f"Sunset {name}: frees ${saving:,.0f} over the horizon to meet the cap; it has no measured "
+                f"effect yet, so no measured impact is lost.")
     ce = _dollars_per_tenth_sd(cost, impact)
     ce_text = f"${ce:,.0f} per 0.1 SD per student" if np.isfinite(ce) else "no measured effect yet"
     if option == "right_size":
@@ -194,19 +212,26 @@ def optimize_plan(inputs: BudgetInputs, scenario: Scenario, *, cap: float | None
 
 
 def brute_force_plan(values: OptionValues, cap: float) -> tuple[float, float, tuple[int, ...]] | None:
-    """Enumerate every allowed combination (tests, ≤ 6 tools): max impact, then min cost."""
+    """Enumerate every allowed combination (tests, ≤ 6 tools): max impact, fewest sunsets, min cost."""
     n_tools = values.cost.shape[0]
-    best: tuple[float, float, tuple[int, ...]] | None = None
+    sunset = OPTIONS.index("sunset")
+    best: tuple[float, int, float, tuple[int, ...]] | None = None
     per_tool = [[o for o in range(len(OPTIONS)) if values.allowed[t, o]] for t in range(n_tools)]
     for combo in product(*per_tool):
-        cost = sum(values.cost[t, o] for t, o in enumerate(combo))
+        cost = float(sum(values.cost[t, o] for t, o in enumerate(combo)))
         if cost > cap + 1e-9:
             continue
-        impact = sum(values.impact[t, o] for t, o in enumerate(combo))
-        key = (impact, -cost)
-        if best is None or key[0] > best[0] + 1e-9 or (abs(key[0] - best[0]) <= 1e-9 and cost < best[1] - 1e-9):
-            best = (impact, cost, combo)
-    return best
+        impact = float(sum(values.impact[t, o] for t, o in enumerate(combo)))
+        cuts = sum(1 for o in combo if o == sunset)
+        if best is None:
+            best = (impact, cuts, cost, combo)
+            continue
+        tol = 1e-7 * max(1.0, abs(best[0]))
+        better = (impact > best[0] + tol
+                  or (abs(impact - best[0]) <= tol and (cuts < best[1] or (cuts == best[1] and cost < best[2] - 1e-9))))
+        if better:
+            best = (impact, cuts, cost, combo)
+    return None if best is None else (best[0], best[2], best[3])
 
 
 __all__ = ["OPTIONS", "Expansion", "OptionValues", "Plan", "brute_force_plan", "option_values", "optimize_plan"]
