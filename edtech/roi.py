@@ -44,7 +44,7 @@ FLAG_LABELS = {
     "underused": "Underused (< 50% of seats)",
     "over_deployed": "Over-deployed (> 100% of seats)",
     "uneven": "Uneven across schools (> 40 pt spread)",
-    "concentrated": "Concentrated (> 80% of use in <= 20% of schools)",
+    "concentrated": "Concentrated (> 80% of minutes in <= 20% of schools)",
     "expensive_underused": "Expensive and underused",
     "unvetted": "Unvetted (no signed DPA or not WCAG AA)",
     "renewal_due": "Renewal due within 90 days",
@@ -376,10 +376,11 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
         covered.groupby("tool_id")["implements_with_fidelity"].sum()).fillna(0).astype("int64")
     spread = covered.groupby("tool_id")["utilization"].agg(lambda s: s.max() - s.min() if s.count() >= 2 else np.nan)
     t["school_util_spread"] = t["tool_id"].map(spread)
-    t["concentrated"] = t["tool_id"].map(covered.groupby("tool_id").apply(_is_concentrated,
-                                                                             include_groups=False)).fillna(False)
+    n_schools = max(len(district.schools), sf["school_id"].nunique())
+    hours = sf.groupby("tool_id")["hours"]
+    t["concentrated"] = t["tool_id"].map(hours.agg(lambda h: is_concentrated(h, n_schools))).fillna(False)
     t["flags"] = [[] for _ in range(len(t))]
-    t = _add_flags(t)
+    t = add_flags(t)
     for col in _TOOL_COLS:
         if col not in t.columns:
             t[col] = None
@@ -387,15 +388,15 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
                         weekly, as_of, params)
 
 
-def _is_concentrated(group: pd.DataFrame) -> bool:
-    """> 80% of active users in <= 20% of the licensed schools (needs >= 5 schools to mean anything)."""
-    n = len(group)
-    users = group["active_users"].sort_values(ascending=False).to_numpy(dtype=float)
-    total = users.sum()
-    if n < 5 or total <= 0:
+def is_concentrated(use_by_school: pd.Series | np.ndarray, n_schools: int) -> bool:
+    """> 80% of the use (minutes) in at most 20% of the district's `n_schools` (at least one school);
+    same rule as the adoption page (`edtech.adoption.use_concentration`)."""
+    use = np.sort(np.asarray(use_by_school, dtype=float))[::-1]
+    total = use.sum()
+    if total <= 0:
         return False
-    top = max(1, int(math.floor(0.2 * n)))
-    return bool(users[:top].sum() > 0.8 * total)
+    top = max(1, int(math.floor(0.2 * max(n_schools, 1))))
+    return bool(use[:top].sum() > 0.8 * total)
 
 
 def _school_frame(district: District, lic_now: pd.DataFrame, windows: pd.DataFrame, per_student: pd.DataFrame,
@@ -461,7 +462,7 @@ def _device_costs(district: District, per_student: pd.DataFrame, as_of: pd.Times
     return ps.groupby("tool_id")["cost"].sum() * params.device_cost_share
 
 
-def _add_flags(t: pd.DataFrame) -> pd.DataFrame:
+def add_flags(t: pd.DataFrame) -> pd.DataFrame:
     """The badges of methods.md section 1, as a list of flag keys per tool."""
     util = t["utilization"]
     cost_q3 = t["annual_cost"][t["seats"] > 0].quantile(0.75) if (t["seats"] > 0).sum() >= 4 else np.inf
