@@ -579,7 +579,9 @@ def import_learnplatform(engine: Engine, source: str | Path | dict[str, bytes], 
 def _read_sql(engine: Engine, sql: str, params: dict | None = None) -> pd.DataFrame:
     with engine.connect() as conn:
         result = conn.execute(text(sql), params or {})
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        keys = list(result.keys())
+        # plain tuples: building a frame from Row objects is ~10x slower
+        return pd.DataFrame.from_records([tuple(r) for r in result.fetchall()], columns=keys)
 
 
 def _scope_clause(scope: frozenset[str] | None, column: str, params: dict) -> str:

@@ -73,7 +73,8 @@ class License(SQLModel, table=True):
 class Usage(SQLModel, table=True):
     """Stored weekly: one row per student × tool × ISO week (Monday)."""
     __tablename__ = "usage"
-    __table_args__ = (Index("ix_usage_tool_week", "tool_id", "week_start"),)
+    # WITHOUT ROWID on SQLite: the natural key is the clustered index (one B-tree fewer per insert)
+    __table_args__ = (Index("ix_usage_tool_week", "tool_id", "week_start"), {"sqlite_with_rowid": False})
     student_id: str = Field(primary_key=True)
     tool_id: str = Field(primary_key=True)
     week_start: dt.date = Field(primary_key=True)
