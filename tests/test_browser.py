@@ -1,0 +1,102 @@
+"""The main journey in a real browser: Playwright driving Debian Chromium against `streamlit run`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):  # overrides pytest-playwright's fixture
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(_sample_db_file: Path, tmp_path_factory: pytest.TempPathFactory):
+    db = tmp_path_factory.mktemp("browserdb") / "sample.db"
+    shutil.copy(_sample_db_file, db)
+    port = _free_port()
+    env = {**os.environ, "EDTECH_DATABASE_URL": f"sqlite:///{db}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
+         "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
+         "--server.fileWatcherType=none"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode())
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _goto_page(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+
+
+def test_director_journey(page, app_url: str, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1500, "height": 1300})
+    page.goto(app_url)
+    expect(page.get_by_role("heading", name="District overview")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("Annual spend")).to_be_visible(timeout=60_000)
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(tmp_path / "overview.png"))
+    if os.environ.get("EDTECH_SAVE_SCREENSHOTS"):
+        page.screenshot(path=str(ROOT / "docs" / "screenshots" / "overview.png"))
+
+    # data page: a bad usage file is rejected with the line and column named
+    _goto_page(page, "Data")
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible(timeout=30_000)
+    bad = tmp_path / "usage.csv"
+    bad.write_text("student_id,tool_id,date,minutes\n999999,T01,2025-02-30,-4\n")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_text("nothing was written")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("line 2, column date").first).to_be_visible()
+
+    # every other page opens without an error box
+    for title in ["Tool ROI", "Vetting", "School adoption", "At-risk students", "Budget scenarios", "Board report"]:
+        link = page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True)
+        if link.count() == 0:
+            continue
+        link.click()
+        page.wait_for_timeout(500)
+        page.wait_for_selector('[data-testid="stMain"] h1', timeout=90_000)
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+        assert page.locator('[data-testid="stException"]').count() == 0, title
