@@ -14,9 +14,9 @@ import io
 import json
 import time
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,16 @@ from sqlmodel import Session, SQLModel, create_engine
 from edtech import adapters, config
 from edtech import contract as ct
 from edtech.district import FRAME_COLUMNS, District, conform_frame, empty_frame
-from edtech.formats import (NotATableError, detect_format, iter_csv_chunks, read_excel_bytes,
-                            read_parquet_bytes, read_table_bytes, sniff_text)
-from edtech.models import (BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting)
+from edtech.formats import (
+    NotATableError,
+    detect_format,
+    iter_csv_chunks,
+    read_excel_bytes,
+    read_parquet_bytes,
+    read_table_bytes,
+    sniff_text,
+)
+from edtech.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
 from edtech.parsing import FALSE_WORDS, TRUE_WORDS
 from edtech.validate import Issue, IssueLog, check_headers, validate_chunk
 
@@ -352,7 +359,7 @@ def _merge_staged_usage(conn: Connection) -> int:
 def _log_import(engine: Engine, report: ImportReport, user: str | None) -> None:
     status = "rejected" if not report.ok else ("dry-run" if report.dry_run else "imported")
     message = "\n".join(report.error_lines()[:50] + report.warnings[:20]) or None
-    entry = ImportLog(imported_at=dt.datetime.now(dt.timezone.utc),
+    entry = ImportLog(imported_at=dt.datetime.now(dt.UTC),
                       user=user or _default_user(), kind=report.kind, file_name=report.file_name,
                       checksum=report.checksum, status=status, rows_read=report.rows_read,
                       rows_stored=report.rows_stored if report.ok else 0, inserted=report.inserted,
@@ -683,7 +690,7 @@ def load_setting(engine: Engine, key: str, default: object = None) -> object:
 def save_scenario(engine: Engine, name: str, spec: dict) -> None:
     with Session(engine) as session:
         row = session.get(Scenario, name)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         if row is None:
             session.add(Scenario(name=name, spec=spec, updated_at=now))
         else:
@@ -714,7 +721,7 @@ def delete_scenario(engine: Engine, name: str) -> None:
 def save_model_version(engine: Engine, *, target: str, model_name: str, metrics: dict, fingerprint: str,
                        card: str, artifact: bytes) -> int:
     with Session(engine) as session:
-        row = ModelVersion(created_at=dt.datetime.now(dt.timezone.utc), target=target,
+        row = ModelVersion(created_at=dt.datetime.now(dt.UTC), target=target,
                            model_name=model_name, metrics=metrics, fingerprint=fingerprint, card=card,
                            artifact=artifact)
         session.add(row)

@@ -8,8 +8,8 @@ values and, for every invalid cell, a reason. Values are parsed once per distinc
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -122,8 +122,13 @@ def parse_column(raw: pd.Series, col: ct.Column) -> Parsed:
         values = stripped.astype("object").where(~blank, None)
         reasons = pd.Series(None, index=raw.index, dtype=object)
     elif t == ct.ENUM:
+        # "K-12", "K 12" and "k12" are the same level; "Signed DPA" is signed_dpa
+        squeezed = {c.replace("_", ""): c for c in col.choices}
+
         def one(text: str) -> str:
             low = ct.normalize_header(text)
+            if low not in col.choices:
+                low = squeezed.get(low.replace("_", ""), "")
             if low not in col.choices:
                 raise ValueError(f"is not one of {', '.join(col.choices)}")
             return low
