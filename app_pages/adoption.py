@@ -1,0 +1,206 @@
+"""School adoption and equity: how each school uses its tools, who is left out, and whether PD helped."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from edtech import adoption, equity
+from edtech.config import SUPPRESS_MIN
+from edtech.privacy import suppress_small
+from ui import adoption_cache, state
+
+ALL_SCHOOLS = "All schools"
+SCHOOL_KEY = "adoption_school"
+QUERY_PARAM = "school"  # ?school=<school_id> makes a school's view bookmarkable
+
+st.title("School adoption")
+scope = state.current_scope()
+if scope is not None and not scope:
+    st.info("Choose your schools under **My schools** in the sidebar to see their adoption.")
+    st.stop()
+
+report = adoption_cache.get_report(scope)
+district = report.district
+if district.is_empty and not report.has_aggregate:
+    st.info("No data yet. Load the sample district or upload your rosters, licenses and usage on the **Data** page; "
+            "this page then shows how every school uses its tools.")
+    st.stop()
+
+# ---------------------------------------------------------------- school picker (bookmarkable)
+names = dict(zip(district.schools["school_id"], district.schools["school_name"], strict=False))
+options = [ALL_SCHOOLS, *sorted(names, key=lambda s: (names[s] or s))]
+wanted = st.query_params.get(QUERY_PARAM)
+if wanted is not None and wanted not in names:
+    st.warning(f"School `{wanted}` is not among the schools you can see; showing {ALL_SCHOOLS.lower()}.")
+if SCHOOL_KEY not in st.session_state or (wanted in names and st.session_state.get("_adoption_qp") != wanted):
+    # a bookmarked or edited URL wins over the last choice of this session
+    st.session_state[SCHOOL_KEY] = wanted if wanted in names else ALL_SCHOOLS
+    st.session_state["_adoption_qp"] = wanted
+school = st.selectbox("School", options, key=SCHOOL_KEY,
+                      format_func=lambda s: s if s == ALL_SCHOOLS else f"{names.get(s) or s} ({s})",
+                      help="The choice is kept in the address bar (?school=…), so you can bookmark your school.")
+if school == ALL_SCHOOLS:
+    st.query_params.pop(QUERY_PARAM, None)
+else:
+    st.query_params[QUERY_PARAM] = school
+st.session_state["_adoption_qp"] = None if school == ALL_SCHOOLS else school
+school_id = None if school == ALL_SCHOOLS else school
+
+with st.expander("How these numbers are computed"):
+    st.markdown(f"- {adoption.ACTIVE_USER_RULE}\n- {adoption.SEAT_ALLOCATION_RULE}\n"
+                "- Utilization = contract-year active users ÷ licensed students.\n"
+                "- Dosage met (80/80 rule, per student): average weekly minutes over the weeks used ≥ 80% of the "
+                "vendor's minutes per week, over ≥ 80% of its recommended weeks.\n"
+                "- Fidelity = students who met dosage ÷ licensed students (or users, when more); a school implements "
+                "with fidelity at ≥ 80%.\n"
+                f"- Similar schools: same level and FRL band. {adoption.FRL_BAND_RULE}\n"
+                f"- Groups of fewer than {SUPPRESS_MIN} students are shown as <{SUPPRESS_MIN} in the equity tables.")
+
+tabs = st.tabs(["Schools × tools", "Trends & dosage", "Who is not using it", "Equity of access", "Devices",
+                "PD → usage", "Aggregate sources"])
+rows = report.schools if school_id is None else report.schools[report.schools["school_id"] == school_id]
+view = adoption_cache.get_school_view(scope, school_id)
+
+# ---------------------------------------------------------------- schools × tools
+with tabs[0]:
+    if report.schools.empty:
+        st.info("No licenses or student-level usage yet. Aggregate-only sources are under **Aggregate sources**.")
+    else:
+        if school_id is None:
+            value = st.radio("Colour by", ["utilization", "fidelity"], horizontal=True, key="adoption_heat_value")
+            st.plotly_chart(view.heatmaps[value], key="adoption_heatmap")
+        else:
+            cols = st.columns(3)
+            cols[0].metric("Tools licensed", int((rows["licensed_students"] > 0).sum()))
+            cols[1].metric("Active users (contract year)", f"{int(rows['active_users'].sum()):,}")
+            fid = rows["implements_with_fidelity"].fillna(False).astype(bool).sum()
+            cols[2].metric("Tools implemented with fidelity", f"{fid} of {int(rows['fidelity'].notna().sum())}")
+        table = rows[["school_name", "tool_name", "licensed_students", "active_users", "utilization",
+                      "district_median_utilization", "similar_median_utilization", "similar_schools",
+                      "dosage_met_share", "fidelity", "implements_with_fidelity"]].copy()
+        for col in ["utilization", "district_median_utilization", "similar_median_utilization",
+                    "dosage_met_share", "fidelity"]:
+            table[col] = table[col] * 100
+        pct = st.column_config.NumberColumn(format="%.0f%%")
+        st.dataframe(table, hide_index=True, key="adoption_table", column_config={
+            "school_name": "School", "tool_name": "Tool", "licensed_students": "Licensed students",
+            "active_users": "Active users", "utilization": st.column_config.NumberColumn("Utilization", format="%.0f%%"),
+            "district_median_utilization": st.column_config.NumberColumn("District median", format="%.0f%%"),
+            "similar_median_utilization": st.column_config.NumberColumn(
+                "Similar schools' median", format="%.0f%%", help="Other schools of the same level and FRL band"),
+            "similar_schools": "Similar schools", "dosage_met_share": st.column_config.NumberColumn(
+                "Users meeting dosage", format="%.0f%%"),
+            "fidelity": pct, "implements_with_fidelity": "With fidelity (≥ 80%)"})
+        conc = report.concentration[report.concentration["concentrated"]]
+        for r in conc.itertuples(index=False):
+            tops = ", ".join(names.get(s, s) for s in r.top_schools)
+            tool_name = district.tools.set_index("tool_id")["tool_name"].get(r.tool_id, r.tool_id)
+            st.warning(f"**{tool_name}** is concentrated: {r.top2_share:.0%} of its minutes are in {tops}.")
+
+# ---------------------------------------------------------------- trends & dosage
+with tabs[1]:
+    st.plotly_chart(view.trend, key="adoption_trend")
+    st.plotly_chart(view.dosage, key="adoption_dosage")
+
+# ---------------------------------------------------------------- who is not using it
+with tabs[2]:
+    if school_id is None:
+        st.info("Pick a school above to see, grade by grade, the students who have not used each tool.")
+    else:
+        counts = view.not_using
+        if counts.empty:
+            st.info("No tool is offered to this school's grades.")
+        else:
+            shown = counts[["tool_name", "grade_level", "eligible_students", "active_users", "not_using",
+                            "not_using_share"]].copy()
+            if not state.can_see_students():
+                shown = suppress_small(shown, ["eligible_students", "active_users", "not_using"],
+                                       min_n=SUPPRESS_MIN, mask_cols=["not_using_share"])
+            st.dataframe(shown, hide_index=True, key="adoption_not_using", column_config={
+                "tool_name": "Tool", "grade_level": "Grade", "eligible_students": "Students in the tool's grades",
+                "active_users": "Used it", "not_using": "Not using it",
+                "not_using_share": st.column_config.ProgressColumn("Share not using", format="percent",
+                                                                   min_value=0, max_value=1)})
+            if state.can_see_students():
+                with st.expander("Students who have not used a tool (for follow-up)"):
+                    st.dataframe(adoption.not_using_students(district, report.student_usage, school_id),
+                                 hide_index=True, key="adoption_not_using_names")
+            else:
+                st.caption("Counts only: your role does not show individual students.")
+
+# ---------------------------------------------------------------- equity
+with tabs[3]:
+    if report.access.empty:
+        st.info("No licensed tools with students in their grades yet.")
+    else:
+        tool_names = district.tools.set_index("tool_id")["tool_name"]
+        offered_tools = sorted(set(report.access["tool_id"]))
+        pick = st.selectbox("Tool", ["All tools", *offered_tools], key="adoption_equity_tool",
+                            format_func=lambda t: t if t == "All tools" else str(tool_names.get(t, t)))
+        by_quartile, sub, chart = adoption_cache.get_equity_view(scope, None if pick == "All tools" else pick)
+        st.plotly_chart(chart, key="adoption_equity_chart")
+        gaps = by_quartile[by_quartile["gap"]]
+        for r in gaps.itertuples(index=False):
+            st.warning(f"Gap: schools in FRL {r.frl_quartile} use it {r.gap_pts:.0f} points less than the best quartile.")
+        st.dataframe(equity.suppressed_equity(by_quartile, SUPPRESS_MIN), hide_index=True, key="adoption_equity_q")
+        if sub.empty:
+            st.caption("No subgroup flags (frl, ell, iep) in the student file.")
+        else:
+            st.markdown("**By student subgroup** (gap = points by which the group's use trails the other students')")
+            for r in sub[sub["gap"]].itertuples(index=False):
+                st.warning(f"Gap: {r.label} use it {r.gap_pts:.0f} points less than other students.")
+            st.dataframe(equity.suppressed_equity(sub, SUPPRESS_MIN), hide_index=True, key="adoption_equity_sub")
+
+# ---------------------------------------------------------------- devices
+with tabs[4]:
+    cov = report.devices if school_id is None else report.devices[report.devices["school_id"] == school_id]
+    if district.devices.empty:
+        st.info("No device inventory loaded.")
+    else:
+        st.plotly_chart(view.devices, key="adoption_devices_chart")
+        st.caption(f"Past refresh = bought more than {equity.REFRESH_YEARS} years before {district.as_of:%Y-%m-%d}; "
+                   "past AUE = no more automatic updates. Gaps: fewer than "
+                   f"{equity.LOW_COVERAGE} active devices per student, or more than {equity.OLD_DEVICE_SHARE:.0%} old.")
+        st.dataframe(cov, hide_index=True, key="adoption_devices_table")
+
+# ---------------------------------------------------------------- PD → usage
+with tabs[5]:
+    change = report.pd_change if school_id is None else report.pd_change[report.pd_change["school_id"] == school_id]
+    if change.empty:
+        st.info("No PD session names a tool at this school.")
+    else:
+        tool_names = district.tools.set_index("tool_id")["tool_name"]
+        labels = [f"{names.get(r.school_id, r.school_id)} · {tool_names.get(r.tool_id, r.tool_id)} · {r.pd_date:%Y-%m-%d}"
+                  for r in change.itertuples(index=False)]
+        choice = st.selectbox("PD session", range(len(change)), format_func=lambda i: labels[i], key="adoption_pd")
+        ev = change.iloc[choice]
+        row = int(report.pd_change.index.get_loc(change.index[choice]))
+        st.plotly_chart(adoption_cache.get_pd_figure(scope, row, labels[choice]), key="adoption_pd_chart")
+        cols = st.columns(3)
+        cols[0].metric("Weekly users, 6 weeks before", f"{ev['active_before']:.0f}")
+        cols[1].metric("Weekly users, 6 weeks after", f"{ev['active_after']:.0f}",
+                       delta=f"{ev['change']:+.0f}" if pd.notna(ev["change"]) else None)
+        ci = (f"{ev['ci_low']:+.0f} to {ev['ci_high']:+.0f}" if pd.notna(ev["ci_low"]) else "not enough weeks")
+        cols[2].metric("95% CI of the change", ci)
+        st.caption("Before/after is not proof that PD caused the change: seasons, holidays and other initiatives move "
+                   "usage too. Weeks are not independent, so read the interval as a rough guide.")
+
+# ---------------------------------------------------------------- aggregate-only sources
+with tabs[6]:
+    if not report.has_aggregate:
+        st.info("No aggregate engagement data (e.g. a LearnPlatform export). Import one on the **Data** page.")
+    else:
+        agg = district.usage_aggregate
+        st.caption(f"{len(agg):,} daily rows at {report.aggregate_level} level, "
+                   f"{agg['date'].min():%Y-%m-%d} to {agg['date'].max():%Y-%m-%d}. pct_access = share of students with "
+                   "at least one visit that day; averages are over the days each product reported.")
+        st.plotly_chart(view.aggregate["top"], key="adoption_agg_top")
+        st.plotly_chart(view.aggregate["trend"], key="adoption_agg_trend")
+        st.plotly_chart(view.aggregate["total"], key="adoption_agg_total")
+        if len(report.aggregate_shift):
+            shift = report.aggregate_shift.merge(report.aggregate_top[["tool_id", "tool_name"]], on="tool_id")
+            top = shift.iloc[0]
+            st.markdown(f"Largest change after the closures: **{top['tool_name']}**, from {top['before']:.1%} to "
+                        f"{top['after']:.1%} of students a day (8 weeks before vs 8 weeks after).")
+            st.dataframe(shift[["tool_name", "before", "after", "change"]], hide_index=True, key="adoption_agg_shift")
