@@ -1,0 +1,642 @@
+"""Board report: the analyses assembled into sections a director can present (issue 7).
+
+Pure: a `District` (+ a chosen budget scenario, + optional at-risk scores) in, a `BoardReport`
+dataclass out. The PDF (`edtech.report_pdf`), the slides (`edtech.report_pptx`) and the app's
+preview (`app_pages/report.py`) all draw from the same `BoardReport`, and every chart in it is
+built by the same `edtech.viz*` functions the app pages use.
+
+Privacy (methods.md §6): every count of students below `min_n` (config.SUPPRESS_MIN, default 10)
+is shown as "<10" in every table and chart label; shares computed over such a small group are
+blanked. The at-risk section holds counts by school and grade only, never names or IDs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from edtech import adoption, budget, config, effects, roi, viz, viz_adoption, viz_budget
+from edtech.district import District
+from edtech.montecarlo import MonteCarloResult, simulate_budget
+from edtech.privacy import suppress_small, suppression_label
+
+SECTION_TITLES: dict[str, str] = {
+    "summary": "Executive summary",
+    "kpis": "Key figures",
+    "roi": "Which tools earn their money",
+    "adoption": "Adoption by school",
+    "budget": "Budget scenarios",
+    "at_risk": "Students who need help (aggregate)",
+    "sources": "Data sources and dates",
+}
+SECTION_KEYS: tuple[str, ...] = tuple(SECTION_TITLES)
+DEFAULT_CAPACITY = 0.10  # top 10% of each school's students = intervention capacity (methods.md §4)
+NO_MODEL_NOTE = "No model trained yet: train the at-risk model on the At-risk page before these counts can be shown."
+EM_DASH = "—"
+
+
+# --------------------------------------------------------------------------- the dataclasses
+@dataclass
+class Kpi:
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass
+class ReportTable:
+    """A table as shown: every cell already formatted text; `count_columns` hold student counts
+    (each either "<min_n" or a whole number >= min_n) so tests can check suppression."""
+
+    title: str
+    frame: pd.DataFrame
+    count_columns: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass
+class ReportChart:
+    key: str
+    title: str
+    figure: go.Figure
+    caption: str = ""
+    height: int = 500  # pixels at the report's 1200-pixel width
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    paragraphs: list[str] = field(default_factory=list)  # plain-language text
+    kpis: list[Kpi] = field(default_factory=list)
+    tables: list[ReportTable] = field(default_factory=list)
+    charts: list[ReportChart] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the numbers were computed (speaker notes)
+
+
+@dataclass
+class BoardReport:
+    title: str
+    district_name: str
+    as_of: pd.Timestamp
+    generated: pd.Timestamp
+    scenario_name: str
+    min_n: int
+    sections: list[Section]
+    scoreboard: pd.DataFrame  # the ROI engine's table the numbers come from (not shown raw)
+
+    @property
+    def subtitle(self) -> str:
+        return (f"{self.district_name} · data through {self.as_of:%B %d, %Y} · "
+                f"generated {self.generated:%B %d, %Y}")
+
+    def section(self, key: str) -> Section | None:
+        return next((s for s in self.sections if s.key == key), None)
+
+    def tables(self) -> list[ReportTable]:
+        return [t for s in self.sections for t in s.tables]
+
+    def charts(self) -> list[ReportChart]:
+        return [c for s in self.sections for c in s.charts]
+
+
+@dataclass
+class RiskScores:
+    """Per-student calibrated risk from a trained model (kept inside the report builder: only
+    counts by school and grade leave it)."""
+
+    scores: pd.DataFrame  # student_id, risk
+    model_label: str = ""  # e.g. "version 3, logistic regression, trained 2026-02-01"
+    capacity: float = DEFAULT_CAPACITY
+
+
+# --------------------------------------------------------------------------- formatting
+def money(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
+        return EM_DASH
+    return f"-${abs(value):,.0f}" if value < 0 else f"${value:,.0f}"
+
+
+def pct(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return EM_DASH
+    return f"{value:.0%}"
+
+
+def _count_cells(values: pd.Series, min_n: int) -> pd.Series:
+    """Whole numbers with thousands separators; below min_n -> "<min_n" (0 included)."""
+    frame = suppress_small(pd.DataFrame({"n": pd.to_numeric(values, errors="coerce")}), "n", min_n)
+    return frame["n"].map(lambda v: v if isinstance(v, str) else (EM_DASH if v is None or pd.isna(v)
+                                                                  else f"{int(round(v)):,}"))
+
+
+def _is_small(values: pd.Series, min_n: int) -> pd.Series:
+    return (pd.to_numeric(values, errors="coerce") < min_n).fillna(False).astype(bool)
+
+
+def _effect_text(row: pd.Series) -> str:
+    g = row.get("effect_size")
+    if row.get("evidence_label") == effects.LABEL_INSUFFICIENT or g is None or pd.isna(g):
+        return EM_DASH
+    return f"{g:+.2f} ({row['effect_ci_low']:+.2f} to {row['effect_ci_high']:+.2f})"
+
+
+def _short_label(label: str) -> str:
+    return str(label).split(" (")[0]
+
+
+# --------------------------------------------------------------------------- chart suppression
+def _suppress_bar_labels(fig: go.Figure, small_names: set[str], label: str) -> go.Figure:
+    """The utilization bar prints each tool's share and hovers its student count: for a tool with
+    fewer than min_n active students, both become the suppression label."""
+    if not small_names:
+        return fig
+    for trace in fig.data:
+        names = list(trace.y) if trace.y is not None else []
+        if trace.text is not None:
+            trace.text = [label if n in small_names else t for n, t in zip(names, trace.text, strict=False)]
+        if trace.customdata is not None:
+            trace.customdata = [[c[0], label] if n in small_names else list(c)
+                                for n, c in zip(names, trace.customdata, strict=False)]
+            trace.hovertemplate = "%{y}<br>%{x:.0f}% of %{customdata[0]:,} seats used<br>%{customdata[1]} active students<extra></extra>"
+    return fig
+
+
+def _suppress_heatmap_labels(fig: go.Figure, rows: pd.DataFrame, min_n: int, label: str) -> go.Figure:
+    """School x tool cells computed over fewer than min_n active students show the label, not a share."""
+    small = rows[_is_small(rows["active_users"], min_n)]
+    if small.empty or not fig.data or fig.data[0].type != "heatmap":
+        return fig
+    pairs = set(zip(small["school_name"], small["tool_name"], strict=True))
+    trace = fig.data[0]
+    text = [list(r) for r in trace.text]
+    for i, school in enumerate(trace.y):
+        for j, tool in enumerate(trace.x):
+            if (school, tool) in pairs:
+                text[i][j] = label
+    trace.text = text
+    return fig
+
+
+# --------------------------------------------------------------------------- sections
+def _roi_section(board: pd.DataFrame, min_n: int) -> Section:
+    sec = Section("roi", SECTION_TITLES["roi"])
+    if board.empty:
+        sec.paragraphs.append("No tools are on file yet.")
+        return sec
+    label = suppression_label(min_n)
+    small_active = _is_small(board["active_users"], min_n)
+    table = pd.DataFrame({
+        "#": board["rank"].map(lambda v: EM_DASH if pd.isna(v) else str(int(v))),
+        "Tool": board["tool_name"].astype(str),
+        "Annual cost": board["annual_cost"].map(money),
+        "Seats": board["seats"].map(lambda v: f"{int(v):,}"),
+        "Active students": _count_cells(board["active_users"], min_n),
+        "Seats used": board["utilization"].map(pct).where(~small_active, EM_DASH),
+        # tools without a vendor dosage cannot be judged on it: "n/a", not a suppressed zero
+        "Met dosage": _count_cells(board["dosage_met"], min_n).where(
+            pd.to_numeric(board.get("dosage_known", board["dosage_met"]), errors="coerce").fillna(0) > 0, "n/a"),
+        "Effect, SD (95% CI)": board.apply(_effect_text, axis=1),
+        "Evidence": board["evidence_label"].map(_short_label),
+        "ROI score": board["roi_score"].map(lambda v: EM_DASH if pd.isna(v) else f"{v:.0f}"),
+        "Recommendation": board["recommendation"].astype(str),
+    })
+    sec.tables.append(ReportTable("ROI scoreboard (best first)", table,
+                                  count_columns=("Active students", "Met dosage"),
+                                  note="Seats are licensed seats (not students); effect in standard deviations."))
+    fig = _suppress_bar_labels(viz.utilization_bar(board), set(board.loc[small_active, "tool_name"]), label)
+    sec.charts.append(ReportChart("roi_utilization", "Utilization by tool", fig,
+                                  "Share of paid seats used at least once this contract year; the dotted line is "
+                                  "the 50% underused threshold.", height=max(420, 40 * len(board) + 120)))
+    working = board[board["evidence_label"].isin([effects.LABEL_MODERATE, effects.LABEL_PROMISING])
+                    & (pd.to_numeric(board["effect_size"], errors="coerce") > 0)]
+    sec.paragraphs.append(
+        f"{len(board)} tools are ranked by a 0–100 ROI score that combines how much of each license is used, "
+        f"how many users reach the vendor's recommended dosage, the measured effect on assessments (weighted by "
+        f"the strength of its evidence) and the cost per unit of effect. {len(working)} tool(s) show a positive "
+        "effect backed by Moderate or Promising local evidence.")
+    sec.notes += [
+        f"Utilization = {roi.DEFINITIONS['utilization']}. Active user = {roi.DEFINITIONS['active_user']}.",
+        f"Met dosage: {roi.DEFINITIONS['dosage_met']}.",
+        "Effect: adjusted difference in the tool's subject assessment between students who met dosage and "
+        "similar non-users of the same grades (pre-score, grade, school and student groups controlled), in "
+        "standard deviations with the Hedges correction; the 95% interval is shown in brackets.",
+        "Evidence labels are local and ESSA-aligned (Moderate = Tier II-like, Promising = Tier III-like, "
+        "Rationale = Tier IV-like); they are not official ratings.",
+        "ROI score weights: " + ", ".join(f"{roi.WEIGHT_LABELS[k]} {v:.0f}%" for k, v in roi.DEFAULT_WEIGHTS.items())
+        + " (percentile ranks among the district's tools; missing parts are left out and marked).",
+        f"Counts of fewer than {min_n} students are shown as {label}.",
+    ]
+    return sec
+
+
+def _school_summary(district: District, rows: pd.DataFrame, per: pd.DataFrame, min_n: int) -> pd.DataFrame:
+    """One line per school: enrolled students, distinct active students, seat use, dosage, fidelity."""
+    schools = district.schools[["school_id", "school_name", "level"]].copy()
+    enrolled = district.students.groupby("school_id").size()
+    active = per.groupby("school_id")["student_id"].nunique() if len(per) else pd.Series(dtype="int64")
+    agg = rows.groupby("school_id").agg(
+        tools=("tool_id", "nunique"), licensed=("licensed_students", "sum"), users=("active_users", "sum"),
+        dosage=("dosage_met", "sum"),
+        fidelity_tools=("implements_with_fidelity", lambda s: int(s.fillna(False).astype(bool).sum())),
+        fidelity_known=("fidelity", lambda s: int(s.notna().sum()))) if len(rows) else pd.DataFrame()
+    schools["students"] = schools["school_id"].map(enrolled).fillna(0)
+    schools["active"] = schools["school_id"].map(active).fillna(0)
+    for col in ["tools", "licensed", "users", "dosage", "fidelity_tools", "fidelity_known"]:
+        schools[col] = schools["school_id"].map(agg[col]).fillna(0) if len(agg) else 0
+    small_students = _is_small(schools["students"], min_n)
+    small_active = _is_small(schools["active"], min_n) | small_students
+    seat_use = schools["users"] / schools["licensed"].where(schools["licensed"] > 0)
+    return pd.DataFrame({
+        "School": schools["school_name"].astype(str),
+        "Level": schools["level"].fillna("").astype(str),
+        "Students": _count_cells(schools["students"], min_n),
+        "Active students": _count_cells(schools["active"], min_n),
+        "Share active": (schools["active"] / schools["students"].where(schools["students"] > 0)).map(pct)
+        .where(~small_active, EM_DASH),
+        "Tools": schools["tools"].map(lambda v: f"{int(v)}"),
+        "Seats used": seat_use.map(pct).where(~_is_small(schools["users"], min_n), EM_DASH),
+        "Met dosage (student-tools)": _count_cells(schools["dosage"], min_n),
+        "Tools with fidelity": [f"{int(a)} of {int(b)}" if b else EM_DASH
+                                for a, b in zip(schools["fidelity_tools"], schools["fidelity_known"], strict=True)],
+    })
+
+
+def _adoption_section(district: District, min_n: int) -> Section:
+    sec = Section("adoption", SECTION_TITLES["adoption"])
+    per = adoption.student_tool_usage(district)
+    rows = adoption.school_tool_adoption(district, per)
+    if rows.empty:
+        sec.paragraphs.append("No licensed tools with usage yet.")
+        return sec
+    label = suppression_label(min_n)
+    summary = _school_summary(district, rows, per, min_n)
+    sec.tables.append(ReportTable("Adoption by school", summary,
+                                  count_columns=("Students", "Active students", "Met dosage (student-tools)")))
+    heat_rows = rows.copy()
+    fig = _suppress_heatmap_labels(viz_adoption.adoption_heatmap(heat_rows), heat_rows, min_n, label)
+    sec.charts.append(ReportChart("adoption_heatmap", "Utilization by school and tool", fig,
+                                  f"Each cell: active students ÷ seats allocated to the school. {label} marks a "
+                                  f"school × tool cell with fewer than {min_n} active students.",
+                                  height=max(480, 30 * rows["school_id"].nunique() + 200)))
+    util = rows[rows["licensed_students"] > 0]
+    spread = util.groupby("tool_name")["utilization"].agg(lambda s: s.max() - s.min())
+    uneven = spread[spread > 0.40].sort_values(ascending=False)
+    text = (f"{rows['school_id'].nunique()} schools use {rows['tool_id'].nunique()} licensed tools. ")
+    if len(uneven):
+        top = uneven.index[0]
+        text += (f"Use is uneven for {len(uneven)} tool(s): for {top}, seat use ranges over "
+                 f"{uneven.iloc[0] * 100:.0f} percentage points between schools.")
+    else:
+        text += "No tool's seat use differs by more than 40 points between schools."
+    sec.paragraphs.append(text)
+    sec.notes += [adoption.ACTIVE_USER_RULE, adoption.SEAT_ALLOCATION_RULE,
+                  "Tools with fidelity: tools where at least 80% of the school's licensed students met the "
+                  "recommended dosage (only tools with a vendor dosage are counted).",
+                  f"Counts of fewer than {min_n} students are shown as {label}; shares over such groups are left out."]
+    return sec
+
+
+@dataclass
+class BudgetComparison:
+    baseline: budget.Projection
+    scenario: budget.Projection
+    bands: MonteCarloResult
+    baseline_bands: MonteCarloResult
+
+
+def default_scenario() -> budget.Scenario:
+    """The proposal when none is chosen: right-size every license to its peak use + 10%."""
+    return budget.scenario_from_dict({"name": "Right-size seats", "horizon_years": 3,
+                                      "levers": {"right_size_all": True, "right_size_buffer": 0.10}})
+
+
+def compare_budget(inputs: budget.BudgetInputs, scenario: budget.Scenario, draws: int = 2000,
+                   seed: int = 2025) -> BudgetComparison:
+    projection = budget.project_budget(inputs, scenario)
+    base = budget.project_budget(inputs, scenario.baseline())
+    return BudgetComparison(base, projection, simulate_budget(inputs, scenario, draws=draws, seed=seed,
+                                                              projection=projection),
+                            simulate_budget(inputs, scenario.baseline(), draws=draws, seed=seed, projection=base))
+
+
+def _budget_section(cmp: BudgetComparison | None, min_n: int) -> Section:
+    sec = Section("budget", SECTION_TITLES["budget"])
+    if cmp is None:
+        sec.paragraphs.append("No licenses, devices or funding on file: no budget projection yet.")
+        return sec
+    rows = []
+    for proj, bands in ((cmp.baseline, cmp.baseline_bands), (cmp.scenario, cmp.bands)):
+        s = proj.summary
+        spend = bands.bands[bands.bands["metric"] == "spend"]
+        rows.append({
+            "Scenario": proj.scenario.name,
+            "Years": f"FY{proj.years[0]}–FY{proj.years[-1]}",
+            "Total spend": money(s["total_spend"]),
+            "Likely range (P10–P90)": f"{money(spend['p10'].sum())} – {money(spend['p90'].sum())}",
+            "Savings vs baseline": money(s["total_savings"]),
+            "Funding gap": money(s["total_gap"]),
+            "Years with a gap": str(s["years_with_gap"]),
+            "Students at dosage (year 1)": s["students_at_dosage_year1"],
+            "Expected impact (SD × students)": f"{s['expected_impact']:,.0f}",
+        })
+    table = pd.DataFrame(rows)
+    table["Students at dosage (year 1)"] = _count_cells(table["Students at dosage (year 1)"], min_n)
+    sec.tables.append(ReportTable("Baseline vs proposal over the horizon", table,
+                                  count_columns=("Students at dosage (year 1)",)))
+    years = pd.DataFrame({
+        "Fiscal year": [f"FY{y}" for y in cmp.scenario.by_year["fiscal_year"]],
+        "Baseline spend": cmp.baseline.by_year["total_spend"].map(money).to_numpy(),
+        "Proposal spend": cmp.scenario.by_year["total_spend"].map(money).to_numpy(),
+        "Savings": cmp.scenario.by_year["savings"].map(money).to_numpy(),
+        "Funding available": cmp.scenario.by_year["available_funding"].map(money).to_numpy(),
+        "Gap": cmp.scenario.by_year["gap"].clip(lower=0).map(money).to_numpy(),
+    })
+    sec.tables.append(ReportTable("Proposal by fiscal year", years))
+    sec.charts.append(ReportChart("budget_compare", "Total spend by scenario",
+                                  viz_budget.scenario_comparison_figure([cmp.baseline, cmp.scenario]),
+                                  "Baseline = current licenses rolled forward with price escalators; the proposal "
+                                  "applies the chosen levers.", height=460))
+    sec.charts.append(ReportChart("budget_fan", "Uncertainty of the proposal's spend",
+                                  viz_budget.fan_chart_figure(cmp.bands.bands, "spend"),
+                                  f"Shaded: 80% of {cmp.bands.draws:,} simulated futures (P10–P90) over price "
+                                  "escalators, enrollment and effect estimates.", height=460))
+    s = cmp.scenario.summary
+    sec.paragraphs.append(
+        f"“{cmp.scenario.scenario.name}” costs {money(s['total_spend'])} over FY{cmp.scenario.years[0]}–"
+        f"FY{cmp.scenario.years[-1]}, {money(s['total_savings'])} less than keeping everything as is "
+        f"({money(s['year1_savings'])} in the first year). "
+        + (f"Funding falls short by {money(s['total_gap'])} in {s['years_with_gap']} year(s)."
+           if s["years_with_gap"] else "Available funding covers every year."))
+    sec.notes += [
+        "Baseline: current licenses rolled forward with each contract's escalator (default 3%), devices "
+        "refreshed at the refresh cycle or their auto-update expiration, PD and other lines held flat.",
+        "Savings = baseline spend − proposal spend, same assumptions for both.",
+        "Likely range: P10 and P90 of total spend over a Monte Carlo simulation of escalators "
+        "and enrollment; the point projection is the deterministic value.",
+        "Expected impact = Σ effect (SD) × students at dosage; the budget engine uses the ROI engine's effects.",
+    ]
+    return sec
+
+
+def at_risk_counts(scores: pd.DataFrame, students: pd.DataFrame, schools: pd.DataFrame,
+                   capacity: float = DEFAULT_CAPACITY) -> pd.DataFrame:
+    """Students flagged high-risk (top `capacity` share of each school's students by risk) counted by
+    school and grade: school_name, grade_level, students, flagged. No IDs leave this function."""
+    from edtech.risk import top_k_mask
+
+    joined = scores[["student_id", "risk"]].merge(students[["student_id", "school_id", "grade_level"]],
+                                                  on="student_id", how="inner")
+    joined = joined[joined["risk"].notna()]
+    joined["flagged"] = False
+    for _, idx in joined.groupby("school_id", observed=True).groups.items():
+        joined.loc[idx, "flagged"] = top_k_mask(joined.loc[idx, "risk"].to_numpy(), capacity)
+    out = joined.groupby(["school_id", "grade_level"], observed=True).agg(
+        students=("student_id", "size"), flagged=("flagged", "sum")).reset_index()
+    names = schools.set_index("school_id")["school_name"]
+    out.insert(1, "school_name", out["school_id"].map(names).fillna(out["school_id"]))
+    order = {g: i for i, g in enumerate(adoption.GRADE_ORDER)}
+    out["_g"] = out["grade_level"].map(order).fillna(99)
+    return out.sort_values(["school_id", "_g"]).drop(columns="_g").reset_index(drop=True)
+
+
+def _at_risk_section(district: District, risk: RiskScores | None, note: str | None, min_n: int) -> Section:
+    sec = Section("at_risk", SECTION_TITLES["at_risk"])
+    label = suppression_label(min_n)
+    if risk is None or risk.scores.empty:
+        sec.paragraphs.append(note or NO_MODEL_NOTE)
+        sec.notes.append("The at-risk counts come from the early-warning model (methods.md §4); none is stored, "
+                         "so no numbers are shown rather than invented ones.")
+        return sec
+    counts = at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
+    grades = [g for g in adoption.GRADE_ORDER if g in set(counts["grade_level"])]
+    grades += sorted(set(counts["grade_level"].dropna().astype(str)) - set(grades))
+    flagged = counts.pivot_table(index="school_name", columns="grade_level", values="flagged", aggfunc="sum")
+    flagged = flagged.reindex(columns=grades)
+    order = counts.drop_duplicates("school_name")["school_name"].tolist()
+    flagged = flagged.reindex(order)
+    table = pd.DataFrame({"School": flagged.index.astype(str)})
+    for g in grades:
+        col = flagged[g]
+        cells = _count_cells(col.fillna(0), min_n)
+        table[f"Gr {g}"] = cells.where(col.notna(), "").to_numpy()
+    totals = counts.groupby("school_name")["flagged"].sum().reindex(order)
+    table["Total"] = _count_cells(totals, min_n).to_numpy()
+    sec.tables.append(ReportTable("Students flagged for support, by school and grade", table,
+                                  count_columns=tuple(c for c in table.columns if c != "School"),
+                                  note="Blank: the school has no students in that grade."))
+    total = int(counts["flagged"].sum())
+    n = int(counts["students"].sum())
+    sec.paragraphs.append(
+        f"The early-warning model ranks every student by the estimated chance of failing a course next term; "
+        f"with capacity for the top {risk.capacity:.0%} in each school, {total:,} of {n:,} students are flagged "
+        f"for support. Counts under {min_n} are shown as {label}; no names or IDs appear in this report.")
+    sec.notes += [f"Model: {risk.model_label}." if risk.model_label else "Model: the latest stored version.",
+                  f"Flagged = top {risk.capacity:.0%} of each school's students by calibrated risk (the "
+                  "intervention capacity); the model's validated precision and recall at this k are on the "
+                  "At-risk page and in its model card.",
+                  "A flag is a prompt for staff attention, not a verdict on a student."]
+    return sec
+
+
+def _date_range(series: pd.Series) -> str:
+    s = pd.to_datetime(series, errors="coerce").dropna()
+    if s.empty:
+        return EM_DASH
+    lo, hi = s.min(), s.max()
+    return f"{lo:%Y-%m-%d}" if lo == hi else f"{lo:%Y-%m-%d} to {hi:%Y-%m-%d}"
+
+
+SOURCE_DATES = {"schools": None, "students": None, "tools": None, "licenses": "start_date", "usage": "week_start",
+                "usage_aggregate": "date", "assessments": "test_date", "indicators": "as_of",
+                "devices": "purchase_date", "pd_sessions": "date", "funding": "expires"}
+SOURCE_LABELS = {"schools": "Schools", "students": "Student roster", "tools": "Tool catalog",
+                 "licenses": "License contracts", "usage": "Tool usage (weekly)",
+                 "usage_aggregate": "Aggregate engagement", "assessments": "Assessments",
+                 "indicators": "Early-warning indicators", "devices": "Device inventory",
+                 "pd_sessions": "Professional learning", "funding": "Funding"}
+
+
+def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd.Timestamp, min_n: int) -> Section:
+    sec = Section("sources", SECTION_TITLES["sources"])
+    rows = []
+    for name, label in SOURCE_LABELS.items():
+        frame = getattr(district, name)
+        if not len(frame):
+            continue
+        date_col = SOURCE_DATES[name]
+        dates = _date_range(frame[date_col]) if date_col and name != "funding" else EM_DASH
+        if name == "licenses":
+            dates = f"{_date_range(frame['start_date']).split(' to ')[0]} to {_date_range(frame['end_date']).split(' to ')[-1]}"
+        if name == "funding":
+            dates = "FY" + " – FY".join(str(y) for y in sorted({int(frame["fiscal_year"].min()),
+                                                                  int(frame["fiscal_year"].max())}))
+        last = ""
+        if imports is not None and len(imports) and "kind" in imports.columns:
+            mine = imports[imports["kind"] == name]
+            if len(mine):
+                when = pd.to_datetime(mine["imported_at"], errors="coerce", utc=True).max()
+                last = f"{mine.iloc[0].get('file_name', '')}" + (f", {when:%Y-%m-%d}" if pd.notna(when) else "")
+        rows.append({"Data": label, "Rows": f"{len(frame):,}", "Covers": dates, "Last import": last or EM_DASH})
+    table = pd.DataFrame(rows, columns=["Data", "Rows", "Covers", "Last import"])
+    sec.tables.append(ReportTable("What this report is built from", table))
+    sec.paragraphs.append(
+        f"All figures use data through {as_of:%B %d, %Y} (the last week of usage on file). Definitions follow the "
+        f"project's methods (usage, ROI, evidence, at-risk, budget). Any count of fewer than {min_n} students is "
+        f"shown as {suppression_label(min_n)} to protect student privacy.")
+    sec.notes.append("Rows are stored rows (usage is stored per student × tool × week).")
+    return sec
+
+
+# --------------------------------------------------------------------------- summary and KPIs
+def _kpis(board: pd.DataFrame, district: District, cmp: BudgetComparison | None, min_n: int) -> list[Kpi]:
+    if board.empty:
+        return [Kpi("Tools licensed", "0")]
+    spend = float(board["annual_cost"].fillna(0).sum())
+    seats = float(board["seats"].fillna(0).sum())
+    used = float(board["active_users"].fillna(0).sum())
+    active = adoption.student_tool_usage(district)["student_id"].nunique() if len(district.usage) else 0
+    idle = float(board["idle_license_value"].fillna(0).sum())
+    working = board["evidence_label"].isin([effects.LABEL_MODERATE, effects.LABEL_PROMISING]) & (
+        pd.to_numeric(board["effect_size"], errors="coerce") > 0)
+    tiles = [
+        Kpi("Annual license spend", money(spend), f"{len(board)} tools"),
+        Kpi("Seats used", pct(used / seats) if seats else EM_DASH, f"of {seats:,.0f} paid seats"),
+        Kpi("Students using tools", _count_cells(pd.Series([active]), min_n).iloc[0],
+            f"of {len(district.students):,} students"),
+        Kpi("Idle license value", money(idle), "seats above peak 4-week use"),
+        Kpi("Tools that work", f"{int(working.sum())} of {len(board)}", "Moderate or Promising evidence"),
+    ]
+    if cmp is not None:
+        tiles.append(Kpi("Proposed savings, year 1", money(cmp.scenario.summary["year1_savings"]),
+                         cmp.scenario.scenario.name))
+    return tiles
+
+
+def _summary(board: pd.DataFrame, district: District, cmp: BudgetComparison | None, risk: RiskScores | None,
+             risk_note: str | None, min_n: int) -> Section:
+    sec = Section("summary", SECTION_TITLES["summary"])
+    if board.empty:
+        sec.paragraphs.append("There is no tool, license or usage data yet, so there is nothing to summarize.")
+        return sec
+    spend = float(board["annual_cost"].fillna(0).sum())
+    ingredients = float(board["ingredients_cost"].fillna(0).sum())
+    seats = float(board["seats"].fillna(0).sum())
+    used = float(board["active_users"].fillna(0).sum())
+    idle = float(board["idle_license_value"].fillna(0).sum())
+    under = board[board["utilization"].fillna(0) < 0.5]
+    sec.paragraphs.append(
+        f"What we spend: {money(spend)} a year on {len(board)} digital tools' licenses "
+        f"({money(ingredients)} including training and staff time).")
+    sec.paragraphs.append(
+        f"What is used: {pct(used / seats) if seats else EM_DASH} of the {seats:,.0f} seats we pay for were used "
+        f"this contract year; {money(idle)} of licenses sat above the busiest month's use. "
+        + (f"{len(under)} tool(s) are used by fewer than half of their seats "
+           f"({', '.join(under['tool_name'].astype(str).head(4))})." if len(under) else
+           "Every tool is used by at least half of its seats."))
+    effect = pd.to_numeric(board["effect_size"], errors="coerce")
+    good = board[board["evidence_label"].isin([effects.LABEL_MODERATE, effects.LABEL_PROMISING]) & (effect > 0)]
+    none = board[board["evidence_label"].isin([effects.LABEL_NONE, effects.LABEL_NEGATIVE])]
+    unknown = board[board["evidence_label"].isin([effects.LABEL_INSUFFICIENT, effects.LABEL_RATIONALE])]
+    works = "; ".join(f"{r.tool_name} ({r.effect_size:+.2f} SD, {_short_label(r.evidence_label)} evidence)"
+                      for r in good.head(4).itertuples())
+    sec.paragraphs.append(
+        "What works: " + (f"{len(good)} tool(s) raise scores with local evidence: {works}. " if len(good) else
+                          "no tool yet shows a positive effect with Moderate or Promising evidence. ")
+        + (f"{len(none)} show no detectable (or a negative) effect. " if len(none) else "")
+        + (f"{len(unknown)} cannot be judged yet (too little data or no matching assessment)." if len(unknown) else ""))
+    if risk is not None and not risk.scores.empty:
+        counts = at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
+        flagged = int(counts["flagged"].sum())
+        sec.paragraphs.append(
+            f"Who needs help: the early-warning model flags {_count_cells(pd.Series([flagged]), min_n).iloc[0]} "
+            f"students (the top {risk.capacity:.0%} of each school) for support; counts by school and grade "
+            "are in the at-risk section, without names.")
+    else:
+        sec.paragraphs.append("Who needs help: " + (risk_note or NO_MODEL_NOTE))
+    recs = board["recommendation"].astype(str).str.split(" ").str[0].value_counts()
+    rec_text = ", ".join(f"{n} {k}" for k, n in recs.items())
+    propose = f"What we propose: per tool, {rec_text} (reasons in the ROI scoreboard). "
+    if cmp is not None:
+        s = cmp.scenario.summary
+        spend_band = cmp.bands.bands[cmp.bands.bands["metric"] == "spend"]
+        propose += (f"The budget proposal “{cmp.scenario.scenario.name}” saves {money(s['total_savings'])} over "
+                    f"FY{cmp.scenario.years[0]}–FY{cmp.scenario.years[-1]} ({money(s['year1_savings'])} next year); "
+                    f"total spend will likely fall between {money(spend_band['p10'].sum())} and "
+                    f"{money(spend_band['p90'].sum())}.")
+    sec.paragraphs.append(propose)
+    sec.notes.append("Each sentence is computed from the sections that follow; the speaker notes of each slide "
+                     "give the definitions behind its numbers.")
+    return sec
+
+
+# --------------------------------------------------------------------------- assembly
+def build_board_report(
+    district: District,
+    *,
+    scenario: budget.Scenario | dict | None = None,
+    scoreboard: pd.DataFrame | None = None,
+    budget_inputs: budget.BudgetInputs | None = None,
+    risk: RiskScores | None = None,
+    risk_note: str | None = None,
+    sections: Sequence[str] | None = None,
+    min_n: int | None = None,
+    district_name: str | None = None,
+    imports: pd.DataFrame | None = None,
+    generated: pd.Timestamp | None = None,
+    draws: int = 2000,
+) -> BoardReport:
+    """Assemble the chosen sections (default: all) for a district and a budget scenario.
+
+    `scoreboard` is `roi.score_tools(district)` when the caller has it cached; `risk` carries
+    per-student scores from a stored at-risk model (None -> "no model trained yet").
+    """
+    min_n = int(config.SUPPRESS_MIN if min_n is None else min_n)
+    if not 5 <= min_n <= 30:
+        raise ValueError("the suppression threshold must be between 5 and 30 students")
+    keys = list(SECTION_KEYS if sections is None else [k for k in SECTION_KEYS if k in set(sections)])
+    unknown = set(sections or ()) - set(SECTION_KEYS)
+    if unknown:
+        raise ValueError(f"unknown report sections: {sorted(unknown)}; choose from {list(SECTION_KEYS)}")
+    board = scoreboard if scoreboard is not None else roi.score_tools(district)
+    if isinstance(scenario, dict):
+        scenario = budget.scenario_from_dict(scenario)
+    scenario = scenario or default_scenario()
+    cmp = None
+    needs_budget = {"summary", "kpis", "budget"} & set(keys)
+    if needs_budget and not district.is_empty:
+        inputs = budget_inputs or budget.inputs_from_district(district, board if len(board) else None)
+        if not inputs.is_empty:
+            cmp = compare_budget(inputs, scenario, draws=draws)
+    as_of = district.as_of
+    name = district_name or (str(district.schools["district_id"].dropna().iloc[0])
+                             if len(district.schools) and district.schools["district_id"].notna().any()
+                             else "District")
+    built: list[Section] = []
+    for key in keys:
+        if key == "summary":
+            built.append(_summary(board, district, cmp, risk, risk_note, min_n))
+        elif key == "kpis":
+            sec = Section("kpis", SECTION_TITLES["kpis"], kpis=_kpis(board, district, cmp, min_n))
+            sec.notes = ["Annual license spend: contracts in force at the data date. Seats used: contract-year "
+                         "active users ÷ seats, over all tools. Idle license value: (seats − peak 4-week users) × "
+                         "cost per seat. Tools that work: positive effect with Moderate or Promising local evidence."]
+            built.append(sec)
+        elif key == "roi":
+            built.append(_roi_section(board, min_n))
+        elif key == "adoption":
+            built.append(_adoption_section(district, min_n))
+        elif key == "budget":
+            built.append(_budget_section(cmp, min_n))
+        elif key == "at_risk":
+            built.append(_at_risk_section(district, risk, risk_note, min_n))
+        elif key == "sources":
+            built.append(_sources_section(district, imports, as_of, min_n))
+    return BoardReport(title="EdTech board report", district_name=name, as_of=as_of,
+                       generated=generated or pd.Timestamp.today().normalize(),
+                       scenario_name=scenario.name, min_n=min_n, sections=built, scoreboard=board)
