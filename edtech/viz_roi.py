@@ -1,0 +1,120 @@
+"""Plotly figures of the Tool ROI page (pure: frames in, figures out; the board report reuses them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from edtech import effects
+from edtech.viz import PALETTE, _layout
+
+LABEL_COLORS = {
+    effects.LABEL_MODERATE: PALETTE["good"], effects.LABEL_PROMISING: "#2da44e",
+    effects.LABEL_RATIONALE: PALETTE["warn"], effects.LABEL_NONE: PALETTE["neutral"],
+    effects.LABEL_NEGATIVE: PALETTE["bad"], effects.LABEL_INSUFFICIENT: "#8c959f",
+}
+
+
+def quadrant(board: pd.DataFrame) -> go.Figure:
+    """Cost per active user (x, log) vs effect size (y); bubble area = annual spend; colour = evidence."""
+    fig = go.Figure()
+    t = board[board["cost_per_active_user"].notna()].copy()
+    t["effect_plot"] = t["effect_size"].fillna(0.0)
+    spend = t["annual_cost"].fillna(0.0).to_numpy(dtype=float)
+    size = 12 + 48 * np.sqrt(spend / spend.max()) if len(t) and spend.max() > 0 else np.full(len(t), 14.0)
+    t["_size"] = size
+    for label, grp in t.groupby("evidence_label", sort=False):
+        measured = grp["effect_size"].notna()
+        fig.add_trace(go.Scatter(
+            x=grp["cost_per_active_user"], y=grp["effect_plot"], mode="markers+text", name=label,
+            text=grp["tool_name"], textposition="top center",
+            marker=dict(size=grp["_size"], color=LABEL_COLORS.get(label, PALETTE["neutral"]), opacity=0.75,
+                        symbol=["circle" if m else "circle-open" for m in measured], line=dict(width=1)),
+            customdata=np.column_stack([grp["annual_cost"], grp["effect_size"].fillna(np.nan), grp["utilization"]]),
+            hovertemplate="<b>%{text}</b><br>$%{x:,.0f} per active student<br>effect %{customdata[1]:.2f} SD"
+                          "<br>spend $%{customdata[0]:,.0f}<br>utilization %{customdata[2]:.0%}<extra></extra>"))
+    if len(t):
+        fig.add_hline(y=0, line_color=PALETTE["neutral"], line_width=1)
+        fig.add_vline(x=float(t["cost_per_active_user"].median()), line_dash="dot", line_color=PALETTE["neutral"],
+                      annotation_text="median cost", annotation_position="top")
+    fig.update_xaxes(title="Annual cost per active student ($, log scale)", type="log", tickprefix="$")
+    fig.update_yaxes(title="Effect size (SD; hollow = not measured)")
+    return _layout(fig, "Cost vs effect: top-left is the sweet spot (bubble = annual spend)", height=460)
+
+
+def weekly_active(weekly: pd.DataFrame, seats: float | None = None) -> go.Figure:
+    """Students active each week and in the trailing 4 weeks, against seats."""
+    fig = go.Figure()
+    fig.add_scatter(x=weekly["week_start"], y=weekly["active_users"], name="active that week",
+                    mode="lines", line=dict(color=PALETTE["accent"]))
+    fig.add_scatter(x=weekly["week_start"], y=weekly["active_4wk"], name="active in the trailing 4 weeks",
+                    mode="lines", line=dict(color=PALETTE["good"], dash="dash"))
+    if seats:
+        fig.add_hline(y=seats, line_color=PALETTE["bad"], line_dash="dot", annotation_text=f"{int(seats):,} seats")
+    fig.update_xaxes(title="Week")
+    fig.update_yaxes(title="Students")
+    return _layout(fig, "Weekly active students")
+
+
+def school_breakdown(schools: pd.DataFrame) -> go.Figure:
+    """Per school: utilization of its (allocated) seats, with the share meeting dosage."""
+    s = schools.sort_values("utilization", ascending=True, na_position="first")
+    fig = go.Figure()
+    fig.add_bar(y=s["school_name"], x=s["utilization"].fillna(0) * 100, orientation="h", name="seats used",
+                marker_color=PALETTE["accent"], customdata=s[["active_users", "seats"]].to_numpy(),
+                hovertemplate="%{y}<br>%{x:.0f}% (%{customdata[0]:,} of %{customdata[1]:,.0f} seats)<extra></extra>")
+    fig.add_bar(y=s["school_name"], x=s["fidelity_share"].fillna(0) * 100, orientation="h",
+                name="licensed students meeting dosage", marker_color=PALETTE["good"])
+    fig.add_vline(x=80, line_dash="dot", line_color=PALETTE["neutral"], annotation_text="80% fidelity")
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="% of seats")
+    return _layout(fig, "By school: seats used and dosage met", height=max(300, 40 * len(s) + 100))
+
+
+def dosage_distribution(students: pd.DataFrame, recommended_minutes: float | None) -> go.Figure:
+    """Histogram of users' average weekly minutes (over weeks used), with the 80% dosage line."""
+    fig = go.Figure()
+    for met, name, color in ((True, "met dosage", PALETTE["good"]), (False, "below dosage", PALETTE["warn"]),
+                             (None, "no vendor dosage", PALETTE["neutral"])):
+        if met is None:
+            grp = students[students["dosage_met"].isna()]
+        else:
+            grp = students[students["dosage_met"].fillna(not met).astype(bool) == met]
+        if len(grp):
+            fig.add_histogram(x=grp["avg_weekly_minutes"], name=name, marker_color=color, opacity=0.8, nbinsx=40)
+    if recommended_minutes and not pd.isna(recommended_minutes):
+        fig.add_vline(x=0.8 * recommended_minutes, line_dash="dot", line_color=PALETTE["bad"],
+                      annotation_text=f"80% of {recommended_minutes:.0f} min/week")
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title="Average minutes per week used")
+    fig.update_yaxes(title="Students")
+    return _layout(fig, "Dosage: minutes per week of each student who used it")
+
+
+def effect_forest(rows: pd.DataFrame) -> go.Figure:
+    """Each estimate (naive gap, adjusted, matched, below dosage) with its 95% CI."""
+    fig = go.Figure()
+    items = []
+    for _, r in rows.iterrows():
+        name = r.get("assessment") or "assessment"
+        for prefix, label in (("adjusted_", "adjusted (regression)"), ("matched_", "matched comparison"),
+                              ("below_", "below-dosage users")):
+            est = r.get(prefix + "effect_size")
+            if est is not None and not pd.isna(est):
+                items.append((f"{name}: {label}", est, r.get(prefix + "effect_ci_low"), r.get(prefix + "effect_ci_high")))
+        gap = r.get("descriptive_gap")
+        if gap is not None and not pd.isna(gap):
+            items.append((f"{name}: unadjusted gap", gap, None, None))
+    if items:
+        names = [i[0] for i in items]
+        est = np.array([i[1] for i in items], dtype=float)
+        low = np.array([np.nan if i[2] is None else i[2] for i in items], dtype=float)
+        high = np.array([np.nan if i[3] is None else i[3] for i in items], dtype=float)
+        fig.add_scatter(x=est, y=names, mode="markers", marker=dict(size=11, color=PALETTE["accent"]),
+                        error_x=dict(type="data", symmetric=False, array=np.nan_to_num(high - est),
+                                     arrayminus=np.nan_to_num(est - low)),
+                        hovertemplate="%{y}: %{x:.3f} SD<extra></extra>", showlegend=False)
+    fig.add_vline(x=0, line_color=PALETTE["neutral"])
+    fig.update_xaxes(title="Effect size (SD units), 95% interval")
+    return _layout(fig, "Effect estimates", height=max(260, 45 * len(items) + 120))

@@ -1,0 +1,70 @@
+"""AppTest of the Tool ROI and Vetting pages (entry app.py, absolute path, toolchain.md section 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _first_tool(at: AppTest) -> str:
+    table = at.dataframe[0].value  # the scoreboard is the first table
+    return table.sort_values("ROI score", ascending=False)["Tool"].iloc[0]
+
+
+def test_empty_database_shows_a_friendly_message(empty_db_url):
+    at = _open("app_pages/tool_roi.py")
+    assert any("no district data yet" in i.value for i in at.info)
+    at = _open("app_pages/vetting.py")
+    assert any("no district data yet" in i.value for i in at.info)
+
+
+def test_weights_change_the_ranking(sample_db_url):
+    at = _open("app_pages/tool_roi.py")
+    for part, value in {"utilization": 100, "fidelity": 0, "effect": 0, "cost_effectiveness": 0}.items():
+        at.slider(key=f"roi_w_{part}").set_value(value)
+    at.run()
+    assert not at.exception
+    by_use = _first_tool(at)
+    for part, value in {"utilization": 0, "effect": 100}.items():
+        at.slider(key=f"roi_w_{part}").set_value(value)
+    at.run()
+    assert not at.exception
+    by_effect = _first_tool(at)
+    assert by_use != by_effect
+    assert by_effect == "Mathigo Adaptive Math"  # the largest planted effect
+
+
+def test_drilldown_renders_effect_with_ci_and_explanation(sample_db_url):
+    at = _open("app_pages/tool_roi.py")
+    at.selectbox(key="roi_tool").set_value("T01").run()
+    assert not at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 5  # quadrant + weekly, schools, dosage, effects
+    specs = [json.loads(c.proto.spec) for c in charts]
+    assert any("Effect estimates" in json.dumps(s.get("layout", {}).get("title", "")) for s in specs)
+    text = " ".join(m.value for m in at.markdown)
+    assert "standard deviations" in text and "likely between" in text
+    assert "Hedges" in text
+    assert any("Recommendation:" in m.value for m in at.markdown)
+
+
+def test_filters_and_vetting(sample_db_url):
+    at = _open("app_pages/tool_roi.py")
+    at.multiselect(key="roi_filter_category").set_value(["ELA"]).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["Category"]) == {"ELA"}
+    at = _open("app_pages/vetting.py")
+    inventory = at.dataframe[0].value
+    assert inventory["Tool"].iloc[0] == "QuizBlitz"  # high use but unvetted comes first
+    assert any("renewal" in s.value.lower() for s in at.subheader)
