@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -355,3 +356,22 @@ def test_sample_totals_reconcile_with_roi_engine(sample):
     assert sorted(mine_used.index) == sorted(roi_schools.index)
     assert (mine_used.loc[roi_schools.index, "active_users"].to_numpy() == roi_schools["active_users"].to_numpy()).all()
     assert (mine_used.loc[roi_schools.index, "dosage_met"].to_numpy() == roi_schools["dosage_met"].to_numpy()).all()
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def test_cli_adoption_json_and_unknown_school(sample_db_url, capsys):
+    from edtech.cli import main
+
+    assert main(["--db", sample_db_url, "adoption", "--school", "0202", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["school_id"] for r in rows} == {"0202"}
+    assert {"licensed_students", "active_users", "utilization", "fidelity"} <= set(rows[0])
+    assert main(["--db", sample_db_url, "adoption", "--school", "nope"]) == 2
+    assert "unknown school 'nope'" in capsys.readouterr().err
+
+
+def test_cli_adoption_on_empty_database(empty_db_url, capsys):
+    from edtech.cli import main
+
+    assert main(["--db", empty_db_url, "adoption"]) == 0
+    assert "No licensed tools" in capsys.readouterr().out
