@@ -108,6 +108,30 @@ def to_excel_bytes(results: list[ScenarioResult]) -> bytes:
     return buffer.getvalue()
 
 
+# --------------------------------------------------------------------------- saved scenarios
+
+def save_scenario(engine: Engine, spec: dict[str, Any]) -> str:
+    """Validate and save under its name (replacing a saved one of that name); returns the name."""
+    scenario = budget.scenario_from_dict(spec)
+    data.save_scenario(engine, scenario.name, scenario.to_dict())
+    return scenario.name
+
+
+def saved_scenarios(engine: Engine) -> list[str]:
+    # data.list_scenarios may hand back one-column rows instead of strings: normalize
+    return [name if isinstance(name, str) else str(name[0]) for name in data.list_scenarios(engine)]
+
+
+def load_saved_scenario(engine: Engine, name: str) -> dict[str, Any] | None:
+    """A saved spec, normalized (raises ScenarioError when it no longer validates)."""
+    spec = data.load_scenario(engine, name)
+    return None if spec is None else budget.scenario_from_dict(spec).to_dict()
+
+
+def delete_saved_scenario(engine: Engine, name: str) -> None:
+    data.delete_scenario(engine, name)
+
+
 # --------------------------------------------------------------------------- CLI
 
 def _json_number(value: Any) -> Any:
