@@ -478,10 +478,13 @@ def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd
                                                                   int(frame["fiscal_year"].max())}))
         last = ""
         if imports is not None and len(imports) and "kind" in imports.columns:
-            mine = imports[imports["kind"] == name]
+            mine = imports[(imports["kind"] == name)
+                           & (imports["status"] == "imported" if "status" in imports.columns else True)]
             if len(mine):
-                when = pd.to_datetime(mine["imported_at"], errors="coerce", utc=True).max()
-                last = f"{mine.iloc[0].get('file_name', '')}" + (f", {when:%Y-%m-%d}" if pd.notna(when) else "")
+                mine = mine.assign(_when=pd.to_datetime(mine["imported_at"], errors="coerce", utc=True))
+                latest = mine.sort_values("_when").iloc[-1]
+                when = latest["_when"]
+                last = f"{latest.get('file_name', '')}" + (f", {when:%Y-%m-%d}" if pd.notna(when) else "")
         rows.append({"Data": label, "Rows": f"{len(frame):,}", "Covers": dates, "Last import": last or EM_DASH})
     table = pd.DataFrame(rows, columns=["Data", "Rows", "Covers", "Last import"])
     sec.tables.append(ReportTable("What this report is built from", table))

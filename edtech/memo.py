@@ -1,0 +1,239 @@
+"""Renewal memo: one page per tool whose contract ends soon (issue 7).
+
+For each tool due for renewal (contract end within 90 days of the data date): utilization trend,
+spread across schools, right-size seat count, dosage, effect with its evidence label, vetting
+status, and the recommended action with its dollar impact. Pure except `memo_pdf`, which lays
+the memo out with fpdf2 (bytes out, no files).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from edtech import adoption, config, effects, roi, viz_adoption
+from edtech.district import District
+from edtech.report import EM_DASH, _count_cells, _is_small, money, pct
+from edtech.privacy import suppression_label
+
+TREND_PX_H = 330
+DEFAULT_ESCALATOR = 0.03
+
+
+@dataclass
+class Memo:
+    tool_id: str
+    tool_name: str
+    vendor: str
+    contract_end: pd.Timestamp | None
+    days_to_renewal: int | None
+    action: str
+    reason: str
+    dollar_impact: str
+    facts: list[tuple[str, str]]          # (label, value) rows of the fact table
+    schools: pd.DataFrame                 # school spread, formatted and suppressed
+    trend_figure: go.Figure
+    as_of: pd.Timestamp
+    min_n: int = 10
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def file_name(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.tool_name).strip("-").lower() or self.tool_id
+        return f"renewal-memo-{slug}.pdf"
+
+
+def due_for_renewal(scoreboard: pd.DataFrame, window_days: int = roi.RENEWAL_WINDOW_DAYS) -> pd.DataFrame:
+    """Tools whose current contract ends within `window_days` of the data date (soonest first)."""
+    if scoreboard.empty or "days_to_renewal" not in scoreboard.columns:
+        return scoreboard.iloc[0:0]
+    days = pd.to_numeric(scoreboard["days_to_renewal"], errors="coerce")
+    due = scoreboard[(days <= window_days) & (scoreboard["seats"] > 0)]
+    return due.assign(_d=days[due.index]).sort_values(["_d", "tool_name"]).drop(columns="_d")
+
+
+def _escalator(district: District, tool_id: str) -> float:
+    lic = district.licenses[district.licenses["tool_id"] == tool_id]
+    values = pd.to_numeric(lic["price_escalator_pct"], errors="coerce").dropna()
+    return float(values.mean()) if len(values) else DEFAULT_ESCALATOR
+
+
+def dollar_impact(row: pd.Series, escalator: float) -> str:
+    """What the recommended action is worth next year, in one sentence."""
+    action = str(row["recommendation"])
+    cost, seats = float(row["annual_cost"] or 0.0), int(row["seats"] or 0)
+    per_seat = cost / seats if seats else 0.0
+    if action.startswith("right-size"):
+        n = int(row["right_size_seats"])
+        return (f"Saves about {money((seats - n) * per_seat * (1 + escalator))} a year: {seats - n:,} fewer seats at "
+                f"{money(per_seat)} a seat (+{escalator:.0%} escalator).")
+    if action == "sunset":
+        return f"Saves {money(cost * (1 + escalator))} a year (the license at next year's price); no renewal."
+    if action.startswith("consolidate"):
+        return (f"Saves up to {money(cost * (1 + escalator))} a year, less the cost of any seats added to the tool "
+                "that absorbs its users.")
+    if action == "renegotiate":
+        return f"Every 10% off the price saves {money(0.1 * cost * (1 + escalator))} a year."
+    if action == "study":
+        return (f"Renewing for one more year commits {money(cost * (1 + escalator))}; plan a comparison "
+                "so next year's decision has evidence.")
+    return f"Renewal commits {money(cost * (1 + escalator))} next year ({escalator:.0%} escalator)."
+
+
+def _vetting(row: pd.Series) -> str:
+    privacy = str(row.get("privacy_status") or "unknown").replace("_", " ")
+    access = str(row.get("accessibility") or "unknown").replace("_", " ").upper().replace("WCAG ", "WCAG ")
+    ok = row.get("privacy_status") == "signed_dpa" and row.get("accessibility") == "wcag_aa"
+    return f"{'Vetted' if ok else 'Not fully vetted'}: privacy {privacy}; accessibility {access}; " \
+           f"COPPA basis {row.get('coppa_basis') or 'unknown'}"
+
+
+def _school_spread(rows: pd.DataFrame, min_n: int) -> pd.DataFrame:
+    small = _is_small(rows["active_users"], min_n)
+    return pd.DataFrame({
+        "School": rows["school_name"].astype(str).to_numpy(),
+        "Seats allocated": rows["licensed_students"].map(lambda v: f"{int(v):,}").to_numpy(),
+        "Active students": _count_cells(rows["active_users"], min_n).to_numpy(),
+        "Seats used": rows["utilization"].map(pct).where(~small, EM_DASH).to_numpy(),
+        "Met dosage": _count_cells(rows["dosage_met"], min_n).to_numpy(),
+    })
+
+
+def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, weekly: pd.DataFrame,
+               min_n: int | None = None) -> Memo:
+    min_n = int(config.SUPPRESS_MIN if min_n is None else min_n)
+    label = suppression_label(min_n)
+    tool_id = row["tool_id"]
+    esc = _escalator(district, tool_id)
+    mine = school_rows[school_rows["tool_id"] == tool_id].sort_values("utilization", ascending=False)
+    util = mine.loc[mine["licensed_students"] > 0, "utilization"]
+    spread = f"{util.min():.0%} to {util.max():.0%} across {len(util)} schools" if len(util) else EM_DASH
+    tool_weekly = weekly[weekly["tool_id"] == tool_id]
+    fig = viz_adoption.weekly_trend_lines(tool_weekly, district.tools, title=f"{row['tool_name']}: students active each week")
+    fig.update_layout(showlegend=False)
+    effect = (f"{row['effect_size']:+.2f} SD (95% CI {row['effect_ci_low']:+.2f} to {row['effect_ci_high']:+.2f}) "
+              f"on {row['assessment']}" if pd.notna(row.get("effect_size"))
+              and row["evidence_label"] != effects.LABEL_INSUFFICIENT else "not estimated")
+    dosage_known = pd.to_numeric(pd.Series([row.get("dosage_known", 1)]), errors="coerce").fillna(0).iloc[0] > 0
+    met = _count_cells(pd.Series([row["dosage_met"]]), min_n).iloc[0]
+    share = row.get("dosage_met_share")
+    dosage = (f"{met} users met the recommended dosage"
+              + (f" ({share:.0%} of users)" if pd.notna(share) and met != label else "")
+              if dosage_known else "no vendor dosage on file")
+    right_size = int(row["right_size_seats"])
+    facts = [
+        ("Contract", f"{int(row['seats']):,} seats, {money(row['annual_cost'])} a year"
+                     + (f", ends {pd.Timestamp(row['contract_end']):%B %d, %Y}" if pd.notna(row.get("contract_end")) else "")
+                     + (f" (auto-renews)" if bool(row.get("auto_renew")) else "")),
+        ("Utilization", f"{pct(row['utilization'])} of seats used this contract year "
+                        f"({_count_cells(pd.Series([row['active_users']]), min_n).iloc[0]} students)"),
+        ("School spread", spread),
+        ("Right-size seat count", f"{right_size:,} seats (peak 4-week use "
+                                  f"{_count_cells(pd.Series([row['peak_active_30d']]), min_n).iloc[0]} + 10% buffer)"),
+        ("Dosage", dosage),
+        ("Effect", effect),
+        ("Evidence", f"{row['evidence_label']}"),
+        ("Vetting", _vetting(row)),
+        ("ROI score", EM_DASH if pd.isna(row.get("roi_score")) else f"{row['roi_score']:.0f} of 100 "
+                      f"(rank {int(row['rank'])})"),
+    ]
+    days = row.get("days_to_renewal")
+    return Memo(
+        tool_id=tool_id, tool_name=str(row["tool_name"]), vendor=str(row.get("vendor") or ""),
+        contract_end=pd.Timestamp(row["contract_end"]) if pd.notna(row.get("contract_end")) else None,
+        days_to_renewal=None if pd.isna(days) else int(days), action=str(row["recommendation"]),
+        reason=str(row["recommendation_reason"]), dollar_impact=dollar_impact(row, esc), facts=facts,
+        schools=_school_spread(mine, min_n), trend_figure=fig, as_of=district.as_of, min_n=min_n,
+        notes=[f"Utilization = {roi.DEFINITIONS['utilization']}; dosage: {roi.DEFINITIONS['dosage_met']}.",
+               "Effect: adjusted comparison of students who met dosage with similar non-users (methods §2); "
+               "evidence labels are local, ESSA-aligned, not official ratings.",
+               f"Counts of fewer than {min_n} students are shown as {label}."])
+
+
+def build_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None,
+                window_days: int = roi.RENEWAL_WINDOW_DAYS) -> list[Memo]:
+    due = due_for_renewal(scoreboard, window_days)
+    if due.empty:
+        return []
+    per = adoption.student_tool_usage(district)
+    school_rows = adoption.school_tool_adoption(district, per)
+    weekly = adoption.weekly_trend(district.usage, district.students)
+    return [build_memo(district, row, school_rows, weekly, min_n) for _, row in due.iterrows()]
+
+
+# --------------------------------------------------------------------------- PDF
+def memo_pdf(m: Memo, trend_png: bytes | None) -> bytes:
+    """One A4 portrait page (school table font shrinks for many schools so it stays one page)."""
+    from edtech.report_pdf import ACCENT, FONT, GREY, LIGHT, _col_widths, new_pdf
+    from fpdf.fonts import FontFace
+
+    pdf = new_pdf(f"Renewal memo · {m.tool_name}")
+    pdf.set_auto_page_break(False)
+    pdf.add_page(orientation="P")
+    width = 210 - 24
+    pdf.set_font(FONT, "B", 17)
+    pdf.set_text_color(*ACCENT)
+    pdf.multi_cell(width, 8, f"Renewal memo: {m.tool_name}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, "", 9.5)
+    pdf.set_text_color(*GREY)
+    due = (f"contract ends {m.contract_end:%B %d, %Y} ({m.days_to_renewal} days after the data date)"
+           if m.contract_end is not None else "contract end not on file")
+    pdf.multi_cell(width, 5, f"{m.vendor + ' · ' if m.vendor else ''}{due} · data through {m.as_of:%B %d, %Y}",
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    # recommendation box
+    y = pdf.get_y()
+    pdf.set_fill_color(*LIGHT)
+    pdf.rect(12, y, width, 27, style="F", round_corners=True, corner_radius=2)
+    pdf.set_xy(15, y + 2)
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font(FONT, "B", 13)
+    pdf.cell(width - 6, 7, f"Recommended: {m.action}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(15)
+    pdf.set_font(FONT, "", 9)
+    pdf.multi_cell(width - 6, 4.3, m.reason, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(15)
+    pdf.set_font(FONT, "B", 9)
+    pdf.multi_cell(width - 6, 4.3, m.dollar_impact, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(max(pdf.get_y(), y + 27) + 3)
+    # facts
+    pdf.set_font(FONT, "", 8.8)
+    with pdf.table(width=width, col_widths=(38, width - 38), align="LEFT", line_height=4.4, first_row_as_headings=False,
+                   borders_layout="HORIZONTAL_LINES", padding=(0.7, 1.2)) as tbl:
+        for label, value in m.facts:
+            row = tbl.row()
+            row.cell(label, style=FontFace(emphasis="BOLD"))
+            row.cell(value)
+    pdf.ln(2)
+    if trend_png is not None:
+        h = width * TREND_PX_H / 1000
+        pdf.image(io.BytesIO(trend_png), x=12, y=pdf.get_y(), w=width, h=h)
+        pdf.set_y(pdf.get_y() + h + 2)
+    # school spread: shrink the font so it always ends on this page
+    room = 297 - 22 - pdf.get_y() - 12
+    n = len(m.schools) + 1
+    size = max(6.0, min(8.5, room / max(n, 1) / 0.62))
+    pdf.set_font(FONT, "B", 9.5)
+    pdf.cell(0, 5, "Spread across schools", new_x="LMARGIN", new_y="NEXT")
+    if len(m.schools):
+        pdf.set_font(FONT, "", size)
+        widths = _col_widths(pdf, m.schools, width, size)
+        with pdf.table(width=width, col_widths=widths, align="LEFT", line_height=size * 0.46,
+                       headings_style=FontFace(emphasis="BOLD", color=(255, 255, 255), fill_color=ACCENT),
+                       text_align=["LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"], borders_layout="HORIZONTAL_LINES",
+                       padding=(0.4, 1.2)) as tbl:
+            tbl.row(list(m.schools.columns))
+            for r in m.schools.itertuples(index=False):
+                tbl.row([str(v) for v in r])
+    else:
+        pdf.set_font(FONT, "", 8.5)
+        pdf.cell(0, 5, "No school-level seats or use on file.", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(297 - 21)
+    pdf.set_font(FONT, "", 6.8)
+    pdf.set_text_color(*GREY)
+    pdf.multi_cell(width, 3.2, " ".join(m.notes), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

@@ -1,0 +1,209 @@
+"""Board report use cases: build the report from the database, export PDF / PPTX / renewal memos,
+the `report` command and the timing benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from edtech import budget, data, memo, render, report, report_pdf, report_pptx, roi
+from edtech.district import District
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+FORMATS = ("pdf", "pptx")
+
+
+# --------------------------------------------------------------------------- at-risk scores
+def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores | None, str | None]:
+    """Per-student risk from the latest stored at-risk model, or (None, why not).
+
+    The report only needs calibrated risks; scoring a stored model is the at-risk capability's job
+    (`edtech.services.risk.score_district(engine, district)` -> DataFrame with student_id and risk),
+    so this asks it and never unpickles anything itself.
+    """
+    try:
+        versions = data.list_model_versions(engine)
+    except Exception:  # noqa: BLE001 - an old database without the table: no model
+        versions = pd.DataFrame()
+    if versions.empty:
+        return None, report.NO_MODEL_NOTE
+    latest = versions.iloc[0]
+    label = f"version {int(latest['id'])}, {latest.get('model_name', '')}, target {latest.get('target', '')}"
+    try:
+        from edtech.services import risk as risk_service
+    except ModuleNotFoundError:
+        risk_service = None
+    scorer = getattr(risk_service, "score_district", None) if risk_service else None
+    if scorer is None:
+        return None, (f"A model is stored ({label}) but this build cannot apply it to the district yet, "
+                      "so no counts are shown.")
+    try:
+        scored = scorer(engine, district)
+    except Exception as exc:  # noqa: BLE001 - a report must still be produced
+        return None, f"The stored model ({label}) could not score the current data: {exc}"
+    if scored is None or len(scored) == 0 or not {"student_id", "risk"} <= set(scored.columns):
+        return None, f"The stored model ({label}) returned no scores for the current students."
+    return report.RiskScores(scores=scored[["student_id", "risk"]], model_label=label), None
+
+
+# --------------------------------------------------------------------------- building
+def scenario_spec(engine: Engine, name: str | None) -> budget.Scenario:
+    """A saved scenario by name, or the default proposal (right-size every license)."""
+    if not name:
+        return report.default_scenario()
+    spec = data.load_scenario(engine, name)
+    if spec is None:
+        known = ", ".join(data.list_scenarios(engine)) or "none saved yet"
+        raise KeyError(f"no saved scenario named {name!r} (saved: {known})")
+    return budget.scenario_from_dict(spec)
+
+
+def district_label(district: District) -> str:
+    """The fictional sample's name when it is loaded, else the district id."""
+    ids = district.schools["district_id"].dropna().unique() if len(district.schools) else []
+    if len(ids) == 1 and ids[0] == "D042":
+        from edtech.samples import DISTRICT_NAME
+
+        return DISTRICT_NAME
+    return f"District {ids[0]}" if len(ids) == 1 else "District"
+
+
+def build_report(engine: Engine, *, scenario: str | None = None, sections: list[str] | None = None,
+                 min_n: int | None = None, district: District | None = None,
+                 scoreboard: pd.DataFrame | None = None) -> report.BoardReport:
+    from edtech.services.roi import load_weights
+
+    district = district if district is not None else data.load_district(engine)
+    board = scoreboard if scoreboard is not None else roi.score_tools(district, weights=load_weights(engine))
+    risk, note = risk_scores(engine, district) if sections is None or "at_risk" in sections or "summary" in sections \
+        else (None, None)
+    try:
+        imports = data.import_history(engine)
+    except Exception:  # noqa: BLE001
+        imports = None
+    return report.build_board_report(district, scenario=scenario_spec(engine, scenario), scoreboard=board, risk=risk,
+                                     risk_note=note, sections=sections, min_n=min_n,
+                                     district_name=district_label(district), imports=imports)
+
+
+def chart_images(rep: report.BoardReport) -> dict[str, bytes]:
+    """Every chart of the report as PNG (one browser, batch). Raises render.RenderError."""
+    charts = rep.charts()
+    if not charts:
+        return {}
+    pngs = render.render_many([c.figure for c in charts], height=[c.height for c in charts])
+    return {c.key: png for c, png in zip(charts, pngs, strict=True)}
+
+
+def export(rep: report.BoardReport, fmt: str, pngs: dict[str, bytes] | None = None) -> bytes:
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}")
+    pngs = chart_images(rep) if pngs is None else pngs
+    return report_pdf.build_pdf(rep, pngs) if fmt == "pdf" else report_pptx.build_pptx(rep, pngs)
+
+
+def renewal_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None,
+                  window_days: int = roi.RENEWAL_WINDOW_DAYS) -> dict[str, bytes]:
+    """File name -> one-page PDF, for each tool whose contract ends within `window_days`."""
+    memos = memo.build_memos(district, scoreboard, min_n=min_n, window_days=window_days)
+    if not memos:
+        return {}
+    pngs = render.render_many([m.trend_figure for m in memos], width=1000, height=memo.TREND_PX_H)
+    return {m.file_name: memo.memo_pdf(m, png) for m, png in zip(memos, pngs, strict=True)}
+
+
+def memos_zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- CLI
+def _run(args: argparse.Namespace) -> int:
+    engine = data.make_engine(args.db)
+    data.init_db(engine)
+    district = data.load_district(engine)
+    if district.is_empty:
+        print("The database has no district data yet: load it first (python -m edtech demo loads the sample "
+              "district).", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        scenario_spec(engine, args.scenario)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    started = time.perf_counter()
+    from edtech.services.roi import load_weights
+
+    board = roi.score_tools(district, weights=load_weights(engine))
+    rep = build_report(engine, scenario=args.scenario, district=district, scoreboard=board)
+    try:
+        content = export(rep, args.format)
+    except render.RenderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    print(f"wrote {out} ({len(content) / 1024:,.0f} KB, {len(rep.sections)} sections, "
+          f"{time.perf_counter() - started:.1f} s)")
+    if args.memos:
+        folder = Path(args.memos)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = renewal_memos(district, board)
+        for name, pdf in files.items():
+            (folder / name).write_bytes(pdf)
+        print(f"wrote {len(files)} renewal memo(s) to {folder}" if files else
+              "no tool is due for renewal within 90 days: no memo written")
+    return EXIT_OK
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="board report as PDF or PowerPoint (+ renewal memos)",
+        description="Executive summary, KPIs, ROI scoreboard, adoption by school, budget proposal with its "
+                    "uncertainty, at-risk counts by school and grade, data sources. Counts under 10 students "
+                    "are shown as <10.")
+    parser.add_argument("--format", choices=FORMATS, required=True)
+    parser.add_argument("--out", required=True, metavar="PATH")
+    parser.add_argument("--scenario", default=None, metavar="NAME",
+                        help="a saved budget scenario (default: right-size every license to peak use + 10%%)")
+    parser.add_argument("--memos", default=None, metavar="DIR",
+                        help="also write a one-page renewal memo PDF per tool due within 90 days")
+    parser.set_defaults(func=_run)
+
+
+# --------------------------------------------------------------------------- benchmark
+def bench_report(n_students: int = 6000, seed: int = 2025) -> dict[str, Any]:
+    """Seconds to produce the board report (scoring, sections, charts, PDF and PPTX) for the
+    6,000-student sample district, whatever `n_students` the bench asks for (target < 20 s)."""
+    from edtech.samples import DISTRICT_NAME, generate_district
+
+    district = generate_district(n_students=6000, seed=seed).district
+    started = time.perf_counter()
+    board = roi.score_tools(district)
+    scored = time.perf_counter()
+    rep = report.build_board_report(district, scoreboard=board, district_name=DISTRICT_NAME)
+    built = time.perf_counter()
+    pngs = chart_images(rep)
+    rendered = time.perf_counter()
+    pdf = report_pdf.build_pdf(rep, pngs)
+    pptx = report_pptx.build_pptx(rep, pngs)
+    done = time.perf_counter()
+    return {
+        "n_students": 6000, "requested_n_students": n_students, "charts": len(pngs),
+        "roi_seconds": round(scored - started, 2), "sections_seconds": round(built - scored, 2),
+        "charts_seconds": round(rendered - built, 2), "files_seconds": round(done - rendered, 2),
+        "report_seconds": round(done - started, 2), "pdf_kb": round(len(pdf) / 1024), "pptx_kb": round(len(pptx) / 1024),
+        "target_seconds": 20.0,
+    }
