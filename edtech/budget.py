@@ -505,12 +505,14 @@ def enrollment_factors(change: float | np.ndarray, n_years: int) -> np.ndarray:
     return (1.0 + g)[..., None] ** np.arange(n_years)
 
 
-def device_schedule(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
-    """Per fiscal year: annualized device cost, refresh-wave device count and capital outlay."""
+def _device_rows(inputs: BudgetInputs, scenario: Scenario) -> tuple[dict[int, dict[str, float]],
+                                                                     dict[tuple[int, str], float]]:
+    """Per fiscal year {annualized, refreshed, capital, spend} and spend by (year, funding source)."""
     years = _years(inputs, scenario)
     assume = scenario.assumptions
     cycle = scenario.levers.refresh_cycle_years or assume.refresh_cycle_years
-    rows = {y: {"annualized": 0.0, "refreshed": 0, "capital": 0.0} for y in years}
+    annualized_basis = assume.device_cost_basis == "annualized"
+    rows = {y: {"annualized": 0.0, "refreshed": 0.0, "capital": 0.0, "spend": 0.0} for y in years}
     by_source: dict[tuple[int, str], float] = {}
     for c in inputs.devices:
         life = cycle
@@ -518,22 +520,44 @@ def device_schedule(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
             life = min(cycle, c.aue_fy - c.purchase_fy)  # no use after it stops getting updates
         generation_fy, unit_cost = c.purchase_fy, c.unit_cost
         for y in years:
+            cash = 0.0
             if y - generation_fy >= life:  # refresh wave: replaced this year, new life = the cycle
                 generation_fy, life = y, cycle
                 unit_cost = c.unit_cost * (1.0 + assume.device_price_change) ** (y - c.purchase_fy)
-                rows[y]["refreshed"] += c.count
-                rows[y]["capital"] += c.count * unit_cost
                 cash = c.count * unit_cost
-            else:
-                cash = 0.0
+                rows[y]["refreshed"] += c.count
+                rows[y]["capital"] += cash
             annual = c.count * unit_cost * capital_recovery_factor(assume.discount_rate, life)
             rows[y]["annualized"] += annual
-            charged = annual if assume.device_cost_basis == "annualized" else cash
+            charged = annual if annualized_basis else cash
+            rows[y]["spend"] += charged
             by_source[(y, c.funding_source)] = by_source.get((y, c.funding_source), 0.0) + charged
-    out = pd.DataFrame([{"fiscal_year": y, **v} for y, v in rows.items()])
-    out["spend"] = out["annualized"] if assume.device_cost_basis == "annualized" else out["capital"]
+    return rows, by_source
+
+
+def device_schedule(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
+    """Per fiscal year: annualized device cost, refresh-wave device count and capital outlay, and
+    `spend` (annualized, or the capital outlay on a cash basis)."""
+    rows, by_source = _device_rows(inputs, scenario)
+    out = pd.DataFrame([{"fiscal_year": y, **v} for y, v in rows.items()],
+                       columns=["fiscal_year", "annualized", "refreshed", "capital", "spend"])
     out.attrs["by_source"] = by_source
     return out
+
+
+def total_spend_by_year(inputs: BudgetInputs, scenario: Scenario) -> np.ndarray:
+    """Total spend per fiscal year without building any frame (the waterfall's many projections)."""
+    years = _years(inputs, scenario)
+    levers = scenario.levers
+    arrays = tool_arrays(inputs, scenario)
+    ef = enrollment_factors(scenario.assumptions.enrollment_change, len(years))
+    total = license_spend(arrays, ef).sum(axis=0) + arrays.fixed_cost.sum(axis=0)
+    rows, _ = _device_rows(inputs, scenario)
+    total = total + np.array([rows[y]["spend"] for y in years]) + inputs.pd_base + levers.pd_investment_per_year
+    for p in levers.one_off_purchases:
+        if p.fiscal_year in years:
+            total[years.index(p.fiscal_year)] += p.amount
+    return total
 
 
 def available_funding(inputs: BudgetInputs, years: list[int]) -> pd.DataFrame:
@@ -544,7 +568,6 @@ def available_funding(inputs: BudgetInputs, years: list[int]) -> pd.DataFrame:
         by_source.setdefault(f.source, []).append(f)
     for source, lines in by_source.items():
         last_fy = max(f.fiscal_year for f in lines)
-        first_fy = min(f.fiscal_year for f in lines)
         for y in years:
             given = [f for f in lines if f.fiscal_year == y]
             if given:
@@ -553,8 +576,8 @@ def available_funding(inputs: BudgetInputs, years: list[int]) -> pd.DataFrame:
             elif y > last_fy:
                 latest = [f for f in lines if f.fiscal_year == last_fy]
                 amount = sum(f.amount * _share_of_year_before(f.expires, y) for f in latest)
-            else:
-                amount = 0.0 if y < first_fy else 0.0
+            else:  # a year before the source's first row, or a gap between rows
+                amount = 0.0
             rows.append({"fiscal_year": y, "source": source, "available": float(amount)})
     return pd.DataFrame(rows, columns=["fiscal_year", "source", "available"])
 
@@ -585,7 +608,7 @@ def _project_core(inputs: BudgetInputs, scenario: Scenario) -> dict[str, Any]:
             charge(y, tool.funding_source or DEFAULT_SOURCE, lic[i, j] + arrays.fixed_cost[i, j])
     for (y, source), amount in devices.attrs["by_source"].items():
         charge(y, source, amount)
-    for j, y in enumerate(years):
+    for y in years:
         charge(y, DEFAULT_SOURCE, inputs.pd_base + levers.pd_investment_per_year)
     for p in levers.one_off_purchases:
         if p.fiscal_year in years:
@@ -601,7 +624,7 @@ def _project_core(inputs: BudgetInputs, scenario: Scenario) -> dict[str, Any]:
     by_year["gap"] = by_year["total_spend"] - by_year["available_funding"]
     by_year["students_at_dosage"] = dosage.sum(axis=0) if len(dosage) else 0.0
     by_year["expected_impact"] = impact.sum(axis=0) if len(impact) else 0.0
-    by_year["devices_refreshed"] = devices["refreshed"].to_numpy()
+    by_year["devices_refreshed"] = devices["refreshed"].to_numpy().round().astype(int)
     by_year["device_capital_outlay"] = devices["capital"].to_numpy()
 
     src = pd.DataFrame([{"fiscal_year": y, "source": s, "spend": v} for (y, s), v in source_spend.items()],
@@ -689,12 +712,12 @@ def savings_by_lever(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
     Sequential attribution: each step's saving is measured with the earlier levers already on,
     so overlaps (e.g. right-sizing a tool that is later sunset) are counted once.
     """
-    previous = project_budget(inputs, scenario.baseline()).summary["total_spend"]
+    previous = float(total_spend_by_year(inputs, scenario.baseline()).sum())
     baseline_total = previous
     rows = []
     for step, (name, label) in enumerate(LEVER_STEPS, start=1):
         partial = replace(scenario, levers=_levers_up_to(scenario.levers, step))
-        total = _project_core(inputs, partial)["by_year"]["total_spend"].sum()
+        total = total_spend_by_year(inputs, partial).sum()
         rows.append({"lever": name, "label": label, "saving": float(previous - total)})
         previous = float(total)
     out = pd.DataFrame(rows)

@@ -308,3 +308,54 @@ def test_inputs_from_district_and_roi_adapter() -> None:
     # an empty district projects to zeros without an exception
     empty = project_budget(inputs_from_district(District()), Scenario(horizon_years=2))
     assert empty.by_year["total_spend"].sum() == 0.0
+
+
+# ---------------------------------------------------------------- acceptance on the sample district
+
+@pytest.fixture(scope="module")
+def sample_inputs_and_roi():
+    from edtech.roi import score_tools
+    from edtech.samples import generate_district
+
+    district = generate_district(n_students=6000, seed=2025).district
+    scored = score_tools(district)
+    return inputs_from_district(district, scored), scored
+
+
+def test_sample_right_size_everything_saves_sum_of_idle_license_value(sample_inputs_and_roi) -> None:
+    inputs, scored = sample_inputs_and_roi
+    p = project_budget(inputs, Scenario(horizon_years=3, levers=Levers(right_size_all=True)))
+    expected = float(scored["idle_license_value"].sum())
+    assert expected > 0
+    assert p.summary["year1_savings"] == pytest.approx(expected, abs=CENT)
+
+
+def test_sample_esser_cliff_opens_a_gap_in_fy2028(sample_inputs_and_roi) -> None:
+    inputs, _ = sample_inputs_and_roi
+    p = project_budget(inputs, Scenario(horizon_years=3))
+    src = p.by_source.set_index(["fiscal_year", "source"])
+    assert src.loc[(2027, "esser"), "available"] > 0
+    assert src.loc[(2028, "esser"), "available"] == 0
+    assert src.loc[(2028, "esser"), "shortfall"] > 0  # ESSER-funded tools still cost money
+    y = p.by_year.set_index("fiscal_year")
+    assert y.loc[2028, "available_funding"] < y.loc[2027, "available_funding"]
+
+
+def test_sample_optimizer_under_ten_percent_cut_keeps_most_cost_effective(sample_inputs_and_roi) -> None:
+    from edtech.optimize import optimize_plan
+
+    inputs, _ = sample_inputs_and_roi
+    sc = Scenario(horizon_years=1)
+    for options in (("keep", "right_size", "sunset"), ("keep", "sunset")):
+        plan = optimize_plan(inputs, sc, cut_share=0.10, options=options)
+        assert plan.feasible and plan.total_cost <= plan.cap + 1e-6
+        t = plan.table.set_index("tool_id")
+        effective = t[t["baseline_impact"] > 0]
+        cut = t[t["option"] == "sunset"]
+        # every tool with a positive measured effect survives, and each is more cost-effective than any cut tool
+        assert (effective["option"] != "sunset").all()
+        if len(cut):
+            cut_ce = (cut["baseline_cost"] / cut["baseline_impact"].where(cut["baseline_impact"] > 0)).fillna(np.inf)
+            kept_ce = effective["baseline_cost"] / effective["baseline_impact"]
+            assert kept_ce.max() < cut_ce.min()
+        assert plan.total_impact >= plan.baseline_impact - 1e-9
