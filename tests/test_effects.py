@@ -162,3 +162,17 @@ def test_explain_effect_plain_and_detail():
     plain, detail = ef.explain_effect(row)
     assert "MAP Math" in plain and "standard deviations" in plain
     assert "Hedges" in detail and "post ~ treated" in detail
+
+
+def test_nested_schools_and_grades_match_the_formula_model():
+    """Schools nested in grade spans make grade and school dummies collinear; the treated coefficient must
+    still equal the statsmodels formula fit."""
+    import statsmodels.formula.api as smf
+
+    sample = _simulate(n_schools=4, seed=3)
+    sample["school"] = np.where(sample["grade"] == "5", "S_upper", np.where(sample["school"] < "S02", "S_a", "S_b"))
+    est = ef.estimate_adjusted(sample)
+    data = sample.assign(frl=sample["frl"].astype(float), iep=sample["iep"].astype(float))
+    fit = smf.ols("post ~ treated + pre + C(grade) + C(school) + frl + iep", data).fit(cov_type="HC1")
+    assert est.coef == pytest.approx(fit.params["treated"], rel=1e-8)
+    assert est.se == pytest.approx(fit.bse["treated"], rel=1e-6)
