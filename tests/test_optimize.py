@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edtech.budget import BudgetInputs, Expansion, Levers, Scenario, ToolLine, project_budget
-from edtech.optimize import OPTIONS, brute_force_plan, option_values, optimize_plan
+from edtech.optimize import OPTIONS, brute_force_plan, optimize_plan, option_values
 
 
 def small_inputs() -> BudgetInputs:
