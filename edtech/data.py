@@ -701,7 +701,7 @@ def save_scenario(engine: Engine, name: str, spec: dict) -> None:
 
 def list_scenarios(engine: Engine) -> list[str]:
     with Session(engine) as session:
-        return list(session.exec(select(Scenario.name).order_by(Scenario.name)).all())
+        return list(session.execute(select(Scenario.name).order_by(Scenario.name)).scalars())
 
 
 def load_scenario(engine: Engine, name: str) -> dict | None:
