@@ -69,6 +69,8 @@ funding_options = sorted({f.strip() for fs in board["funding_sources"].dropna() 
 funding = f3.multiselect("Funding source", funding_options, key="roi_filter_funding")
 
 shown = board
+if scope is not None:  # a coordinator sees the tools their schools license or use
+    shown = shown[(shown["seats"] > 0) | (shown["active_users"] > 0)]
 if categories:
     shown = shown[shown["category"].isin(categories)]
 if funding:

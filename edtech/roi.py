@@ -249,8 +249,13 @@ def _pd_costs(district: District, lic_now: pd.DataFrame, windows: pd.DataFrame, 
     return by_tool
 
 
-def compute_usage_metrics(district: District, params: RoiParams | None = None) -> UsageMetrics:
-    """Per tool, per tool x school, per tool x student and per tool x week usage and cost metrics."""
+def compute_usage_metrics(district: District, params: RoiParams | None = None,
+                          whole: District | None = None) -> UsageMetrics:
+    """Per tool, per tool x school, per tool x student and per tool x week usage and cost metrics.
+
+    `whole`: when `district` is a school scope, the whole district (its schools and students), so that
+    district-wide seats and cost are shared over every school and the scope gets only its part.
+    """
     params = params or RoiParams()
     as_of = district.as_of
     tools = district.tools.copy()
@@ -336,7 +341,13 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
                                       "peak_active_30d": pd.Series(dtype="float64")}))
 
     # ---- per tool x school
-    school_frame = _school_frame(district, lic_now, windows, per_student, school_peak, params)
+    school_frame = _school_frame(district, lic_now, windows, per_student, school_peak, params, whole)
+    if whole is not None and len(school_frame):
+        # a scope's seats and cost are its schools' share, not the district's whole contract
+        in_scope = school_frame.groupby("tool_id")[["seats", "annual_cost"]].sum()
+        windows = windows.copy()
+        windows["seats"] = windows["tool_id"].map(in_scope["seats"]).fillna(0).round().astype("int64")
+        windows["annual_cost"] = windows["tool_id"].map(in_scope["annual_cost"]).fillna(0.0)
 
     # ---- per tool
     t = windows.merge(tools, on="tool_id", how="left")
@@ -400,7 +411,7 @@ def is_concentrated(use_by_school: pd.Series | np.ndarray, n_schools: int) -> bo
 
 
 def _school_frame(district: District, lic_now: pd.DataFrame, windows: pd.DataFrame, per_student: pd.DataFrame,
-                  school_peak: pd.DataFrame, params: RoiParams) -> pd.DataFrame:
+                  school_peak: pd.DataFrame, params: RoiParams, whole: District | None = None) -> pd.DataFrame:
     """Per tool x school: seats, users, utilization, dosage and fidelity. District-wide seats are shared
     among schools exactly as the adoption page shares them (`edtech.adoption.allocate_seats`: enrollment x
     share of the school's students in the tool's grade band), and their cost with them, so the totals
@@ -413,7 +424,9 @@ def _school_frame(district: District, lic_now: pd.DataFrame, windows: pd.DataFra
                 seats=("seats", "sum"), annual_cost=("annual_cost", "sum")).assign(seats_shared=False))
         wide = lic_now[lic_now["school_id"].isna()]
         if len(wide):
-            shared = adoption.allocate_seats(wide, district.schools, district.students, district.tools)
+            base = whole if whole is not None else district
+            shared = adoption.allocate_seats(wide, base.schools, base.students, district.tools)
+            shared = shared[shared["school_id"].isin(set(district.schools["school_id"]))]
             wide_tot = wide.groupby("tool_id")[["seats", "annual_cost"]].sum()
             shared = shared.rename(columns={"licensed_students": "seats"})
             shared["annual_cost"] = (shared["seats"] * shared["tool_id"].map(wide_tot["annual_cost"])
@@ -636,10 +649,10 @@ def _tool_schools(metrics: UsageMetrics) -> pd.Series:
 
 
 def analyze_district(district: District, params: RoiParams | None = None,
-                     outcome_choice: dict[str, str] | None = None) -> tuple[UsageMetrics, pd.DataFrame, pd.DataFrame]:
+                     outcome_choice: dict[str, str] | None = None, whole: District | None = None) -> tuple[UsageMetrics, pd.DataFrame, pd.DataFrame]:
     """The heavy part: (usage metrics, all effect rows, per-tool combined frame before scoring)."""
     params = params or RoiParams()
-    metrics = compute_usage_metrics(district, params)
+    metrics = compute_usage_metrics(district, params, whole)
     effects = (compute_effects(district, metrics, outcome_choice) if len(metrics.tools)
                else pd.DataFrame(columns=effects_mod.EFFECT_COLUMNS))
     combined = combine(metrics, effects)
@@ -660,10 +673,10 @@ SCORE_COLUMNS = [
 
 
 def score_tools(district: District, weights: dict[str, float] | None = None, params: RoiParams | None = None,
-                outcome_choice: dict[str, str] | None = None) -> pd.DataFrame:
+                outcome_choice: dict[str, str] | None = None, whole: District | None = None) -> pd.DataFrame:
     """Main entry: one row per tool with usage, cost, effect, evidence, ROI score and recommendation,
     sorted by ROI score (best first). All other computed columns follow `SCORE_COLUMNS`."""
-    _, _, combined = analyze_district(district, params, outcome_choice)
+    _, _, combined = analyze_district(district, params, outcome_choice, whole)
     return order_scoreboard(score_metrics(combined, weights, params))
 
 
@@ -676,7 +689,7 @@ def order_scoreboard(scored: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def score_schools(district: District, params: RoiParams | None = None) -> pd.DataFrame:
-    """Per tool x school: seats (district-wide seats shared pro rata to students), active users, utilization,
-    peak 4-week users, idle value, dosage met and fidelity."""
-    return compute_usage_metrics(district, params).schools
+def score_schools(district: District, params: RoiParams | None = None, whole: District | None = None) -> pd.DataFrame:
+    """Per tool x school: seats (district-wide seats shared as on the adoption page), active users,
+    utilization, peak 4-week users, idle value, dosage met and fidelity."""
+    return compute_usage_metrics(district, params, whole).schools

@@ -68,3 +68,16 @@ def test_filters_and_vetting(sample_db_url):
     inventory = at.dataframe[0].value
     assert inventory["Tool"].iloc[0] == "QuizBlitz"  # high use but unvetted comes first
     assert any("renewal" in s.value.lower() for s in at.subheader)
+
+
+def test_coordinator_sees_only_their_schools(sample_db_url):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["app_role"] = "School coordinator"
+    at.session_state["app_schools"] = ["0202"]
+    at.run()
+    at.switch_page("app_pages/tool_roi.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    # a middle school: no K-5 tools, and seats are the school's share, not the district contract
+    assert "Mathigo Adaptive Math" not in set(table["Tool"])
+    assert table["Seats"].max() < 1000

@@ -135,6 +135,23 @@ def test_school_frame_shares_district_seats_and_fidelity(tiny):
     assert s1["peak_active_30d"] == 2 and s2["peak_active_30d"] == 2
 
 
+def _scope(district: District, school_ids: set[str]) -> District:
+    """What load_district returns for a school scope (student-level frames and school rows filtered)."""
+    students = district.students[district.students["school_id"].isin(school_ids)]
+    lic = district.licenses
+    return District(schools=district.schools[district.schools["school_id"].isin(school_ids)], students=students,
+                    tools=district.tools, licenses=lic[lic["school_id"].isna() | lic["school_id"].isin(school_ids)],
+                    usage=district.usage[district.usage["student_id"].isin(set(students["student_id"]))])
+
+
+def test_scope_gets_its_share_of_district_seats(tiny):
+    m = roi.compute_usage_metrics(_scope(tiny, {"S2"}), whole=tiny)
+    t1 = m.tools.set_index("tool_id").loc["T1"]
+    assert t1["seats"] == 4 and t1["annual_cost"] == pytest.approx(400.0)  # S2's share of the 10 seats
+    assert t1["active_users"] == 2 and t1["utilization"] == 0.5
+    assert "T2" not in set(m.schools["tool_id"])                           # S1's own license is out of scope
+
+
 # ---------------------------------------------------------------- flags
 
 def _flag_frame(**overrides) -> pd.DataFrame:

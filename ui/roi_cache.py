@@ -34,7 +34,9 @@ class RoiAnalysis:
 @st.cache_resource(show_spinner="Estimating usage, costs and effects…", max_entries=8)
 def _analysis(scope_key: ScopeKey, version: int) -> RoiAnalysis:
     district = cache.get_district(None if scope_key is None else frozenset(scope_key))
-    metrics, effect_rows, combined = roi.analyze_district(district)
+    # a coordinator's scope gets its schools' share of district-wide seats, so allocation needs everyone
+    whole = None if scope_key is None else cache.get_district(None)
+    metrics, effect_rows, combined = roi.analyze_district(district, whole=whole)
     return RoiAnalysis(metrics, effect_rows, combined)
 
 

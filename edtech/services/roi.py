@@ -78,7 +78,8 @@ def scoreboard(engine: Engine, scope: frozenset[str] | None = None,
                weights: dict[str, float] | None = None) -> pd.DataFrame:
     """Load the district and score every tool (saved weights unless given)."""
     district = data.load_district(engine, scope=scope)
-    return roi.score_tools(district, weights=weights if weights is not None else load_weights(engine))
+    whole = None if scope is None else data.load_district(engine)
+    return roi.score_tools(district, weights=weights if weights is not None else load_weights(engine), whole=whole)
 
 
 def _json_value(value: Any) -> Any:
