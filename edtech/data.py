@@ -73,11 +73,17 @@ def is_postgres(engine_or_conn: Engine | Connection) -> bool:
     return engine_or_conn.dialect.name == "postgresql"
 
 
-def data_version(engine: Engine) -> int:
-    """Grows with every import or settings change: the app's cache key."""
+def data_version(engine: Engine) -> str:
+    """A token that changes with every import, saved setting, scenario or model version: the
+    app's cache key. Copies of one database share it, so their cached analyses are shared too."""
     with engine.connect() as conn:
-        n = conn.execute(select(func.max(ImportLog.id))).scalar() or 0
-    return int(n)
+        last = conn.execute(select(ImportLog.id, ImportLog.imported_at).order_by(ImportLog.id.desc()).limit(1)).first()
+        settings = conn.execute(select(Setting.key, Setting.value).order_by(Setting.key)).all()
+        scenario = conn.execute(select(func.count(), func.max(Scenario.updated_at)).select_from(Scenario)).first()
+        model = conn.execute(select(func.max(ModelVersion.id))).scalar()
+    settings_hash = hashlib.sha1(json.dumps([list(r) for r in settings], default=str).encode()).hexdigest()[:12]
+    imported = f"{last[0]}@{last[1]}" if last else "0"
+    return f"{imported}|s{settings_hash}|c{scenario[0]}@{scenario[1]}|m{model or 0}"
 
 
 def table_counts(engine: Engine) -> dict[str, int]:

@@ -36,22 +36,55 @@ def _sample_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _version(url: str) -> str:
+    from edtech import data
+
+    eng = data.make_engine(url)
+    try:
+        return data.data_version(eng)
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sample_version(_sample_db_file: Path) -> str:
+    return _version(f"sqlite:///{_sample_db_file}")
+
+
+def _clear_streamlit_caches_now() -> None:
+    import sys
+
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
 @pytest.fixture
-def sample_db_url(_sample_db_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A private copy of the sample database; EDTECH_DATABASE_URL points at it (for AppTest)."""
+def sample_db_url(_sample_db_file: Path, _sample_version: str, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch):
+    """A private copy of the sample database; EDTECH_DATABASE_URL points at it (for AppTest).
+
+    The app's caches are keyed on the data-version token, which copies share: analyses cached
+    by one test are reused by the next, and cleared only when a test changed its copy.
+    """
     copy = tmp_path / "sample.db"
     shutil.copy(_sample_db_file, copy)
     url = f"sqlite:///{copy}"
     monkeypatch.setenv("EDTECH_DATABASE_URL", url)
-    return url
+    yield url
+    if _version(url) != _sample_version:
+        _clear_streamlit_caches_now()
 
 
 @pytest.fixture
-def empty_db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def empty_db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A new, empty database; EDTECH_DATABASE_URL points at it (for AppTest)."""
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     monkeypatch.setenv("EDTECH_DATABASE_URL", url)
-    return url
+    yield url
+    _clear_streamlit_caches_now()
 
 
 @pytest.fixture
@@ -65,16 +98,11 @@ def engine(empty_db_url: str):
 
 
 @pytest.fixture(autouse=True)
-def _clear_streamlit_caches():
-    """Cached values would otherwise leak between AppTest runs."""
+def _clear_streamlit_caches(request: pytest.FixtureRequest):
+    """Cached values must not leak between tests on different data (see sample_db_url)."""
     yield
-    import sys
-
-    if "streamlit" in sys.modules:
-        import streamlit as st
-
-        st.cache_data.clear()
-        st.cache_resource.clear()
+    if "sample_db_url" not in request.fixturenames:
+        _clear_streamlit_caches_now()
 
 
 @pytest.fixture(scope="session")

@@ -5,25 +5,30 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from edtech import data
+from edtech import config, data
 from edtech.district import District
 
 
 @st.cache_resource
-def get_engine() -> Engine:
-    engine = data.make_engine()
+def _engine(url: str) -> Engine:
+    engine = data.make_engine(url)
     data.init_db(engine)
     return engine
 
 
-def data_version() -> int:
+def get_engine() -> Engine:
+    """One engine per database URL (EDTECH_DATABASE_URL may point elsewhere in tests)."""
+    return _engine(config.database_url())
+
+
+def data_version() -> str:
     """Changes after every import, so cached frames are rebuilt when the data changes."""
     return data.data_version(get_engine())
 
 
 # cache_resource: frames are shared read-only (no per-call unpickling); the version key refreshes them
 @st.cache_resource(show_spinner="Loading district data…", max_entries=8)
-def _district(scope_key: tuple[str, ...] | None, version: int) -> District:
+def _district(scope_key: tuple[str, ...] | None, version: str) -> District:
     scope = None if scope_key is None else frozenset(scope_key)
     return data.load_district(get_engine(), scope=scope)
 
@@ -34,7 +39,7 @@ def get_district(scope: frozenset[str] | None = None) -> District:
 
 
 @st.cache_resource(show_spinner="Scoring tools…", max_entries=8)
-def _overview(scope_key: tuple[str, ...] | None, version: int):
+def _overview(scope_key: tuple[str, ...] | None, version: str):
     from edtech import roi
     from edtech.overview import summarize_district
 
