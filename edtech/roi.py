@@ -515,7 +515,6 @@ def combine(metrics: UsageMetrics, effects: pd.DataFrame) -> pd.DataFrame:
     """Per-tool usage metrics joined with the headline effect and the cost-effectiveness numbers."""
     t = metrics.tools.copy()
     head = effects_mod.headline_effects(effects) if len(effects) else effects
-    keep = [c for c in head.columns if c != "tool_id"]
     if len(head):
         t = t.merge(head, on="tool_id", how="left")
     for col in effects_mod.EFFECT_COLUMNS[1:]:
@@ -531,7 +530,6 @@ def combine(metrics: UsageMetrics, effects: pd.DataFrame) -> pd.DataFrame:
     t["cost_per_0_1_sd"] = (t["cost_per_student_served"] / effect * 0.1).where(effect > 0)
     t["academic_roi_per_1000"] = (effect * t["dosage_met"] / t["ingredients_cost"].where(t["ingredients_cost"] > 0)
                                   * 1000.0)
-    del keep
     return t
 
 

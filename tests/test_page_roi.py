@@ -43,6 +43,11 @@ def test_weights_change_the_ranking(sample_db_url):
     by_effect = _first_tool(at)
     assert by_use != by_effect
     assert by_effect == "Mathigo Adaptive Math"  # the largest planted effect
+    at.button(key="roi_save_weights").click().run()
+    assert not at.exception
+    from edtech import data
+    from edtech.services.roi import load_weights
+    assert load_weights(data.make_engine(sample_db_url))["effect"] == 100.0
 
 
 def test_drilldown_renders_effect_with_ci_and_explanation(sample_db_url):

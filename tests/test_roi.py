@@ -309,3 +309,41 @@ def test_sample_labels_and_scores_are_sane(sample):
     assert "concentrated" in board.loc[s.truths["concentrated"]["tool_id"], "flags"]
     assert "unvetted" in board.loc[s.truths["unvetted_high_use"]["tool_id"], "flags"]
     assert set(board["evidence_label"]) <= set(effects.LABELS)
+
+
+# ---------------------------------------------------------------- command line and saved weights
+
+def test_cli_roi_json_and_csv(sample_db_url, capsys):
+    import json
+
+    from edtech.cli import main
+
+    assert main(["--db", sample_db_url, "roi", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 10
+    required = {"tool_id", "tool_name", "seats", "annual_cost", "active_users", "utilization", "cost_per_active_user",
+                "dosage_met_share", "effect_size", "effect_ci_low", "effect_ci_high", "baseline_std_diff",
+                "evidence_label", "cost_per_0_1_sd", "roi_score", "recommendation", "flags"}
+    assert required <= set(records[0])
+    by_id = {r["tool_id"]: r for r in records}
+    assert by_id["T09"]["recommendation"] == "sunset" and "underused" in by_id["T09"]["flags"]
+    assert by_id["T01"]["effect_ci_low"] < by_id["T01"]["effect_size"] < by_id["T01"]["effect_ci_high"]
+    assert main(["--db", sample_db_url, "roi", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("tool_id,tool_name") and len(lines) == 11
+
+
+def test_cli_roi_on_empty_database(empty_db_url, capsys):
+    from edtech.cli import main
+
+    assert main(["--db", empty_db_url, "roi", "--format", "json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_weights_are_saved_and_loaded(engine):
+    from edtech.services import roi as service
+
+    assert service.load_weights(engine) == roi.DEFAULT_WEIGHTS
+    assert service.save_weights(engine, {"utilization": 50, "effect": 10, "bogus": 3, "fidelity": -1})
+    assert service.load_weights(engine) == {"utilization": 50.0, "fidelity": 15.0, "effect": 10.0,
+                                            "cost_effectiveness": 25.0}

@@ -68,7 +68,7 @@ def save_weights(engine: Engine, weights: dict[str, float]) -> bool:
     """Save the weights; False when the data layer has no settings store yet."""
     if not settings_supported():
         return False
-    data.save_setting(engine, WEIGHTS_SETTING_KEY, json.dumps(normalize_weights(weights)))
+    data.save_setting(engine, WEIGHTS_SETTING_KEY, normalize_weights(weights))
     return True
 
 
