@@ -132,7 +132,7 @@ def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, we
         ("Utilization", f"{pct(row['utilization'])} of seats used this contract year "
                         f"({_count_cells(pd.Series([row['active_users']]), min_n).iloc[0]} students)"),
         ("School spread", spread),
-        ("Right-size seat count", f"{right_size:,} seats (peak 4-week use "
+        ("Right-size seats", f"{right_size:,} seats (peak 4-week use "
                                   f"{_count_cells(pd.Series([row['peak_active_30d']]), min_n).iloc[0]} + 10% buffer)"),
         ("Dosage", dosage),
         ("Effect", effect),
@@ -202,8 +202,8 @@ def memo_pdf(m: Memo, trend_png: bytes | None) -> bytes:
     pdf.set_y(max(pdf.get_y(), y + 27) + 3)
     # facts
     pdf.set_font(FONT, "", 8.8)
-    with pdf.table(width=width, col_widths=(38, width - 38), align="LEFT", line_height=4.4, first_row_as_headings=False,
-                   borders_layout="HORIZONTAL_LINES", padding=(0.7, 1.2)) as tbl:
+    with pdf.table(width=width, col_widths=(36, width - 36), align="LEFT", line_height=4.4, first_row_as_headings=False,
+                   text_align=("LEFT", "LEFT"), borders_layout="HORIZONTAL_LINES", padding=(0.7, 1.2)) as tbl:
         for label, value in m.facts:
             row = tbl.row()
             row.cell(label, style=FontFace(emphasis="BOLD"))

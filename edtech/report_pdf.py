@@ -233,6 +233,7 @@ def build_pdf(report: BoardReport, chart_pngs: dict[str, bytes] | None = None) -
     pdf.ln(3)
     kpis = report.section("kpis")
     if kpis is not None:
+        heading(pdf, kpis.title, 14)
         kpi_tiles(pdf, kpis.kpis)
     summary = report.section("summary")
     if summary is not None:

@@ -22,7 +22,7 @@ from pptx.util import Emu, Inches, Pt
 
 from edtech.report import BoardReport, Kpi, ReportChart, ReportTable, Section
 
-SLIDE_W, SLIDE_H = Inches(13.333), Inches(7.5)
+SLIDE_W, SLIDE_H = Emu(12192000), Emu(6858000)  # 13.333 x 7.5 in, PowerPoint's 16:9
 LEFT = Inches(0.6)
 CONTENT_W = SLIDE_W - 2 * LEFT
 TITLE_TOP, TITLE_H = Inches(0.35), Inches(0.9)
@@ -79,10 +79,13 @@ def _title_slide(prs: Presentation, report: BoardReport) -> None:
     title.left, title.top, title.width, title.height = LEFT, Inches(2.2), CONTENT_W, Inches(1.5)
     subtitle.left, subtitle.top, subtitle.width, subtitle.height = LEFT, Inches(3.9), CONTENT_W, Inches(1.6)
     title.text = report.title
+    title.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
     title.text_frame.paragraphs[0].runs[0].font.color.rgb = ACCENT
     title.text_frame.paragraphs[0].runs[0].font.bold = True
+    title.text_frame.paragraphs[0].runs[0].font.size = Pt(44)
     subtitle.text = f"{report.district_name}\nData through {report.as_of:%B %d, %Y} · budget proposal: {report.scenario_name}"
     for para in subtitle.text_frame.paragraphs:
+        para.alignment = PP_ALIGN.LEFT
         for run in para.runs:
             run.font.size = Pt(20)
             run.font.color.rgb = GREY
@@ -143,11 +146,8 @@ def _table_slide(prs: Presentation, sec: Section, t: ReportTable, lead: str | No
     height = min(row_h * n_rows, SLIDE_H - top - Inches(0.5))
     shape = slide.shapes.add_table(n_rows, n_cols, LEFT, top, CONTENT_W, height)
     table = shape.table
-    lengths = [max([len(str(c)) for c in frame[col]] + [max((len(w) for w in str(col).split()), default=3), 3])
-               for col in frame.columns]
-    total = sum(min(x, 30) for x in lengths)
-    for j, length in enumerate(lengths):
-        table.columns[j].width = Emu(int(CONTENT_W * min(length, 30) / total))
+    for j, w in enumerate(_column_widths(frame, CONTENT_W, size)):
+        table.columns[j].width = w
     for i in range(n_rows):
         table.rows[i].height = row_h
     for j, col in enumerate(frame.columns):
@@ -159,6 +159,37 @@ def _table_slide(prs: Presentation, sec: Section, t: ReportTable, lead: str | No
                   align=PP_ALIGN.RIGHT if numeric[j] else PP_ALIGN.LEFT)
     notes = [lead or "", t.note, *sec.notes]
     _notes(slide, notes)
+
+
+def _column_widths(frame: pd.DataFrame, total: int, size: float) -> list[Emu]:
+    """Each column as wide as its widest cell measured in DejaVu Sans (wider than Calibri, so it
+    fits), headers wrapping at spaces; when too wide the widest columns give way first."""
+    from PIL import ImageFont
+
+    from edtech.report_pdf import FONT_DIR
+
+    regular = ImageFont.truetype(str(FONT_DIR / "DejaVuSans.ttf"), 100)
+    bold = ImageFont.truetype(str(FONT_DIR / "DejaVuSans-Bold.ttf"), 100)
+    pad = 0.14 * 72  # cell margins, points
+    need = []
+    for col in frame.columns:
+        body = max([regular.getlength(str(c)) for c in frame[col]] + [0.0]) * size / 100
+        head = max([bold.getlength(w) for w in str(col).split()] + [0.0]) * size / 100
+        need.append(max(body, head, 18.0) + pad)
+    total_pt = total / 12700
+    widths = list(need)
+    while sum(widths) > total_pt:
+        order = sorted(range(len(widths)), key=lambda i: widths[i], reverse=True)
+        widest = order[0]
+        second = widths[order[1]] if len(order) > 1 else 0.0
+        target = max(second, widths[widest] - (sum(widths) - total_pt))
+        if target >= widths[widest]:
+            widths = [w * total_pt / sum(widths) for w in widths]
+            break
+        widths[widest] = target
+    extra = total_pt - sum(widths)
+    widths = [w + extra * w / sum(widths) for w in widths]
+    return [Emu(int(w * 12700)) for w in widths]
 
 
 def _cell(cell, text: str, size: int, bold: bool = False, align=PP_ALIGN.LEFT) -> None:
@@ -247,3 +278,97 @@ def table_frames(pptx: bytes) -> list[pd.DataFrame]:
                 rows = [[cell.text for cell in row.cells] for row in shape.table.rows]
                 frames.append(pd.DataFrame(rows[1:], columns=rows[0]))
     return frames
+
+
+# --------------------------------------------------------------------------- preview image
+def preview_png(pptx: bytes, index: int = 0, width: int = 1000) -> bytes:
+    """An approximate picture of one slide drawn from its shapes with Pillow (text boxes, tiles,
+    tables, pictures) for the README and the page preview, where LibreOffice is not installed."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from edtech.report_pdf import FONT_DIR
+
+    prs = Presentation(io.BytesIO(pptx))
+    slide = prs.slides[index]
+    scale = width / prs.slide_width
+    height = int(prs.slide_height * scale)
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    pt = width / (prs.slide_width / 12700)  # pixels per point
+
+    def font(size_pt: float, bold: bool = False):
+        name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+        return ImageFont.truetype(str(FONT_DIR / name), max(6, int(size_pt * pt)))
+
+    def box(shape) -> tuple[int, int, int, int]:
+        return (int(shape.left * scale), int(shape.top * scale), int((shape.left + shape.width) * scale),
+                int((shape.top + shape.height) * scale))
+
+    def wrap(text: str, f, max_w: int) -> list[str]:
+        lines = []
+        for para in text.split("\n"):
+            line = ""
+            for word in para.split(" "):
+                trial = f"{line} {word}".strip()
+                if draw.textlength(trial, font=f) <= max_w or not line:
+                    line = trial
+                else:
+                    lines.append(line)
+                    line = word
+            lines.append(line)
+        return lines
+
+    def color(run, default=(17, 17, 17)):
+        try:
+            rgb = run.font.color.rgb if run.font.color and run.font.color.type is not None else None
+        except AttributeError:
+            rgb = None
+        return tuple(int(str(rgb)[i:i + 2], 16) for i in (0, 2, 4)) if rgb is not None else default
+
+    for shape in slide.shapes:
+        x0, y0, x1, y1 = box(shape)
+        if shape.shape_type == 13:  # picture
+            pic = Image.open(io.BytesIO(shape.image.blob)).convert("RGB").resize((max(1, x1 - x0), max(1, y1 - y0)))
+            img.paste(pic, (x0, y0))
+            continue
+        if getattr(shape, "has_table", False) and shape.has_table:
+            y = y0
+            for r, row in enumerate(shape.table.rows):
+                x = x0
+                rh = int(row.height * scale)
+                for c, cell in enumerate(row.cells):
+                    cw = int(shape.table.columns[c].width * scale)
+                    fill = (31, 111, 235) if r == 0 else ((240, 243, 247) if r % 2 else (255, 255, 255))
+                    draw.rectangle([x, y, x + cw, y + rh], fill=fill, outline=(200, 205, 210))
+                    runs = [run for p in cell.text_frame.paragraphs for run in p.runs]
+                    size = runs[0].font.size.pt if runs and runs[0].font.size else 12
+                    f = font(size, bold=r == 0)
+                    lines = wrap(cell.text, f, cw - 6)[:2]
+                    for k, line in enumerate(lines):
+                        draw.text((x + 3, y + 2 + k * int(size * pt * 1.15)), line, font=f,
+                                  fill=(255, 255, 255) if r == 0 else (17, 17, 17))
+                    x += cw
+                y += rh
+            continue
+        if shape.shape_type == 1 and shape.fill.type == 1:  # filled autoshape (KPI tile)
+            draw.rounded_rectangle([x0, y0, x1, y1], radius=int(10 * pt), fill=(240, 243, 247))
+        if shape.has_text_frame and shape.text_frame.text.strip():
+            y = y0 + int(4 * pt)
+            for para in shape.text_frame.paragraphs:
+                runs = para.runs
+                if not runs:
+                    continue
+                size = next((r.font.size.pt for r in runs if r.font.size), 18)
+                bold = all(bool(r.font.bold) for r in runs)
+                f = font(size, bold)
+                text = "".join(r.text for r in runs)
+                centered = para.alignment == PP_ALIGN.CENTER
+                for line in wrap(text, f, x1 - x0 - int(8 * pt)):
+                    lw = draw.textlength(line, font=f)
+                    x = x0 + (x1 - x0 - lw) / 2 if centered else x0 + int(4 * pt)
+                    draw.text((x, y), line, font=f, fill=color(runs[0]))
+                    y += int(size * pt * 1.2)
+                y += int(size * pt * 0.4)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
