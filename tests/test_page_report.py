@@ -1,0 +1,56 @@
+"""AppTest: the Board report page — empty database, preview, section choice, downloads, presentation mode."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import APP
+
+PAGE = "app_pages/report.py"
+
+
+def _open() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _headings(at: AppTest) -> list[str]:
+    return [m.value.removeprefix("### ") for m in at.markdown if m.value.startswith("### ")]
+
+
+def test_empty_database_shows_a_friendly_message(empty_db_url):
+    at = _open()
+    assert at.title[0].value == "Board report"
+    assert any("no district data yet" in i.value for i in at.info)
+
+
+def test_preview_sections_and_presentation_mode(sample_db_url):
+    at = _open()
+    assert _headings(at)[:3] == ["Executive summary", "Key figures", "Which tools earn their money"]
+    assert "Students who need help (aggregate)" in _headings(at)
+    assert any(m.label == "Annual license spend" for m in at.metric)
+    tables = [d.value for d in at.dataframe]
+    assert any("Recommendation" in t.columns for t in tables)
+    assert any((t.astype(str) == "<10").any().any() for t in tables)  # suppressed cells are shown as <10
+
+    # fewer sections -> the preview follows
+    at.multiselect(key="report_sections").set_value(["summary", "budget"]).run()
+    assert not at.exception, at.exception
+    assert _headings(at) == ["Executive summary", "Budget scenarios"]
+
+    # presentation mode: no controls in the main area, charts only
+    at.toggle(key="report_present").set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(at.multiselect) == 0 and len(at.button) == 0
+    assert _headings(at) == []
+
+
+def test_download_pptx(sample_db_url):
+    at = _open()
+    at.multiselect(key="report_sections").set_value(["kpis", "budget"]).run()
+    at.button(key="report_make_pptx").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert "report_download_pptx" in [b.key for b in at.get("download_button")]
