@@ -169,6 +169,18 @@ with tab_dosage:
         st.plotly_chart(figs["dosage"], key="roi_fig_dosage")
         st.caption(roi.DEFINITIONS["dosage_met"])
 with tab_effect:
+    chosen = roi_cache.outcome_choice().get(tool_id)
+    assessments = sorted(components.cache.get_district(scope).assessments["assessment"].dropna().unique())
+    if assessments:
+        auto = "matched on the tool's subject"
+        pick = st.selectbox("Outcome assessment", [auto, *assessments], key=f"roi_outcome_{tool_id}",
+                            index=(assessments.index(chosen) + 1) if chosen in assessments else 0,
+                            help="By default the assessment of the tool's subject; pick another when the subjects "
+                                 "are named differently. The choice is saved and used in the scoreboard.")
+        wanted = None if pick == auto else pick
+        if wanted != chosen and st.button("Use this outcome for the tool", key="roi_outcome_save"):
+            if roi_cache.save_outcome_choice(tool_id, wanted):
+                st.rerun()
     if not detail["explanations"]:
         st.info(f"No assessment matches this tool's subject ({row.get('subject') or 'none'}), so no effect on "
                 "learning can be estimated. Cost and usage still count in the score.")

@@ -86,3 +86,15 @@ def test_coordinator_sees_only_their_schools(sample_db_url):
     # a middle school: no K-5 tools, and seats are the school's share, not the district contract
     assert "Mathigo Adaptive Math" not in set(table["Tool"])
     assert table["Seats"].max() < 1000
+
+
+def test_user_chosen_outcome_for_a_tool_without_subject_match(sample_db_url):
+    at = _open("app_pages/tool_roi.py")
+    at.selectbox(key="roi_tool").set_value("T08").run()   # a science tool; the sample has no science test
+    assert any("No assessment matches" in i.value for i in at.info)
+    at.selectbox(key="roi_outcome_T08").set_value("MAP Math").run()
+    at.button(key="roi_outcome_save").click().run()
+    assert not at.exception, at.exception
+    assert any("MAP Math" in m.value and "standard deviations" in m.value for m in at.markdown)
+    table = at.dataframe[0].value.set_index("Tool")
+    assert table.loc["LabVerse Science Sims", "Evidence"] != "Insufficient data"

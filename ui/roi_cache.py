@@ -31,32 +31,50 @@ class RoiAnalysis:
     combined: pd.DataFrame     # per tool, before scoring
 
 
+ChoiceKey = tuple[tuple[str, str], ...]
+
+
+def outcome_choice() -> dict[str, str]:
+    """Saved tool -> outcome assessment picks (a small settings read)."""
+    return roi_service.load_outcome_choice(cache.get_engine())
+
+
+def save_outcome_choice(tool_id: str, assessment: str | None) -> bool:
+    return roi_service.save_outcome_choice(cache.get_engine(), tool_id, assessment)
+
+
+def _choice_key() -> ChoiceKey:
+    return tuple(sorted(outcome_choice().items()))
+
+
 @st.cache_resource(show_spinner="Estimating usage, costs and effects…", max_entries=8)
-def _analysis(scope_key: ScopeKey, version: int) -> RoiAnalysis:
+def _analysis(scope_key: ScopeKey, version: str, choice: ChoiceKey = ()) -> RoiAnalysis:
     district = cache.get_district(None if scope_key is None else frozenset(scope_key))
     # a coordinator's scope gets its schools' share of district-wide seats, so allocation needs everyone
     whole = None if scope_key is None else cache.get_district(None)
-    metrics, effect_rows, combined = roi.analyze_district(district, whole=whole)
+    metrics, effect_rows, combined = roi.analyze_district(district, whole=whole, outcome_choice=dict(choice))
     return RoiAnalysis(metrics, effect_rows, combined)
 
 
 def get_analysis(scope: frozenset[str] | None = None) -> RoiAnalysis:
-    return _analysis(_key(scope), cache.data_version())
+    return _analysis(_key(scope), cache.data_version(), _choice_key())
 
 
 @st.cache_resource(max_entries=64)
-def _board(scope_key: ScopeKey, version: int, weights: tuple[tuple[str, float], ...]) -> pd.DataFrame:
-    analysis = _analysis(scope_key, version)
+def _board(scope_key: ScopeKey, version: str, choice: ChoiceKey,
+           weights: tuple[tuple[str, float], ...]) -> pd.DataFrame:
+    analysis = _analysis(scope_key, version, choice)
     return roi.order_scoreboard(roi.score_metrics(analysis.combined, dict(weights)))
 
 
 def get_board(scope: frozenset[str] | None, weights: dict[str, float]) -> pd.DataFrame:
-    return _board(_key(scope), cache.data_version(), tuple(sorted(roi_service.normalize_weights(weights).items())))
+    return _board(_key(scope), cache.data_version(), _choice_key(),
+                  tuple(sorted(roi_service.normalize_weights(weights).items())))
 
 
 @st.cache_resource(max_entries=64)
-def _drilldown(scope_key: ScopeKey, version: int, tool_id: str) -> dict[str, object]:
-    analysis = _analysis(scope_key, version)
+def _drilldown(scope_key: ScopeKey, version: str, choice: ChoiceKey, tool_id: str) -> dict[str, object]:
+    analysis = _analysis(scope_key, version, choice)
     m = analysis.metrics
     tool = m.tools.set_index("tool_id").loc[tool_id]
     weekly = m.weekly[m.weekly["tool_id"] == tool_id]
@@ -74,7 +92,7 @@ def _drilldown(scope_key: ScopeKey, version: int, tool_id: str) -> dict[str, obj
 
 
 def get_drilldown(scope: frozenset[str] | None, tool_id: str) -> dict[str, object]:
-    return _drilldown(_key(scope), cache.data_version(), tool_id)
+    return _drilldown(_key(scope), cache.data_version(), _choice_key(), tool_id)
 
 
 def load_saved_weights() -> dict[str, float]:

@@ -16,6 +16,7 @@ from edtech import data, roi
 from edtech.privacy import neutralize_frame
 
 WEIGHTS_SETTING_KEY = "roi_weights"
+OUTCOME_SETTING_KEY = "roi_outcome_choice"
 
 # the columns `python -m edtech roi` prints (JSON keeps every one; table/csv the same order)
 CLI_COLUMNS = [
@@ -72,6 +73,31 @@ def save_weights(engine: Engine, weights: dict[str, float]) -> bool:
     return True
 
 
+# ---------------------------------------------------------------- outcome choice (tool -> assessment)
+
+def load_outcome_choice(engine: Engine) -> dict[str, str]:
+    """Outcome assessments the user picked for tools (overrides the subject match)."""
+    if not settings_supported():
+        return {}
+    raw = data.load_setting(engine, OUTCOME_SETTING_KEY, None)
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): str(v) for k, v in raw.items() if isinstance(v, str) and v}
+
+
+def save_outcome_choice(engine: Engine, tool_id: str, assessment: str | None) -> bool:
+    """Set (or, with None, clear) the outcome assessment of one tool."""
+    if not settings_supported():
+        return False
+    choice = load_outcome_choice(engine)
+    if assessment:
+        choice[tool_id] = assessment
+    else:
+        choice.pop(tool_id, None)
+    data.save_setting(engine, OUTCOME_SETTING_KEY, choice)
+    return True
+
+
 # ---------------------------------------------------------------- scoreboard
 
 def scoreboard(engine: Engine, scope: frozenset[str] | None = None,
@@ -79,7 +105,8 @@ def scoreboard(engine: Engine, scope: frozenset[str] | None = None,
     """Load the district and score every tool (saved weights unless given)."""
     district = data.load_district(engine, scope=scope)
     whole = None if scope is None else data.load_district(engine)
-    return roi.score_tools(district, weights=weights if weights is not None else load_weights(engine), whole=whole)
+    return roi.score_tools(district, weights=weights if weights is not None else load_weights(engine), whole=whole,
+                           outcome_choice=load_outcome_choice(engine))
 
 
 def _json_value(value: Any) -> Any:
