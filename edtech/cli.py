@@ -14,16 +14,15 @@ import traceback
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
-# modules that expose register(subparsers); each parser sets func(args) -> int
-COMMAND_MODULES = [
-    "edtech.services.dataset",
-    "edtech.services.roi",
-    "edtech.services.adoption",
-    "edtech.services.risk",
-    "edtech.services.budget",
-    "edtech.services.report",
-    "edtech.services.bench",
-]
+# command -> module exposing register(subparsers); each parser sets func(args) -> int.
+# Only the module of the command being run is imported (scikit-learn, statsmodels and kaleido
+# are slow to import), except for --help, which needs them all.
+COMMANDS = {
+    "init": "edtech.services.dataset", "demo": "edtech.services.dataset", "import": "edtech.services.dataset",
+    "roi": "edtech.services.roi", "adoption": "edtech.services.adoption", "risk": "edtech.services.risk",
+    "scenario": "edtech.services.budget", "report": "edtech.services.report", "bench": "edtech.services.bench",
+}
+COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,11 +32,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str | None:
+    args = iter(argv)
+    for a in args:
+        if a == "--db":
+            next(args, None)
+        elif not a.startswith("-"):
+            return a
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m edtech", description="EdTech Compass command line")
     parser.add_argument("--db", default=None, help="database URL (else EDTECH_DATABASE_URL, else data/edtech.db)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    command = _command_of(argv if argv is not None else sys.argv[1:])
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -49,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

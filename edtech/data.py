@@ -172,7 +172,16 @@ def _upsert(conn: Connection, table: str, frame: pd.DataFrame, key: tuple[str, .
     cols = list(frame.columns)
     postgres = is_postgres(conn)
     updates = [c for c in cols if c not in key]
-    set_clause = ", ".join(f'"{c}" = excluded."{c}"' for c in updates) if updates else ""
+    def assign(c: str) -> str:
+        if c != "extra":
+            return f'"{c}" = excluded."{c}"'
+        # kept extra columns are merged, so a later file with other extra columns loses nothing
+        if postgres:
+            return (f'"extra" = (COALESCE("{table}"."extra"::jsonb, \'{{}}\'::jsonb) '
+                    f'|| COALESCE(excluded."extra"::jsonb, \'{{}}\'::jsonb))::json')
+        return f'"extra" = json_patch(COALESCE("{table}"."extra", \'{{}}\'), COALESCE(excluded."extra", \'{{}}\'))'
+
+    set_clause = ", ".join(assign(c) for c in updates) if updates else ""
     conflict = f'ON CONFLICT ({", ".join(chr(34) + k + chr(34) for k in key)}) ' + (
         f"DO UPDATE SET {set_clause}" if set_clause else "DO NOTHING")
     col_list = ", ".join(f'"{c}"' for c in cols)

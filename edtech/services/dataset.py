@@ -68,6 +68,9 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.students is not None and args.students < 200:
+        print("error: --students must be at least 200 (a district needs students in every school)", file=sys.stderr)
+        return EXIT_USAGE
     engine = data.make_engine(args.db)
     reports = load_sample_district(engine, n_students=args.students, seed=args.seed)
     for r in reports:
