@@ -47,7 +47,8 @@ N_FOLDS = 5
 FAIR_LOW, FAIR_HIGH = 0.8, 1.25
 SCHOOL_DAYS_ASSUMED = 180  # when only days_absent exists, "10% of days" = 18 days
 MODEL_KINDS = ("logistic", "hgb")
-MODEL_LABELS = {"logistic": "regularized logistic regression (L1, C chosen by inner CV)",
+L1_MAX_ROWS = 3000
+MODEL_LABELS = {"logistic": "regularized logistic regression (C chosen by inner CV; L1 up to 3,000 rows, else L2)",
                 "hgb": "histogram gradient boosting"}
 
 # subgroup columns are kept for the fairness audit, never used as features unless asked
@@ -99,10 +100,10 @@ def coerce_numeric_columns(df: pd.DataFrame, keep_text: Iterable[str] = ()) -> p
     stay text (IDs are never numbers). Boolean words (yes/no...) become 1.0/0.0.
     """
     out = df.copy()
-    keep = {normalize_name(c) for c in keep_text}
+    keep = {normalize_name(c) for c in keep_text} | set(ID_NAMES) | set(SCHOOL_NAMES)
     for col in out.columns:
         s = out[col]
-        if normalize_name(col) in keep or pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        if normalize_name(col) in keep or normalize_name(col).endswith("_id") or pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
             if pd.api.types.is_bool_dtype(s):
                 out[col] = s.astype("Float64").astype("float64")
             continue
@@ -313,12 +314,13 @@ def build_risk_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence
                             remainder="drop", verbose_feature_names_out=False)
     large = (n_rows or 0) > 20000
     if kind == "logistic":
-        # liblinear solves L1 fast on small/medium tables; saga scales better on large ones
-        cs = np.logspace(-3, 1, 5) if large else np.logspace(-3, 2, 11)
+        # Small tables: L1 (liblinear) drops noise columns, which is what wins on a few hundred rows.
+        # Larger tables: L2 with lbfgs, 30x faster and equally good once noise is averaged out.
+        small = (n_rows or 0) <= L1_MAX_ROWS
         classifier: Any = LogisticRegressionCV(
-            Cs=cs, l1_ratios=(1.0,), solver="saga" if large else "liblinear", scoring="neg_log_loss",
-            cv=3 if large else 5, max_iter=1000, tol=1e-3 if large else 1e-4, random_state=seed,
-            use_legacy_attributes=False)
+            Cs=np.logspace(-3, 2, 11) if small else np.logspace(-3, 2, 8), l1_ratios=(1.0,) if small else (0.0,),
+            solver="liblinear" if small else "lbfgs", scoring="neg_log_loss", cv=3 if large else 5,
+            max_iter=1000, random_state=seed, use_legacy_attributes=False)
     elif kind == "hgb":
         classifier = HistGradientBoostingClassifier(
             learning_rate=0.08, max_iter=300 if large else 150, max_leaf_nodes=15, min_samples_leaf=20,
@@ -610,8 +612,13 @@ def describe_value(column: str, value: Any, median: float | None) -> str:
         phrase = _PLAIN.get(normalize_name(column))
         if phrase is not None:
             return phrase(v, med)
-        if normalize_name(column).startswith("score_"):
-            return f"{label[6:]} score {v:g} (district median {med:g})"
+        norm = normalize_name(column)
+        if norm.startswith("score_") and norm.endswith("_z_in_grade"):
+            subject = label[6:-len(" z in grade")]
+            side = "below" if v < 0 else "above"
+            return f"{subject} score {abs(v):.1f} SD {side} the grade average"
+        if norm.startswith("score_"):
+            return f"{label[6:]} score {v:.0f} (district median {med:.0f})"
         return f"{label} {v:g} (district median {med:g})"
     return f"{label}: {value}"
 
@@ -766,6 +773,7 @@ def evaluate_risk(
         raise RiskInputError("k (capacity share) must be in (0, 1]")
     if len(df) == 0:
         raise RiskInputError("the table has no rows")
+    df = df.reset_index(drop=True)  # predictions are indexed by row position
     id_guess = detect_id_column(df)
     table = coerce_numeric_columns(df, keep_text=[id_guess] if id_guess else [])
     y_all = parse_target(table, target)
@@ -842,7 +850,9 @@ def evaluate_risk(
     predictions = pd.DataFrame({"y": y_test, "risk": p_test, "abc_score": abc_score[test_idx],
                                 "school_rate": school_rate[test_idx], "flagged": flagged},
                                index=table.index[test_idx])
-    audit = table.iloc[test_idx][list(spec.audit)] if spec.audit else pd.DataFrame(index=predictions.index)
+    # audit labels from the original values (a boolean frl reads "True", not "1.0")
+    audit = (df.loc[predictions.index, list(spec.audit)] if spec.audit
+             else pd.DataFrame(index=predictions.index))
     fairness = fairness_table(audit, y_test, flagged)
 
     importance_frame = pd.DataFrame(columns=["feature", "importance", "std"])
@@ -1042,6 +1052,11 @@ def student_feature_table(district: Any, target_column: str | None = None) -> pd
         wide = fall.pivot_table(index="student_id", columns="assessment", values="score", aggfunc="mean")
         wide.columns = ["score_" + normalize_name(c) for c in wide.columns]
         table = table.merge(wide.reset_index(), on="student_id", how="left")
+        if "grade_level" in table.columns:
+            # scale scores rise with grade; the within-grade z says how a student stands among peers
+            for col in wide.columns:
+                by_grade = table.groupby("grade_level", dropna=False)[col]
+                table[col + "_z_in_grade"] = (table[col] - by_grade.transform("mean")) / by_grade.transform("std")
     if target_column is not None and target_column not in table.columns:
         raise RiskInputError(f"target column {target_column!r} not among the indicators")
     return table.reset_index(drop=True)

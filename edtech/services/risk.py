@@ -1,0 +1,279 @@
+"""Use case "which students need support?" (page `app_pages/at_risk.py`, CLI `risk ...`).
+
+- `evaluate_file`: cross-validated model on any student table file (CLI `risk evaluate`).
+- `train_district`: student feature table from the database -> evaluation + final model;
+  `save_version` stores it (metrics, data fingerprint, model card, skops artifact).
+- `score_district`: a stored (or freshly trained) model scores the students with reasons.
+- `bench_risk`: training time on a large sample district.
+
+Artifacts are written with skops and read back only after checking that every type they
+contain is on an allowlist (scikit-learn / numpy / builtins): never pickle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sqlalchemy.engine import Engine
+
+from edtech import data, risk
+from edtech.district import District
+from edtech.privacy import neutralize_frame
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+DEFAULT_DISTRICT_TARGET = "failed_next_term"
+# type-name prefixes a stored model may contain; anything else is refused at load time
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.sparse.")
+
+Progress = Callable[[float, str], None]
+
+
+# ------------------------------------------------------------------------------------ use cases
+def read_student_file(path: str | Path) -> pd.DataFrame:
+    """Any student table (CSV with any delimiter, xlsx, parquet) as text columns."""
+    try:
+        return data.read_raw_table(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable file = rejected input
+        raise risk.RiskInputError(f"cannot read {path}: {exc}") from exc
+
+
+def evaluate_file(path: str | Path, target: str, *, exclude: list[str] | None = None, k: float = risk.DEFAULT_K,
+                  validation: str = "auto", progress: Progress | None = None) -> risk.RiskResult:
+    table = read_student_file(path)
+    return risk.evaluate_risk(table, target, exclude=exclude or [], k=k, validation=validation,
+                              fit_final=False, progress=progress)
+
+
+@dataclass
+class TrainedRisk:
+    """A district model: the evaluation, the student table it came from, and its card."""
+
+    result: risk.RiskResult
+    table: pd.DataFrame
+    card: str
+
+
+def district_table(district: District) -> pd.DataFrame:
+    return risk.student_feature_table(district)
+
+
+def train_district(district: District, target: str = DEFAULT_DISTRICT_TARGET, *, k: float = risk.DEFAULT_K,
+                   validation: str = "auto", exclude: list[str] | None = None,
+                   progress: Progress | None = None) -> TrainedRisk:
+    """Evaluate on the district's students and fit the final model on all labelled rows."""
+    table = district_table(district)
+    if table.empty:
+        raise risk.RiskInputError("no early-warning indicators in the database; import indicators first")
+    result = risk.evaluate_risk(table, target, exclude=exclude or [], k=k, validation=validation,
+                                progress=progress)
+    card = risk.model_card(result, data_name=f"district database ({len(table)} indicator rows)")
+    return TrainedRisk(result=result, table=table, card=card)
+
+
+def model_bundle(result: risk.RiskResult) -> dict[str, Any]:
+    """The stored artifact: fitted pipeline + calibrator + the feature spec as plain values."""
+    if result.model is None:
+        raise ValueError("the result has no fitted model (fit_final=False)")
+    spec = result.spec
+    return {**result.model, "target": result.target,
+            "spec": {"numeric": list(spec.numeric), "categorical": list(spec.categorical),
+                     "id_column": spec.id_column, "audit": list(spec.audit), "cohort": spec.cohort,
+                     "school": spec.school, "target_columns": list(spec.target_columns)}}
+
+
+def spec_from_bundle(bundle: dict[str, Any]) -> risk.FeatureSpec:
+    s = bundle["spec"]
+    return risk.FeatureSpec(numeric=tuple(s["numeric"]), categorical=tuple(s["categorical"]),
+                            id_column=s["id_column"], audit=tuple(s["audit"]), cohort=s["cohort"],
+                            school=s["school"], target_columns=tuple(s["target_columns"]))
+
+
+def dumps_model(result: risk.RiskResult) -> bytes:
+    return sio.dumps(model_bundle(result))
+
+
+def loads_model(artifact: bytes) -> dict[str, Any]:
+    """Load a skops artifact after checking every type it holds against the allowlist."""
+    untrusted = sio.get_untrusted_types(data=artifact)
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if refused:
+        raise ValueError(f"model artifact holds types that are not trusted: {refused}")
+    return sio.loads(artifact, trusted=untrusted)
+
+
+def save_version(engine: Engine, trained: TrainedRisk) -> int:
+    result = trained.result
+    return data.save_model_version(
+        engine, target=result.target, model_name=result.model_kind,
+        metrics=json.loads(json.dumps(risk.result_summary(result), default=_json_default)),
+        fingerprint=result.fingerprint, card=trained.card, artifact=dumps_model(result))
+
+
+def latest_cohort(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the most recent `as_of` (the students to act on now)."""
+    if "as_of" in table.columns and table["as_of"].notna().any():
+        return table[table["as_of"] == table["as_of"].max()]
+    return table
+
+
+def score_table(bundle: dict[str, Any], table: pd.DataFrame, k: float = risk.DEFAULT_K,
+                with_reasons: bool = True) -> pd.DataFrame:
+    """Risk, rank, flag and reasons for the latest cohort of a student table."""
+    current = latest_cohort(table)
+    return risk.score_students(bundle, current, spec_from_bundle(bundle), k=k, with_reasons=with_reasons)
+
+
+def score_district(engine: Engine, version_id: int | None = None, k: float = risk.DEFAULT_K,
+                   scope: frozenset[str] | None = None) -> pd.DataFrame:
+    versions = data.list_model_versions(engine)
+    if versions.empty:
+        raise risk.RiskInputError("no stored model version; run `python -m edtech risk train --target EXPR` first")
+    version_id = int(versions["id"].iloc[0]) if version_id is None else int(version_id)
+    bundle = loads_model(data.load_model_artifact(engine, version_id))
+    table = district_table(data.load_district(engine, scope))
+    if table.empty:
+        raise risk.RiskInputError("no early-warning indicators in the database")
+    scored = score_table(bundle, table, k=k)
+    scored.insert(0, "model_version", version_id)
+    return scored
+
+
+def bench_risk(n_students: int = 50000, seed: int = 2025) -> dict[str, Any]:
+    """Time training (5-fold CV of both candidates, baselines, importance, final fit) at scale."""
+    from edtech.samples import generate_district, oracle_auc
+
+    t0 = time.perf_counter()
+    sample = generate_district(n_students, seed)
+    t1 = time.perf_counter()
+    table = district_table(sample.district)
+    t2 = time.perf_counter()
+    result = risk.evaluate_risk(table, DEFAULT_DISTRICT_TARGET)
+    t3 = time.perf_counter()
+    return {"n_students": n_students, "generate_s": round(t1 - t0, 2), "feature_table_s": round(t2 - t1, 2),
+            "train_s": round(t3 - t2, 2), "model": result.model_kind, "roc_auc": round(result.metrics["roc_auc"], 4),
+            "oracle_auc": round(oracle_auc(sample), 4), "precision_at_k": round(result.metrics["precision_at_k"], 4),
+            "abc_precision_at_k": result.baselines["abc_rule"].get("precision_at_k")}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def _split_cols(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out += [c.strip() for c in v.split(",") if c.strip()]
+    return out
+
+
+def _k(value: str) -> float:
+    k = float(value)
+    if not 0 < k <= 1:
+        raise argparse.ArgumentTypeError("k is a share of students in (0, 1], e.g. 0.1")
+    return k
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("risk", help="at-risk model: evaluate on a file, train on the database, score",
+                                   description="Early-warning model (methods.md section 4).")
+    sub = parser.add_subparsers(dest="risk_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: (parser.print_help(), EXIT_USAGE)[1])
+
+    ev = sub.add_parser("evaluate", help="cross-validated model on any student table file")
+    ev.add_argument("--data", required=True, help="student table (CSV any delimiter, xlsx, parquet)")
+    ev.add_argument("--target", required=True, help="a 0/1 column or a comparison such as 'G3 < 10'")
+    ev.add_argument("--exclude", action="append", help="columns to leave out (comma-separated; repeatable)")
+    ev.add_argument("--k", type=_k, default=risk.DEFAULT_K, help="intervention capacity share (default 0.1)")
+    ev.add_argument("--validation", choices=["auto", "kfold", "temporal", "group"], default="auto")
+    ev.add_argument("--format", choices=["json", "table"], default="json")
+    ev.set_defaults(func=run_evaluate)
+
+    tr = sub.add_parser("train", help="train on the database and store a model version")
+    tr.add_argument("--target", default=DEFAULT_DISTRICT_TARGET, help="indicator column or comparison")
+    tr.add_argument("--exclude", action="append")
+    tr.add_argument("--k", type=_k, default=risk.DEFAULT_K)
+    tr.add_argument("--validation", choices=["auto", "kfold", "temporal", "group"], default="auto")
+    tr.add_argument("--format", choices=["json", "table"], default="json")
+    tr.set_defaults(func=run_train)
+
+    sc = sub.add_parser("score", help="score the latest students with a stored model version")
+    sc.add_argument("--version", type=int, default=None, help="model version id (default: latest)")
+    sc.add_argument("--k", type=_k, default=risk.DEFAULT_K)
+    sc.add_argument("--format", choices=["csv", "json"], default="csv")
+    sc.set_defaults(func=run_score)
+
+
+def _print_summary(summary: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(summary, indent=2, default=_json_default))
+        return
+    rows = {"model": summary, **summary["baselines"]}
+    keys = ["n", "positives", "roc_auc", "pr_auc", "accuracy", "brier", "precision_at_k", "recall_at_k"]
+    frame = pd.DataFrame({name: [r.get(key) for key in keys] for name, r in rows.items()}, index=keys).T
+    print(f"target {summary['target']}; model {summary['model']}; {summary['validation']}")
+    print(frame.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
+def _rejected(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_REJECTED
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    path = Path(args.data)
+    if not path.is_file():
+        return _rejected(f"no such file: {path}")
+    try:
+        result = evaluate_file(path, args.target, exclude=_split_cols(args.exclude), k=args.k,
+                               validation=args.validation)
+    except risk.RiskInputError as exc:
+        return _rejected(str(exc))
+    _print_summary(risk.result_summary(result), args.format)
+    return EXIT_OK
+
+
+def run_train(args: argparse.Namespace) -> int:
+    engine = data.make_engine(args.db)
+    data.init_db(engine)
+    try:
+        trained = train_district(data.load_district(engine), args.target, k=args.k, validation=args.validation,
+                                 exclude=_split_cols(args.exclude))
+    except risk.RiskInputError as exc:
+        return _rejected(str(exc))
+    version = save_version(engine, trained)
+    summary = risk.result_summary(trained.result)
+    summary["model_version"] = version
+    _print_summary(summary, args.format)
+    return EXIT_OK
+
+
+def run_score(args: argparse.Namespace) -> int:
+    engine = data.make_engine(args.db)
+    data.init_db(engine)
+    try:
+        scored = score_district(engine, args.version, k=args.k)
+    except (risk.RiskInputError, KeyError) as exc:
+        return _rejected(str(exc).strip("'\""))
+    if args.format == "json":
+        print(scored.to_json(orient="records"))
+    else:
+        sys.stdout.write(neutralize_frame(scored).to_csv(index=False))
+    return EXIT_OK
