@@ -366,3 +366,18 @@ def test_missing_required_column_and_empty_file(district) -> None:
     assert "cost" in report.error_lines()[0]     # the accepted names are listed
     header_only = data.import_bytes(district, "tools", "t.csv", b"tool_id,tool_name\n")
     assert not header_only.ok or header_only.rows_stored == 0
+
+
+def test_kept_extra_columns_merge_across_files(engine):
+    """A later students file with other extra columns keeps the earlier ones (nothing is lost)."""
+    import pandas as pd
+
+    from edtech import data
+
+    data.import_frame(engine, "schools", pd.DataFrame({"school_id": ["1"], "school_name": ["A"]}), file_name="s")
+    first = pd.DataFrame({"student_id": ["01"], "school_id": ["1"], "grade_level": ["K"], "reading_level": ["B"]})
+    second = pd.DataFrame({"student_id": ["01"], "school_id": ["1"], "grade_level": ["1"], "home_language": ["es"]})
+    assert data.import_frame(engine, "students", first, file_name="a").ok
+    assert data.import_frame(engine, "students", second, file_name="b").ok
+    row = data.read_table(engine, "students").iloc[0]
+    assert (row["grade_level"], row["reading_level"], row["home_language"]) == ("1", "B", "es")
