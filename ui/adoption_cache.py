@@ -25,7 +25,7 @@ def _key(scope: frozenset[str] | None) -> ScopeKey:
 
 
 @st.cache_resource(show_spinner="Computing adoption…", max_entries=8)
-def _report(scope_key: ScopeKey, version: int) -> adoption_service.AdoptionReport:
+def _report(scope_key: ScopeKey, version: str) -> adoption_service.AdoptionReport:
     scope = None if scope_key is None else frozenset(scope_key)
     district = cache.get_district(scope)
     if scope is None:
@@ -53,7 +53,7 @@ class SchoolView:
 
 
 @st.cache_resource(max_entries=64)
-def _school_view(scope_key: ScopeKey, version: int, school_id: str | None) -> SchoolView:
+def _school_view(scope_key: ScopeKey, version: str, school_id: str | None) -> SchoolView:
     report = _report(scope_key, version)
     district = report.district
     weekly = report.weekly if school_id is None else report.weekly[report.weekly["school_id"] == school_id]
@@ -82,7 +82,7 @@ def get_school_view(scope: frozenset[str] | None, school_id: str | None) -> Scho
 
 
 @st.cache_resource(max_entries=64)
-def _equity_view(scope_key: ScopeKey, version: int, tool_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure]:
+def _equity_view(scope_key: ScopeKey, version: str, tool_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure]:
     report = _report(scope_key, version)
     access = report.access if tool_id is None else report.access[report.access["tool_id"] == tool_id]
     by_quartile = equity.equity_by_frl_quartile(access, report.district.schools)
@@ -96,7 +96,7 @@ def get_equity_view(scope: frozenset[str] | None, tool_id: str | None) -> tuple[
 
 
 @st.cache_resource(max_entries=64)
-def _pd_view(scope_key: ScopeKey, version: int, row: int, title: str) -> go.Figure:
+def _pd_view(scope_key: ScopeKey, version: str, row: int, title: str) -> go.Figure:
     report = _report(scope_key, version)
     ev = report.pd_change.iloc[row]
     window = adoption.pd_weekly_window(report.weekly, ev["school_id"], ev["tool_id"], ev["pd_date"])

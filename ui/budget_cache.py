@@ -18,7 +18,7 @@ def _scope_key(scope: frozenset[str] | None) -> tuple[str, ...] | None:
 
 # the ROI scoring behind the inputs is the slow part (seconds); every lever edit reuses it
 @st.cache_resource(show_spinner="Scoring tools for the budget…", max_entries=4)
-def _inputs(scope_key: tuple[str, ...] | None, version: int) -> BudgetInputs:
+def _inputs(scope_key: tuple[str, ...] | None, version: str) -> BudgetInputs:
     from edtech.services.roi import load_weights
 
     scope = None if scope_key is None else frozenset(scope_key)
@@ -31,7 +31,7 @@ def get_budget_inputs(scope: frozenset[str] | None = None) -> BudgetInputs:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _result(scope_key: tuple[str, ...] | None, version: int, spec_json: str) -> budget_service.ScenarioResult:
+def _result(scope_key: tuple[str, ...] | None, version: str, spec_json: str) -> budget_service.ScenarioResult:
     inputs = _inputs(scope_key, version)
     return budget_service.run_scenario(inputs, json.loads(spec_json))
 
