@@ -7,6 +7,8 @@ import streamlit as st
 
 from edtech import effects, roi
 from edtech import viz_roi as viz
+from edtech.config import SUPPRESS_MIN
+from edtech.privacy import suppress_small, suppression_label
 from edtech.services import roi as roi_service
 from ui import components, nav, roi_cache, state
 
@@ -14,6 +16,14 @@ WEIGHT_KEYS = {part: f"roi_w_{part}" for part in roi.DEFAULT_WEIGHTS}
 BADGE = {"underused": "🔴 underused", "over_deployed": "🟠 over-deployed", "uneven": "🟡 uneven",
          "concentrated": "🟡 concentrated", "expensive_underused": "🔴 expensive & underused",
          "unvetted": "🟠 unvetted", "renewal_due": "🔵 renewal ≤ 90 days"}
+
+# board members see aggregates only: counts of fewer than SUPPRESS_MIN students are shown as "<10"
+SUPPRESS = not state.can_see_students()
+
+
+def count_text(n: float) -> str:
+    return suppression_label(SUPPRESS_MIN) if SUPPRESS and n < SUPPRESS_MIN else f"{int(n):,}"
+
 
 st.title("Tool ROI")
 st.caption("Which tools earn their money: usage, dosage, cost, measured effect on learning, and a recommendation "
@@ -104,6 +114,8 @@ table = pd.DataFrame({
     "Badges": shown["flags"].map(lambda fl: [BADGE.get(f, f) for f in fl] if isinstance(fl, list) else []),
     "Score based on": shown["score_parts_missing"].map(lambda m: "all parts" if not m else f"missing: {m}"),
 })
+if SUPPRESS:
+    table = suppress_small(table, ["Active users"], SUPPRESS_MIN)
 if "utilization_at_schools" in shown.columns:
     table.insert(8, "Utilization (selected schools)", shown["utilization_at_schools"] * 100)
 st.dataframe(
@@ -140,9 +152,9 @@ st.markdown(f"**Recommendation: {row['recommendation']}.** {row['recommendation_
 if row["flags"]:
     st.markdown(" ".join(f"`{BADGE.get(f, f)}`" for f in row["flags"]))
 d1, d2, d3, d4, d5 = st.columns(5)
-d1.metric("Active users (year)", f"{int(row['active_users']):,}", help=roi.DEFINITIONS["active_contract_year"])
-d2.metric("Last 30 days", f"{int(row['active_30d']):,}", help=roi.DEFINITIONS["active_30d"])
-d3.metric("Peak 4-week users", f"{int(row['peak_active_30d']):,}", help=roi.DEFINITIONS["peak_active_30d"])
+d1.metric("Active users (year)", count_text(row["active_users"]), help=roi.DEFINITIONS["active_contract_year"])
+d2.metric("Last 30 days", count_text(row["active_30d"]), help=roi.DEFINITIONS["active_30d"])
+d3.metric("Peak 4-week users", count_text(row["peak_active_30d"]), help=roi.DEFINITIONS["peak_active_30d"])
 d4.metric("Utilization", components.pct(row["utilization"]), help=roi.DEFINITIONS["utilization"])
 d5.metric("Ingredients cost", components.money(row["ingredients_cost"]), help=roi.DEFINITIONS["ingredients_cost"])
 
@@ -157,6 +169,9 @@ with tab_schools:
         st.plotly_chart(figs["schools"], key="roi_fig_schools")
         sf = detail["schools"][["school_name", "seats", "active_users", "utilization", "peak_active_30d",
                                 "dosage_met", "fidelity_share", "implements_with_fidelity", "idle_license_value"]]
+        if SUPPRESS:
+            sf = suppress_small(sf, ["active_users", "peak_active_30d", "dosage_met"], SUPPRESS_MIN,
+                                mask_cols=["fidelity_share"])
         st.dataframe(sf, hide_index=True, width="stretch", key="roi_school_table", column_config={
             "utilization": st.column_config.NumberColumn(format="percent"),
             "fidelity_share": st.column_config.NumberColumn("fidelity", format="percent"),
@@ -165,6 +180,10 @@ with tab_schools:
 with tab_dosage:
     if figs["dosage"] is None:
         st.info("Nobody used this tool in the contract year.")
+    elif SUPPRESS:  # a histogram of individual students' minutes is student-level detail
+        st.markdown(f"{count_text(row['dosage_met'])} of {count_text(row['dosage_known'])} users with a vendor "
+                    f"dosage met it ({components.pct(row['dosage_met_share'])}).")
+        st.caption(roi.DEFINITIONS["dosage_met"])
     else:
         st.plotly_chart(figs["dosage"], key="roi_fig_dosage")
         st.caption(roi.DEFINITIONS["dosage_met"])

@@ -98,3 +98,15 @@ def test_user_chosen_outcome_for_a_tool_without_subject_match(sample_db_url):
     assert any("MAP Math" in m.value and "standard deviations" in m.value for m in at.markdown)
     table = at.dataframe[0].value.set_index("Tool")
     assert table.loc["LabVerse Science Sims", "Evidence"] != "Insufficient data"
+
+
+def test_board_member_sees_small_counts_suppressed(sample_db_url):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["app_role"] = "Board member"
+    at.run()
+    at.switch_page("app_pages/tool_roi.py").run()
+    at.selectbox(key="roi_tool").set_value("T09").run()  # the digital-dust tool: a handful of users a week
+    assert not at.exception, at.exception
+    assert "<10" in [m.value for m in at.metric]
+    titles = [json.dumps(json.loads(c.proto.spec)["layout"].get("title", "")) for c in at.get("plotly_chart")]
+    assert len(titles) >= 3 and not any("Dosage:" in t for t in titles)  # no per-student histogram
