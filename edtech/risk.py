@@ -561,8 +561,14 @@ def fairness_table(audit: pd.DataFrame, y: np.ndarray, flagged: np.ndarray, min_
         reference = eligible.loc[eligible["n"].idxmax()] if len(eligible) else None
         for metric in metrics:
             ref_value = reference[metric] if reference is not None else np.nan
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = frame[metric] / ref_value if ref_value and pd.notna(ref_value) else np.nan
+            values = frame[metric].astype("float64")
+            if pd.isna(ref_value):
+                ratio = pd.Series(np.nan, index=frame.index)
+            elif ref_value == 0:
+                # reference rate 0: equal if also 0, else an unbounded disparity (flagged)
+                ratio = values.map(lambda v: np.nan if pd.isna(v) else (1.0 if v == 0 else np.inf))
+            else:
+                ratio = values / ref_value
             frame[f"{metric}_ratio"] = ratio
         frame["reference"] = str(reference["group"]) if reference is not None else None
 
