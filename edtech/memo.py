@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 
 from edtech import adoption, config, effects, roi, viz_adoption
 from edtech.district import District
-from edtech.report import EM_DASH, _count_cells, _is_small, money, pct
 from edtech.privacy import suppression_label
+from edtech.report import EM_DASH, _count_cells, _is_small, money, pct
 
 TREND_PX_H = 330
 DEFAULT_ESCALATOR = 0.03
@@ -128,7 +128,7 @@ def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, we
     facts = [
         ("Contract", f"{int(row['seats']):,} seats, {money(row['annual_cost'])} a year"
                      + (f", ends {pd.Timestamp(row['contract_end']):%B %d, %Y}" if pd.notna(row.get("contract_end")) else "")
-                     + (f" (auto-renews)" if bool(row.get("auto_renew")) else "")),
+                     + (" (auto-renews)" if bool(row.get("auto_renew")) else "")),
         ("Utilization", f"{pct(row['utilization'])} of seats used this contract year "
                         f"({_count_cells(pd.Series([row['active_users']]), min_n).iloc[0]} students)"),
         ("School spread", spread),
@@ -168,8 +168,9 @@ def build_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None 
 # --------------------------------------------------------------------------- PDF
 def memo_pdf(m: Memo, trend_png: bytes | None) -> bytes:
     """One A4 portrait page (school table font shrinks for many schools so it stays one page)."""
-    from edtech.report_pdf import ACCENT, FONT, GREY, LIGHT, _col_widths, new_pdf
     from fpdf.fonts import FontFace
+
+    from edtech.report_pdf import ACCENT, FONT, GREY, LIGHT, _col_widths, new_pdf
 
     pdf = new_pdf(f"Renewal memo · {m.tool_name}")
     pdf.set_auto_page_break(False)

@@ -405,6 +405,24 @@ def at_risk_counts(scores: pd.DataFrame, students: pd.DataFrame, schools: pd.Dat
     return out.sort_values(["school_id", "_g"]).drop(columns="_g").reset_index(drop=True)
 
 
+HIDDEN = "·"  # a cell hidden so that a suppressed neighbour cannot be worked out from the row total
+
+
+def _secondary_suppression(table: pd.DataFrame, cols: list[str], values, label: str) -> None:
+    """With a row total shown, a row with exactly one "<n" cell would give it away (total − the rest):
+    hide that row's next smallest shown cell as well (complementary suppression)."""
+    for i in range(len(table)):
+        cells = table.loc[i, cols]
+        small = [c for c in cols if cells[c] == label]
+        if len(small) != 1:
+            continue
+        shown = [(values[i][j], c) for j, c in enumerate(cols) if cells[c] not in (label, "", HIDDEN)]
+        if shown:
+            table.loc[i, min(shown)[1]] = HIDDEN
+        else:
+            table.loc[i, "Total"] = HIDDEN
+
+
 def _at_risk_section(district: District, risk: RiskScores | None, note: str | None, min_n: int) -> Section:
     sec = Section("at_risk", SECTION_TITLES["at_risk"])
     label = suppression_label(min_n)
@@ -427,9 +445,11 @@ def _at_risk_section(district: District, risk: RiskScores | None, note: str | No
         table[f"Gr {g}"] = cells.where(col.notna(), "").to_numpy()
     totals = counts.groupby("school_name")["flagged"].sum().reindex(order)
     table["Total"] = _count_cells(totals, min_n).to_numpy()
+    _secondary_suppression(table, [f"Gr {g}" for g in grades], flagged.to_numpy(), label)
     sec.tables.append(ReportTable("Students flagged for support, by school and grade", table,
                                   count_columns=tuple(c for c in table.columns if c != "School"),
-                                  note="Blank: the school has no students in that grade."))
+                                  note=f"Blank: no students in that grade. {HIDDEN} : hidden so that a {label} cell "
+                                       "cannot be worked out from the school's total."))
     total = int(counts["flagged"].sum())
     n = int(counts["students"].sum())
     sec.paragraphs.append(

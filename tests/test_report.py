@@ -16,7 +16,7 @@ from edtech.samples import DISTRICT_NAME, generate_district
 from edtech.services import report as report_service
 
 MIN_N = 10
-ALLOWED_TEXT = {f"<{MIN_N}", report.EM_DASH, "n/a", ""}
+ALLOWED_TEXT = {f"<{MIN_N}", report.EM_DASH, "n/a", "", report.HIDDEN}
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +175,30 @@ def test_at_risk_counts_by_school_and_grade_never_ids():
     # top 10% of each school's students (rounded), as the capacity says
     assert (abs(per_school["flagged"] - 0.1 * per_school["students"]) <= 1).all()
     assert "flags" in rep.section("summary").paragraphs[3]
+    # no row leaves a single small cell recoverable from its total
+    grade_cols = [c for c in table.frame.columns if c.startswith("Gr ")]
+    for _, row in table.frame.iterrows():
+        hidden = [c for c in grade_cols if row[c] in ("<10", report.HIDDEN)]
+        assert len(hidden) != 1 or row["Total"] == report.HIDDEN
+
+
+def test_stored_model_is_used_for_the_at_risk_counts(sample_db_url):
+    from edtech import data, risk
+    from edtech.services import risk as risk_service
+
+    engine = data.make_engine(sample_db_url)
+    district = data.load_district(engine)
+    rep = report_service.build_report(engine, sections=["at_risk"], district=district, scoreboard=pd.DataFrame())
+    assert "No model trained yet" in rep.section("at_risk").paragraphs[0]
+    table = risk_service.district_table(district)
+    result = risk.evaluate_risk(table, risk_service.DEFAULT_DISTRICT_TARGET, kinds=("logistic",), importance=False)
+    risk_service.save_version(engine, risk_service.TrainedRisk(result=result, table=table, card=""))
+    rep = report_service.build_report(engine, sections=["at_risk"], district=district, scoreboard=pd.DataFrame())
+    sec = rep.section("at_risk")
+    assert len(sec.tables) == 1 and "version 1" in " ".join(sec.notes)
+    totals = sec.tables[0].frame["Total"]
+    shown = [int(v.replace(",", "")) for v in totals if v not in ("<10", report.HIDDEN)]
+    assert 0 < sum(shown) <= round(0.1 * len(district.students)) + len(totals)
 
 
 def test_sections_can_be_chosen():

@@ -25,9 +25,10 @@ FORMATS = ("pdf", "pptx")
 def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores | None, str | None]:
     """Per-student risk from the latest stored at-risk model, or (None, why not).
 
-    The report only needs calibrated risks; scoring a stored model is the at-risk capability's job
-    (`edtech.services.risk.score_district(engine, district)` -> DataFrame with student_id and risk),
-    so this asks it and never unpickles anything itself.
+    The artifact is loaded by the at-risk capability (`edtech.services.risk.loads_model`, which
+    checks every type against its allowlist before loading) and applied to this district's (or
+    scope's) latest cohort without per-student reasons: the report only needs the risk to count
+    flagged students by school and grade.
     """
     try:
         versions = data.list_model_versions(engine)
@@ -36,22 +37,22 @@ def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores |
     if versions.empty:
         return None, report.NO_MODEL_NOTE
     latest = versions.iloc[0]
-    label = f"version {int(latest['id'])}, {latest.get('model_name', '')}, target {latest.get('target', '')}"
+    created = pd.to_datetime(latest.get("created_at"), errors="coerce")
+    label = (f"version {int(latest['id'])} ({latest.get('model_name', '')}, target `{latest.get('target', '')}`"
+             + (f", trained {created:%Y-%m-%d}" if pd.notna(created) else "") + ")")
     try:
         from edtech.services import risk as risk_service
-    except ModuleNotFoundError:
-        risk_service = None
-    scorer = getattr(risk_service, "score_district", None) if risk_service else None
-    if scorer is None:
-        return None, (f"A model is stored ({label}) but this build cannot apply it to the district yet, "
-                      "so no counts are shown.")
-    try:
-        scored = scorer(engine, district)
-    except Exception as exc:  # noqa: BLE001 - a report must still be produced
-        return None, f"The stored model ({label}) could not score the current data: {exc}"
-    if scored is None or len(scored) == 0 or not {"student_id", "risk"} <= set(scored.columns):
-        return None, f"The stored model ({label}) returned no scores for the current students."
-    return report.RiskScores(scores=scored[["student_id", "risk"]], model_label=label), None
+
+        bundle = risk_service.loads_model(data.load_model_artifact(engine, int(latest["id"])))
+        table = risk_service.district_table(district)
+        if table.empty:
+            return None, f"A model is stored ({label}) but there are no early-warning indicators to score."
+        scored = risk_service.score_table(bundle, table, with_reasons=False)
+    except Exception as exc:  # noqa: BLE001 - the report must still be produced, saying why
+        return None, f"The stored at-risk model ({label}) could not score the current data: {exc}"
+    if "student_id" not in scored.columns or scored.empty:
+        return None, f"The stored at-risk model ({label}) returned no scores for the current students."
+    return report.RiskScores(scores=scored[["student_id", "risk"]].reset_index(drop=True), model_label=label), None
 
 
 # --------------------------------------------------------------------------- building
