@@ -25,7 +25,8 @@ def utilization_bar(tools: pd.DataFrame) -> go.Figure:
                            customdata=t[["seats", "active_users"]].to_numpy(),
                            hovertemplate="%{y}<br>%{x:.0f}% of %{customdata[0]:,} seats used"
                                          "<br>%{customdata[1]:,} active students<extra></extra>"))
-    fig.add_vline(x=50, line_dash="dot", line_color=PALETTE["neutral"], annotation_text="50% underused line")
+    fig.add_vline(x=50, line_dash="dot", line_color=PALETTE["neutral"], annotation_text="50%: underused below",
+                  annotation_position="bottom right")
     fig.update_xaxes(title="Seats used in the contract year (%)")
     return _layout(fig, "Utilization by tool", height=max(300, 36 * len(t) + 80))
 
