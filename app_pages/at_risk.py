@@ -1,0 +1,120 @@
+"""At-risk students: an early-warning model that shows it beats simple rules, audits fairness, explains itself."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from edtech import risk
+from edtech import viz_risk as viz
+from edtech.privacy import neutralize_frame
+from edtech.services import risk as risk_service
+from ui import cache, risk_cache, state
+
+st.title("At-risk students")
+scope = state.current_scope()
+if scope is not None and not scope:
+    st.info("Choose your schools under **My schools** in the sidebar to see their students.")
+    st.stop()
+
+district = cache.get_district(scope)
+if district.indicators.empty:
+    st.info("No early-warning data yet. Load the sample district or upload **indicators** (attendance, grades, "
+            "behavior and an outcome such as `failed_next_term`) on the **Data** page; this page then trains and "
+            "checks a model that flags students who need support.")
+    st.stop()
+
+known = set(district.indicators.columns)
+default_target = risk_service.DEFAULT_DISTRICT_TARGET if risk_service.DEFAULT_DISTRICT_TARGET in known else ""
+c1, c2 = st.columns([2, 1])
+target = c1.text_input("Outcome to predict (a 0/1 column or a comparison such as `gpa < 2`)", value=default_target,
+                       key="risk_target").strip()
+validation = c2.selectbox("Validation", ["auto", "kfold", "temporal", "group"], key="risk_validation",
+                          help="auto: temporal (train on earlier as_of, test on the latest) when several cohorts "
+                               "exist, else stratified 5-fold. group: no school in both training and test.")
+if not target:
+    st.info("Type the outcome column to predict.")
+    st.stop()
+
+already = risk_cache.is_trained(scope, target, validation)
+if st.button("Train and check the model", key="risk_train", type="primary") or already:
+    try:
+        if already:
+            trained = risk_cache.get_training(scope, target, validation)
+        else:
+            with st.status("Training the model…", expanded=True) as status:
+                bar = st.progress(0.0, text="starting")
+                trained = risk_cache.get_training(
+                    scope, target, validation,
+                    progress=lambda share, msg: bar.progress(min(max(share, 0.0), 1.0), text=msg))
+                status.update(label="Model trained and checked", state="complete", expanded=False)
+    except risk.RiskInputError as exc:
+        st.error(f"Cannot train on this outcome: {exc}")
+        st.stop()
+else:
+    st.caption("Training takes a few seconds to a minute and runs only when you press the button; "
+               "the result is kept until the data changes.")
+    st.stop()
+
+result = trained.result
+m = result.metrics
+st.subheader("Does the model beat simple rules?")
+st.caption(f"{result.validation}; every number is out-of-sample. Capacity k = {m['k']:.0%} of students flagged.")
+rows = {"model": m, **result.baselines}
+table = pd.DataFrame([{"": name.replace("_", " "), "ROC AUC": r.get("roc_auc"), "PR AUC": r.get("pr_auc"),
+                       "Brier": r.get("brier"), "accuracy": r.get("accuracy"),
+                       "precision at k": r.get("precision_at_k"), "recall at k": r.get("recall_at_k"),
+                       "how": r.get("description", risk.MODEL_LABELS[result.model_kind])}
+                      for name, r in rows.items()])
+st.dataframe(table, hide_index=True, width="stretch", key="risk_metrics",
+             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("ROC AUC", "PR AUC", "Brier")}
+             | {c: st.column_config.NumberColumn(format="percent") for c in ("accuracy", "precision at k",
+                                                                             "recall at k")})
+if result.recommended:
+    st.success("The model beats every available baseline on PR AUC and precision at k.")
+else:
+    st.warning("The model does not beat every baseline: prefer the simple rule until it does.")
+
+g1, g2 = st.columns(2)
+g1.plotly_chart(viz.calibration_figure(result.calibration), key="risk_calibration")
+g2.plotly_chart(viz.pr_figure(result.pr_curve, m["k"], result.baselines), key="risk_pr")
+
+st.subheader("Fairness audit")
+st.caption("Selection at the top k%. Ratios compare each group with the largest one; outside 0.8–1.25 is flagged. "
+           "Groups under 10 students are shown as <10.")
+if result.fairness.empty:
+    st.info("No subgroup columns (race/ethnicity, gender, FRL, ELL, IEP) to audit.")
+else:
+    st.dataframe(result.fairness, hide_index=True, width="stretch", key="risk_fairness")
+    flags = risk.fairness_flags(result.fairness)
+    if flags:
+        st.warning("Flagged disparities: " + "; ".join(flags))
+
+st.plotly_chart(viz.importance_figure(result.importance), key="risk_importance")
+
+st.subheader("Students to support")
+if not state.can_see_students():
+    st.info("Your role sees aggregates only; the student list is shown to roles allowed to see students.")
+else:
+    scores = risk_cache.get_scores(scope, target, validation).copy()
+    schools = sorted(scores["school"].dropna().unique()) if "school" in scores.columns else []
+    cap1, cap2 = st.columns([1, 2])
+    default_k = cap1.slider("Capacity: share of students each school can support", 0.01, 0.5, 0.10, 0.01,
+                            key="risk_k", format="%.2f")
+    capacity = {}
+    if schools and cap2.toggle("Set capacity per school", key="risk_per_school"):
+        with cap2.container(height=220):
+            for school in schools:
+                capacity[school] = st.slider(str(school), 0.0, 0.5, float(default_k), 0.01,
+                                             key=f"risk_k_{school}", format="%.2f")
+    scores["flagged"] = risk.flag_by_school(scores, capacity, default_k)
+    flagged = scores[scores["flagged"]].drop(columns=["flagged"])
+    st.caption(f"{len(flagged)} of {len(scores)} students flagged (latest cohort). Reasons are what-ifs: how much "
+               "the risk would drop if that value were typical, not causes.")
+    st.dataframe(flagged, hide_index=True, width="stretch", key="risk_list",
+                 column_config={"risk": st.column_config.NumberColumn(format="percent")})
+    st.download_button("Download the list (CSV)", neutralize_frame(flagged).to_csv(index=False).encode(),
+                       file_name="at_risk_students.csv", mime="text/csv", key="risk_download")
+
+with st.expander("Model card"):
+    st.markdown(trained.card)

@@ -1,0 +1,65 @@
+"""AppTest: the at-risk page (empty database, training behind a button, roles, export)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "app_pages/at_risk.py"
+
+
+def _open(role: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if role:
+        at.session_state["app_role"] = role
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_database_shows_friendly_message(empty_db_url):
+    at = _open()
+    assert any("No early-warning data yet" in i.value for i in at.info)
+
+
+def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
+    at = _open()
+    assert at.text_input(key="risk_target").value == "failed_next_term"
+    assert not at.get("plotly_chart")            # nothing trained before the button
+    at.button(key="risk_train").click()
+    at.run(timeout=180)
+    assert not at.exception, at.exception
+    metrics = at.dataframe[0].value
+    assert list(metrics[""]) == ["model", "abc rule", "school only"]
+    model, abc = metrics.iloc[0], metrics.iloc[1]
+    assert model["precision at k"] > abc["precision at k"]
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 3
+    fairness = at.dataframe[1].value
+    assert {"frl", "race_ethnicity"} <= set(fairness["attribute"])
+    risk_list = at.dataframe[2].value
+    assert len(risk_list) > 0 and "reason_1" in risk_list.columns
+    assert len(at.get("download_button")) == 1
+    # a rerun reuses the trained model (no retraining) and the capacity slider changes the list
+    at.slider(key="risk_k").set_value(0.2).run()
+    assert not at.exception
+    assert len(at.dataframe[2].value) > len(risk_list)
+    # capacity per school: a school set to 0 has nobody on the list
+    at.toggle(key="risk_per_school").set_value(True).run()
+    school = str(risk_list["school"].iloc[0])
+    at.slider(key=f"risk_k_{school}").set_value(0.0).run()
+    assert not at.exception
+    assert school not in set(at.dataframe[2].value["school"].astype(str))
+
+
+def test_board_member_cannot_open_student_list(sample_db_url):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["app_role"] = "Board member"
+    at.run()
+    # the page is not in the board member's navigation; student rows are never shown to them
+    assert not at.exception
+    assert not any("Students to support" in s.value for s in at.subheader)
