@@ -215,3 +215,41 @@ def test_uci_setup_c_matches_the_paper() -> None:
     table = risk_service.read_student_file(UCI)
     result = risk.evaluate_risk(table, "G3 < 10", exclude=["G3", "G1", "G2"], fit_final=False, importance=False)
     assert result.metrics["accuracy"] >= 0.706  # setup C (no G1, G2), best 70.6%
+
+
+# ----------------------------------------------------------------------------- acceptance (sample district)
+def test_sample_district_recovers_planted_risk_and_beats_abc() -> None:
+    from edtech.samples import generate_district, oracle_auc
+
+    sample = generate_district(6000, 2025)
+    table = risk.student_feature_table(sample.district)
+    result = risk.evaluate_risk(table, "failed_next_term", fit_final=False, importance=False)
+    assert result.metrics["roc_auc"] >= oracle_auc(sample) - 0.03
+    assert result.metrics["precision_at_k"] > result.baselines["abc_rule"]["precision_at_k"]
+    assert not {"frl", "ell", "iep", "gender", "race_ethnicity"} & set(result.spec.features)
+
+
+def test_cli_train_and_score_on_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edtech import data
+    from edtech.cli import main
+    from edtech.samples import generate_district
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert main(["--db", url, "risk", "score"]) == 3            # no model yet: rejected, friendly
+    capsys.readouterr()
+    district = generate_district(800, 7).district
+    engine = data.make_engine(url)
+    data.init_db(engine)
+    for name in ("schools", "students", "indicators"):
+        frame = getattr(district, name)
+        report = data.import_frame(engine, name, frame.astype("string").fillna(""), file_name=f"{name}.csv")
+        assert report.ok, report.error_lines()
+    assert main(["--db", url, "risk", "train", "--target", "failed_next_term"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model_version"] == 1 and summary["roc_auc"] > 0.6
+    versions = data.list_model_versions(engine)
+    assert versions["target"].tolist() == ["failed_next_term"]
+    assert main(["--db", url, "risk", "score"]) == 0
+    scored = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out), dtype={"student_id": str})
+    assert len(scored) == 800 and scored["student_id"].str.len().eq(6).all()
+    assert scored["rank"].tolist() == sorted(scored["rank"])
