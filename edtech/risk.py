@@ -318,7 +318,7 @@ def build_risk_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence
         # Larger tables: L2 with lbfgs, 30x faster and equally good once noise is averaged out.
         small = (n_rows or 0) <= L1_MAX_ROWS
         classifier: Any = LogisticRegressionCV(
-            Cs=np.logspace(-3, 2, 11) if small else np.logspace(-3, 2, 8), l1_ratios=(1.0,) if small else (0.0,),
+            Cs=np.logspace(-3, 2, 11) if small else (np.logspace(-3, 1, 5) if large else np.logspace(-3, 2, 8)), l1_ratios=(1.0,) if small else (0.0,),
             solver="liblinear" if small else "lbfgs", scoring="neg_log_loss", cv=3 if large else 5,
             max_iter=1000, random_state=seed, use_legacy_attributes=False)
     elif kind == "hgb":
@@ -407,14 +407,20 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataF
     return out.reset_index(drop=True)
 
 
-def pr_curve_frame(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+def pr_curve_frame(y: np.ndarray, p: np.ndarray, max_points: int = 400) -> pd.DataFrame:
     """Precision and recall at every share of students flagged (for the PR / capacity chart)."""
     from sklearn.metrics import precision_recall_curve
 
-    precision, recall, thresholds = precision_recall_curve(np.asarray(y, dtype=int), np.asarray(p, dtype=float))
-    share = [float((np.asarray(p) >= t).mean()) for t in thresholds]
-    return pd.DataFrame({"threshold": thresholds, "precision": precision[:-1], "recall": recall[:-1],
-                         "share_flagged": share})
+    p = np.asarray(p, dtype=float)
+    precision, recall, thresholds = precision_recall_curve(np.asarray(y, dtype=int), p)
+    # share of students at or above each threshold, vectorized (a loop is O(n^2) on 50,000 rows)
+    ordered = np.sort(p)
+    share = (len(p) - np.searchsorted(ordered, thresholds, side="left")) / max(len(p), 1)
+    curve = pd.DataFrame({"threshold": thresholds, "precision": precision[:-1], "recall": recall[:-1],
+                          "share_flagged": share})
+    if len(curve) > max_points:  # enough for a chart
+        curve = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, max_points).astype(int))]
+    return curve.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- validation splits
