@@ -21,8 +21,12 @@ class Overview:
 def weekly_active_users(usage: pd.DataFrame) -> pd.DataFrame:
     """Distinct students with any use per week (≥1 session or >0 minutes)."""
     active = usage[(usage["minutes"] > 0) | (usage["sessions"] > 0)]
-    out = active.groupby("week_start")["student_id"].nunique().rename("active_users").reset_index()
-    return out.sort_values("week_start").reset_index(drop=True)
+    counts = active.groupby("week_start")["student_id"].nunique().rename("active_users")
+    if counts.empty:
+        return counts.reset_index()
+    # weeks with no use at all (holidays) are zeros, not gaps the chart would bridge
+    weeks = pd.date_range(counts.index.min(), counts.index.max(), freq="7D", name="week_start")
+    return counts.reindex(weeks, fill_value=0).reset_index()
 
 
 def summarize_district(district: District, scoreboard: pd.DataFrame) -> Overview:

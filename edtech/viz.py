@@ -27,7 +27,8 @@ def utilization_bar(tools: pd.DataFrame) -> go.Figure:
                                          "<br>%{customdata[1]:,} active students<extra></extra>"))
     fig.add_vline(x=50, line_dash="dot", line_color=PALETTE["neutral"], annotation_text="50%: underused below",
                   annotation_position="bottom right")
-    fig.update_xaxes(title="Seats used in the contract year (%)")
+    top = float((t["utilization"].fillna(0) * 100).max()) if len(t) else 100.0
+    fig.update_xaxes(title="Seats used in the contract year (%)", range=[0, max(100.0, top) * 1.12])
     return _layout(fig, "Utilization by tool", height=max(300, 36 * len(t) + 80))
 
 

@@ -73,7 +73,7 @@ def test_director_journey(page, app_url: str, tmp_path: Path):
     page.set_viewport_size({"width": 1500, "height": 1300})
     page.goto(app_url)
     expect(page.get_by_role("heading", name="District overview")).to_be_visible(timeout=90_000)
-    expect(page.get_by_text("Annual spend")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Annual spend", exact=True)).to_be_visible(timeout=60_000)
     page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
     page.wait_for_timeout(800)
     page.screenshot(path=str(tmp_path / "overview.png"))
