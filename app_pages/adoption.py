@@ -8,17 +8,16 @@ import streamlit as st
 from edtech import adoption, equity
 from edtech.config import SUPPRESS_MIN
 from edtech.privacy import suppress_small
-from ui import adoption_cache, state
+from ui import adoption_cache, components, state
 
 ALL_SCHOOLS = "All schools"
 SCHOOL_KEY = "adoption_school"
 QUERY_PARAM = "school"  # ?school=<school_id> makes a school's view bookmarkable
 
 st.title("School adoption")
-scope = state.current_scope()
-if scope is not None and not scope:
-    st.info("Choose your schools under **My schools** in the sidebar to see their adoption.")
+if components.require_scope("their adoption"):
     st.stop()
+scope = state.current_scope()
 
 report = adoption_cache.get_report(scope)
 district = report.district

@@ -9,13 +9,12 @@ from edtech import risk
 from edtech import viz_risk as viz
 from edtech.privacy import neutralize_frame
 from edtech.services import risk as risk_service
-from ui import cache, risk_cache, state
+from ui import cache, components, risk_cache, state
 
 st.title("At-risk students")
-scope = state.current_scope()
-if scope is not None and not scope:
-    st.info("Choose your schools under **My schools** in the sidebar to see their students.")
+if components.require_scope("their students"):
     st.stop()
+scope = state.current_scope()
 
 district = cache.get_district(scope)
 if district.indicators.empty:

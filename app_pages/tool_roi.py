@@ -31,10 +31,9 @@ st.caption("Which tools earn their money: usage, dosage, cost, measured effect o
 
 if components.empty_state("the Tool ROI page"):
     st.stop()
-scope = state.current_scope()
-if scope is not None and not scope:
-    st.info("Choose your schools under **My schools** in the sidebar to see their tools.")
+if components.require_scope("their tools"):
     st.stop()
+scope = state.current_scope()
 
 analysis = roi_cache.get_analysis(scope)
 if analysis.combined.empty:

@@ -18,10 +18,9 @@ st.caption("Privacy (data-privacy agreement), accessibility (VPAT / WCAG), COPPA
 
 if components.empty_state("the Vetting page"):
     st.stop()
-scope = state.current_scope()
-if scope is not None and not scope:
-    st.info("Choose your schools under **My schools** in the sidebar to see their tools.")
+if components.require_scope("their tools"):
     st.stop()
+scope = state.current_scope()
 
 analysis = roi_cache.get_analysis(scope)
 tools = analysis.metrics.tools

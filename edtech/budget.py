@@ -33,7 +33,10 @@ import numpy as np
 import pandas as pd
 
 from edtech.district import District
-from edtech.roi import current_licenses
+from edtech.roi import (
+    capital_recovery_factor,  # one definition for ROI and budgets
+    current_licenses,
+)
 
 SPEND_CATEGORIES = ("licenses", "devices", "pd", "other")
 DEFAULT_SOURCE = "general"
@@ -324,16 +327,6 @@ def scenario_from_dict(spec: dict[str, Any]) -> Scenario:
 # ---------------------------------------------------------------------------------------------
 # Small formulas
 # ---------------------------------------------------------------------------------------------
-
-
-def capital_recovery_factor(rate: float, years: float) -> float:
-    """A/P = r(1+r)^n / ((1+r)^n − 1): the level yearly cost of a durable asset (1/n when r = 0)."""
-    if years <= 0:
-        raise ValueError("useful life must be positive")
-    if rate == 0:
-        return 1.0 / years
-    growth = (1.0 + rate) ** years
-    return rate * growth / (growth - 1.0)
 
 
 def fiscal_year_of(date: pd.Timestamp) -> int:

@@ -54,3 +54,12 @@ def empty_state(what: str = "this page") -> bool:
     with c2:
         nav.link("app_pages/data.py", "Upload your data", ":material/upload_file:")
     return True
+
+
+def require_scope(what: str) -> bool:
+    """A coordinator who has not picked schools yet sees a hint; returns True when the page should stop."""
+    scope = state.current_scope()
+    if scope is not None and not scope:
+        st.info(f"Choose your schools under **My schools** in the sidebar to see {what}.")
+        return True
+    return False
