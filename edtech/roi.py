@@ -564,7 +564,13 @@ def score_metrics(tools: pd.DataFrame, weights: dict[str, float] | None = None,
         t[f"score_{k}"] = parts[k]
     t["score_parts_missing"] = [", ".join(WEIGHT_LABELS[k] for k in parts.columns if not present.at[i, k] and w[k] > 0)
                                 for i in t.index]
-    t["rank"] = t["roi_score"].rank(ascending=False, method="min").astype("Int64")
+    # a score resting on under half of the weight (e.g. utilization alone) is shown but ranked after
+    # the tools whose score includes their evidence: it cannot be compared on return
+    t["score_coverage"] = (weight_present / w.sum()).round(3) if w.sum() > 0 else 0.0
+    t["rankable"] = t["score_coverage"] >= 0.5
+    order = t.sort_values(["rankable", "roi_score"], ascending=[False, False], na_position="last").index
+    t["rank"] = pd.Series(range(1, len(order) + 1), index=order).reindex(t.index).astype("Int64")
+    t.loc[t["roi_score"].isna(), "rank"] = pd.NA
     t["right_size_seats"] = [right_size_seats(p, params.right_size_buffer) for p in t["peak_active_30d"]]
     consolidate = _consolidation_partners(t)
     recs = [_recommend(r, consolidate.get(r["tool_id"]), t) for _, r in t.iterrows()]
@@ -683,7 +689,7 @@ def order_scoreboard(scored: pd.DataFrame) -> pd.DataFrame:
     rest = [c for c in scored.columns if c not in front and not c.startswith("_")]
     out = scored[front + rest]
     if len(out):
-        out = out.sort_values(["roi_score", "tool_name"], ascending=[False, True], na_position="last")
+        out = out.sort_values(["rank", "tool_name"], ascending=[True, True], na_position="last")
     return out.reset_index(drop=True)
 
 

@@ -36,9 +36,14 @@ def quadrant(board: pd.DataFrame) -> go.Figure:
                           "<br>spend $%{customdata[0]:,.0f}<br>utilization %{customdata[2]:.0%}<extra></extra>"))
     if len(t):
         fig.add_hline(y=0, line_color=PALETTE["neutral"], line_width=1)
-        fig.add_vline(x=float(t["cost_per_active_user"].median()), line_dash="dot", line_color=PALETTE["neutral"],
-                      annotation_text="median cost", annotation_position="top")
+        # shapes on a log axis are placed in log10 units
+        median = float(t["cost_per_active_user"].median())
+        fig.add_vline(x=float(np.log10(median)), line_dash="dot", line_color=PALETTE["neutral"],
+                      annotation_text=f"median ${median:,.0f}", annotation_position="top")
     fig.update_xaxes(title="Annual cost per active student ($, log scale)", type="log", tickprefix="$")
+    if len(t):
+        low, high = np.log10(t["cost_per_active_user"].min()), np.log10(t["cost_per_active_user"].max())
+        fig.update_xaxes(range=[low - 0.3, high + 0.3])
     fig.update_yaxes(title="Effect size (SD; hollow = not measured)")
     return _layout(fig, "Cost vs effect: top-left is the sweet spot (bubble = annual spend)", height=460)
 

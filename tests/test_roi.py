@@ -230,6 +230,18 @@ def test_missing_parts_scored_on_what_exists_and_marked():
     assert out.loc["T2", "roi_score"] == pytest.approx(100 * 2 / 3, abs=0.1)
 
 
+def test_score_on_under_half_the_weight_ranks_after_evidenced_tools():
+    inputs = _scored_inputs()
+    inputs.loc[0, "utilization"] = 1.0          # best on use, but nothing else is known
+    inputs.loc[0, ["effect_size", "cost_per_0_1_sd", "dosage_met_share"]] = np.nan
+    inputs.loc[0, "evidence_label"] = effects.LABEL_INSUFFICIENT
+    out = roi.order_scoreboard(roi.score_metrics(inputs))
+    assert out.set_index("tool_id").loc["T0", "roi_score"] == 100.0      # scored on what exists …
+    assert out["tool_id"].tolist()[-1] == "T0"                          # … but ranked last
+    assert out["rank"].tolist() == [1, 2, 3]
+    assert out.set_index("tool_id").loc["T0", "score_coverage"] == pytest.approx(0.25)
+
+
 def test_recommendations():
     inputs = _scored_inputs()
     inputs.loc[0, ["utilization", "peak_active_30d", "effect_size", "evidence_label"]] = [
