@@ -13,7 +13,7 @@ SHARED_DIR = ROOT.parent / "shared"
 
 SUPPRESS_MIN = int(os.environ.get("EDTECH_SUPPRESS_MIN", "10"))       # small-cell suppression (5-30)
 UPLOAD_LIMIT_MB = int(os.environ.get("EDTECH_UPLOAD_LIMIT_MB", "200"))  # single upload limit in the app
-CHUNK_BYTES = 64 << 20                                                 # streaming import block size
+CHUNK_BYTES = 16 << 20                                                 # streaming import block size (bounds memory)
 
 
 def database_url(url: str | None = None) -> str:

@@ -41,6 +41,7 @@ from edtech.parsing import FALSE_WORDS, TRUE_WORDS
 from edtech.validate import Issue, IssueLog, check_headers, validate_chunk
 
 Progress = Callable[[float, str], None]
+STAGE_WEEKLY_ROWS = 1_000_000  # weekly partial rows held in memory before they go to a staging table
 
 
 # --------------------------------------------------------------------------- engine and schema
@@ -219,6 +220,9 @@ def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str]) -> pd.
     name = table.name
     cols = [c for c in table.column_names if c in present or c in table.key]
     frame = typed[[c for c in cols if c in typed.columns]].copy()
+    for c in frame.columns:  # IDs arrive as categoricals (fast to check); write plain text
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            frame[c] = frame[c].astype("object")
     # integers are parsed as floats (validated whole); PostgreSQL's COPY rejects "300.0" for an integer
     for col in table.columns:
         if col.type == ct.INT and col.name in frame:
@@ -251,8 +255,7 @@ def _weekly_usage(typed: pd.DataFrame, has_sessions: bool) -> pd.DataFrame:
         sessions = sessions.fillna((minutes > 0).astype("float64"))
     else:
         sessions = (minutes > 0).astype("float64")  # default: one session per row with minutes
-    frame = pd.DataFrame({"student_id": typed["student_id"].astype("object"),
-                          "tool_id": typed["tool_id"].astype("object"),
+    frame = pd.DataFrame({"student_id": typed["student_id"], "tool_id": typed["tool_id"],
                           "week_start": week, "minutes": minutes, "sessions": sessions})
     out = frame.groupby(["student_id", "tool_id", "week_start"], sort=True, observed=True).sum().reset_index()
     out["sessions"] = out["sessions"].round().astype("int64")
@@ -279,8 +282,9 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
             refs = {}
         before = _count(conn, kind)
         mapping: dict[str, str] | None = None
-        staged = False
         weekly_parts: list[pd.DataFrame] = []
+        weekly_rows = 0
+        staged = False
         seen = 0
         for chunk in chunks:
             if mapping is None:
@@ -305,10 +309,12 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
             if kind == "usage":
                 weekly = _weekly_usage(typed, "sessions" in present)
                 weekly_parts.append(weekly)
-                if len(weekly_parts) > 1 or staged:
-                    # several chunks: partial weeks go to a staging table, summed at the end
+                weekly_rows += len(weekly)
+                if weekly_rows > STAGE_WEEKLY_ROWS:
+                    # a long file: partial weekly sums wait in a temporary table, summed at the end,
+                    # so memory stays bounded whatever the file's length
                     _stage_usage(conn, weekly_parts, first=not staged)
-                    weekly_parts, staged = [], True
+                    weekly_parts, weekly_rows, staged = [], 0, True
             else:
                 frame = _to_db_frame(table, typed, present)
                 dupes = frame.duplicated(subset=list(table.key), keep="last")
@@ -330,7 +336,8 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                     _stage_usage(conn, weekly_parts, first=False)
                 report.rows_stored = _merge_staged_usage(conn)
             elif weekly_parts:
-                report.rows_stored = _upsert(conn, "usage", weekly_parts[0], ("student_id", "tool_id", "week_start"))
+                weekly = weekly_parts[0] if len(weekly_parts) == 1 else _sum_weeks(weekly_parts)
+                report.rows_stored = _upsert(conn, "usage", weekly, ("student_id", "tool_id", "week_start"))
         if not report.issues and not dry_run:
             after = _count(conn, kind)
             report.inserted = after - before
@@ -340,6 +347,14 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
     report.seconds = time.perf_counter() - started
     _log_import(engine, report, user)
     return report
+
+
+def _sum_weeks(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Combine weekly partial sums of several chunks (a week can straddle two chunks)."""
+    frame = pd.concat([p.astype({"student_id": "object", "tool_id": "object"}) for p in parts], ignore_index=True)
+    out = frame.groupby(["student_id", "tool_id", "week_start"], sort=True).sum().reset_index()
+    out["sessions"] = out["sessions"].astype("int64")
+    return out
 
 
 def _stage_usage(conn: Connection, parts: list[pd.DataFrame], *, first: bool) -> None:

@@ -219,7 +219,8 @@ def test_command_line_streaming_has_no_size_limit(district, tmp_path: Path, monk
     assert report.rows_read == 40_000
 
 
-def test_streaming_in_chunks_stores_the_same_weekly_rows(district, tmp_path: Path,
+@pytest.mark.parametrize("stage_rows", [1_000_000, 10], ids=["weeks-in-memory", "weeks-staged-in-db"])
+def test_streaming_in_chunks_stores_the_same_weekly_rows(district, tmp_path: Path, stage_rows: int,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     frame = usage_frame(3000, seed=8)
     path = tmp_path / "usage.csv"
@@ -232,6 +233,7 @@ def test_streaming_in_chunks_stores_the_same_weekly_rows(district, tmp_path: Pat
         conn.exec_driver_sql("DELETE FROM usage")
 
     monkeypatch.setattr(config, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(data, "STAGE_WEEKLY_ROWS", stage_rows)
     calls: list[str] = []
     many = data.import_file(district, "usage", path, progress=lambda frac, msg: calls.append(msg))
     assert many.ok, many.error_lines()

@@ -76,7 +76,7 @@ def test_guess_kind(headers: list[str], kind: str) -> None:
 # --------------------------------------------------------------------------- IDs and text
 def test_ids_keep_leading_zeros_and_are_trimmed() -> None:
     p = parse(["000123", " 0042 ", "123", None, ""], ct.ID)
-    assert list(p.values) == ["000123", "0042", "123", None, None]
+    assert [None if pd.isna(v) else v for v in p.values] == ["000123", "0042", "123", None, None]
     assert not p.bad.any()
 
 
