@@ -41,6 +41,7 @@ from edtech.parsing import FALSE_WORDS, TRUE_WORDS
 from edtech.validate import Issue, IssueLog, check_headers, validate_chunk
 
 Progress = Callable[[float, str], None]
+WRITE_BATCH_ROWS = 100_000     # rows turned into Python tuples at a time when writing
 STAGE_WEEKLY_ROWS = 1_000_000  # weekly partial rows held in memory before they go to a staging table
 
 
@@ -59,7 +60,7 @@ def make_engine(url: str | None = None) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA temp_store=MEMORY")
-            cur.execute("PRAGMA cache_size=-200000")
+            cur.execute("PRAGMA cache_size=-32000")  # 32 MB page cache: bounded memory
             cur.close()
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -186,8 +187,12 @@ def _upsert(conn: Connection, table: str, frame: pd.DataFrame, key: tuple[str, .
     conflict = f'ON CONFLICT ({", ".join(chr(34) + k + chr(34) for k in key)}) ' + (
         f"DO UPDATE SET {set_clause}" if set_clause else "DO NOTHING")
     col_list = ", ".join(f'"{c}"' for c in cols)
-    columns = [_column_values(frame[c], postgres) for c in cols]
-    rows = list(zip(*columns))
+
+    def batches():  # rows as Python tuples in bounded batches: memory does not follow the file's size
+        for start in range(0, len(frame), WRITE_BATCH_ROWS):
+            part = frame.iloc[start:start + WRITE_BATCH_ROWS]
+            yield list(zip(*[_column_values(part[c], postgres) for c in cols]))
+
     if postgres:
         raw = conn.connection.dbapi_connection
         tmp = f"tmp_{table}"
@@ -195,13 +200,16 @@ def _upsert(conn: Connection, table: str, frame: pd.DataFrame, key: tuple[str, .
             cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP')
             cur.execute(f"TRUNCATE {tmp}")
             with cur.copy(f"COPY {tmp} ({col_list}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                for rows in batches():
+                    for row in rows:
+                        copy.write_row(row)
             cur.execute(f'INSERT INTO "{table}" ({col_list}) SELECT {col_list} FROM {tmp} {conflict}')
     else:
         placeholders = ", ".join("?" for _ in cols)
-        conn.exec_driver_sql(f'INSERT INTO "{table}" ({col_list}) VALUES ({placeholders}) {conflict}', rows)
-    return len(rows)
+        sql = f'INSERT INTO "{table}" ({col_list}) VALUES ({placeholders}) {conflict}'
+        for rows in batches():
+            conn.exec_driver_sql(sql, rows)
+    return len(frame)
 
 
 def _known_ids(conn: Connection, table: str) -> set[str]:
@@ -351,8 +359,12 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
 
 def _sum_weeks(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Combine weekly partial sums of several chunks (a week can straddle two chunks)."""
-    frame = pd.concat([p.astype({"student_id": "object", "tool_id": "object"}) for p in parts], ignore_index=True)
-    out = frame.groupby(["student_id", "tool_id", "week_start"], sort=True).sum().reset_index()
+    from pandas.api.types import union_categoricals
+
+    frame = pd.concat(parts, ignore_index=True)
+    for col in ("student_id", "tool_id"):  # categorical IDs keep partials small (codes, not strings)
+        frame[col] = union_categoricals([p[col] for p in parts], sort_categories=True)
+    out = frame.groupby(["student_id", "tool_id", "week_start"], sort=True, observed=True).sum().reset_index()
     out["sessions"] = out["sessions"].astype("int64")
     return out
 

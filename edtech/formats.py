@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 1 << 20
@@ -93,37 +91,33 @@ def iter_csv_chunks(stream: BinaryIO, layout: TextLayout, *, block_bytes: int = 
                     warnings: list[str] | None = None, fallback_rows: int = 200_000) -> Iterator[pd.DataFrame]:
     """Stream a text table in chunks of text columns; memory stays bounded by the block size.
 
-    The index of each chunk is the line number a spreadsheet shows (header = 1). The fast
-    Arrow reader is used until a row has the wrong number of fields; from that row on the file
-    is read with Python's csv module, which pads short rows and joins the surplus fields of long
-    rows into the last column (an unquoted delimiter inside a text value), with a warning.
+    The index of each chunk is the line number a spreadsheet shows (header = 1). pandas' C
+    reader reads `block_bytes`-sized runs of rows (memory stays flat: Arrow's streaming reader
+    was measured to grow with the file) until a row has the wrong number of fields; from that
+    row on the file is read with Python's csv module, which pads short rows and joins the
+    surplus fields of long rows into the last column (an unquoted delimiter inside a text
+    value), with a warning.
     """
     names = _unique_names(layout.header)
-    encoding = "utf8" if layout.encoding.startswith("utf-8") else layout.encoding
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        return "error"  # switch to the exact Python reader below
-
+    chunk_rows = max(16, block_bytes // 64)
     done = 0
     try:
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=block_bytes,
-                                           encoding=encoding),
-            parse_options=pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                 strings_can_be_null=True, quoted_strings_can_be_null=True,
-                                                 null_values=[""]),
-        )
-        for batch in reader:
-            if batch.num_rows:
-                frame = batch.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
-                frame.index = pd.RangeIndex(done + 2, done + 2 + len(frame))
-                done += len(frame)
-                yield frame
+        # one spare column: a row with a surplus field lands there instead of silently becoming an index
+        spare = "\x00surplus"
+        reader = pd.read_csv(stream, sep=layout.delimiter, header=None, skiprows=1, names=[*names, spare], dtype=str,
+                             keep_default_na=False, na_values=[""], encoding=layout.encoding,
+                             encoding_errors="strict", chunksize=chunk_rows, engine="c", skip_blank_lines=False)
+        with reader:
+            for frame in reader:
+                if frame[spare].notna().any():
+                    raise pd.errors.ParserError("Expected fewer fields")  # read the rest exactly, below
+                frame = frame.drop(columns=spare)
+                if len(frame):
+                    frame.index = pd.RangeIndex(done + 2, done + 2 + len(frame))
+                    done += len(frame)
+                    yield frame
         return
-    except pa.ArrowInvalid as exc:
+    except pd.errors.ParserError as exc:
         if "Expected" not in str(exc):
             raise NotATableError(f"the file cannot be read as a {layout.delimiter!r}-separated table: {exc}") from None
     stream.seek(0)
