@@ -104,7 +104,7 @@ def iter_csv_chunks(stream: BinaryIO, layout: TextLayout, *, block_bytes: int = 
     try:
         # one spare column: a row with a surplus field lands there instead of silently becoming an index
         spare = "\x00surplus"
-        reader = pd.read_csv(stream, sep=layout.delimiter, header=None, skiprows=1, names=[*names, spare], dtype=str,
+        reader = pd.read_csv(stream, sep=layout.delimiter, header=None, skiprows=1, names=[*names, spare], dtype=object,
                              keep_default_na=False, na_values=[""], encoding=layout.encoding,
                              encoding_errors="strict", chunksize=chunk_rows, engine="c", skip_blank_lines=False)
         with reader:
