@@ -109,7 +109,9 @@ else:
     scores["flagged"] = risk.flag_by_school(scores, capacity, default_k)
     flagged = scores[scores["flagged"]].drop(columns=["flagged"])
     st.caption(f"{len(flagged)} of {len(scores)} students flagged (latest cohort). Reasons are what-ifs: how much "
-               "the risk would drop if that value were typical, not causes.")
+               "the risk would drop if that value were typical, not causes. The list scores the latest cohort with the "
+               "model fitted on all labelled rows, so students whose outcome was used in training get in-sample "
+               "risks; the quality figures above are out-of-sample.")
     st.dataframe(flagged, hide_index=True, width="stretch", key="risk_list",
                  column_config={"risk": st.column_config.NumberColumn(format="percent")})
     st.download_button("Download the list (CSV)", neutralize_frame(flagged).to_csv(index=False).encode(),
