@@ -188,9 +188,8 @@ def guess_kind(headers: list[str]) -> str | None:
         mapping, _ = map_columns(headers, table)
         mapped = set(mapping.values())
         required = [c.name for c in table.columns if c.required]
-        if not all(r in mapped or (table.name == "usage_aggregate" and r != "date") for r in required):
-            if not all(r in mapped for r in required):
-                continue
+        if not all(r in mapped for r in required):
+            continue
         score = len(mapped) / max(len(headers), 1) + 0.01 * len(mapped)
         if score > best_score:
             best, best_score = table.name, score
