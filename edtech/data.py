@@ -291,6 +291,7 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
         before = _count(conn, kind)
         mapping: dict[str, str] | None = None
         weekly_parts: list[pd.DataFrame] = []
+        percent_scales: dict[str, float] = {}
         weekly_rows = 0
         staged = False
         seen = 0
@@ -303,7 +304,7 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                 if report.issues:
                     break
             report.rows_read += len(chunk)
-            checked = validate_chunk(chunk, table, mapping, refs, report.issues,
+            checked = validate_chunk(chunk, table, mapping, refs, report.issues, scales=percent_scales,
                                      skip_unknown_refs=skip_unknown_refs)
             typed = checked.frame
             report.rejected += checked.bad_rows

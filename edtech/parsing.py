@@ -30,6 +30,7 @@ class Parsed:
     values: pd.Series
     bad: pd.Series            # bool mask of invalid cells
     reasons: pd.Series        # reason text where bad (object), else None
+    percent_scale: float | None = None  # 100 when a percent column was read as 0-100
 
 
 def blank_mask(raw: pd.Series) -> pd.Series:
@@ -113,9 +114,9 @@ def _numbers(texts: np.ndarray, money: bool) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64")
 
 
-def parse_column(raw: pd.Series, col: ct.Column) -> Parsed:
+def parse_column(raw: pd.Series, col: ct.Column, percent_scale: float | None = None) -> Parsed:
     """Parse one column by its contract type and check its bounds (on distinct values, then
-    spread to rows)."""
+    spread to rows). `percent_scale` carries the scale an earlier chunk of the same file chose."""
     codes, texts = _distinct_texts(raw)
     n = len(texts)
     why = np.full(n, None, dtype=object)
@@ -161,8 +162,14 @@ def parse_column(raw: pd.Series, col: ct.Column) -> Parsed:
             frac = ok & (unique_values != np.floor(np.where(ok, unique_values, 0)))
             why[frac & (why == None)] = "is not a whole number"  # noqa: E711 - elementwise on object array
         if t == ct.PERCENT:
-            if ok.any() and unique_values[ok].max() > 1:  # contract: a column with values above 1 is 0-100
-                unique_values = unique_values / 100.0
+            if percent_scale is None and ok.any():
+                # contract: a column with values above 1 is read as 0-100
+                percent_scale = 100.0 if unique_values[ok].max() > 1 else 1.0
+            if percent_scale == 1.0 and ok.any() and unique_values[ok].max() > 1:
+                # a long file whose first rows were all 0-1 shares: a later value above 1 is ambiguous
+                why[ok & (unique_values > 1) & (why == None)] = (  # noqa: E711
+                    "is above 1 but earlier rows of this column were read as 0-1 shares")
+            unique_values = unique_values / (percent_scale or 1.0)
             out = ok & ((unique_values < 0) | (unique_values > 1))
             why[out & (why == None)] = "is not a percent (0-1 or 0-100)"  # noqa: E711
         if col.min is not None and t != ct.PERCENT:
@@ -196,4 +203,4 @@ def parse_column(raw: pd.Series, col: ct.Column) -> Parsed:
         values = pd.Series(pd.array(np.append(unique_values, None)[take], dtype="boolean"), index=raw.index)
     else:
         values = pd.Series(np.append(unique_values, None)[take], index=raw.index, dtype=object)
-    return Parsed(values=values, bad=bad, reasons=reasons)
+    return Parsed(values=values, bad=bad, reasons=reasons, percent_scale=percent_scale)

@@ -25,6 +25,7 @@ FIXES = {
     "is not a grade": "use PK, K or 1-12 (KG, 01…12 and Kindergarten are accepted)",
     "is not one of": "use one of the listed values",
     "is not a percent": "write a share between 0 and 1 or a percent between 0 and 100",
+    "is above 1 but earlier": "use one scale for the whole column (0-1 shares or 0-100 percents)",
     "is not a known": "import that table first, or check the ID (IDs are text: 00123 is not 123)",
     "must be greater than": "the value must be positive",
     "must be at least": "correct the value",
@@ -123,7 +124,8 @@ class CheckedChunk:
 
 
 def validate_chunk(raw: pd.DataFrame, table: ct.Table, mapping: dict[str, str],
-                   refs: dict[str, set[str]], log: IssueLog, *, skip_unknown_refs: bool = False) -> CheckedChunk:
+                   refs: dict[str, set[str]], log: IssueLog, *, skip_unknown_refs: bool = False,
+                   scales: dict[str, float] | None = None) -> CheckedChunk:
     """Typed frame (contract column names, plus kept extra columns as text) for one chunk.
 
     `raw.index` holds spreadsheet line numbers. Invalid cells go to `log`; the caller decides
@@ -136,7 +138,10 @@ def validate_chunk(raw: pd.DataFrame, table: ct.Table, mapping: dict[str, str],
     skip_rows = np.zeros(len(raw), dtype=bool)
     for header, name in mapping.items():
         col = table.column(name)
-        parsed = parse_column(raw[header], col)
+        scales = {} if scales is None else scales
+        parsed = parse_column(raw[header], col, scales.get(name))
+        if parsed.percent_scale is not None:  # later chunks of the file keep the first chunk's scale
+            scales[name] = parsed.percent_scale
         if parsed.bad.any():
             mask = parsed.bad.to_numpy()
             bad_rows |= mask

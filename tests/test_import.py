@@ -383,3 +383,28 @@ def test_kept_extra_columns_merge_across_files(engine):
     assert data.import_frame(engine, "students", second, file_name="b").ok
     row = data.read_table(engine, "students").iloc[0]
     assert (row["grade_level"], row["reading_level"], row["home_language"]) == ("1", "B", "es")
+
+
+def test_percent_scale_is_decided_once_per_file(engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A streamed file keeps the first chunk's percent scale; a later 0-100 value is flagged, not misread."""
+    import pandas as pd
+
+    from edtech import config, data
+
+    ids = [f"{i:04d}" for i in range(400)]
+    data.import_frame(engine, "schools", pd.DataFrame({"school_id": ["1"], "school_name": ["A"]}), file_name="s")
+    students = pd.DataFrame({"student_id": ids, "school_id": "1", "grade_level": "5"})
+    assert data.import_frame(engine, "students", students, file_name="st").ok
+    rates = ["0.9"] * 399 + ["95"]          # the last row switches to percents
+    path = tmp_path / "indicators.csv"
+    path.write_text("student_id,as_of,attendance_rate\n" + "".join(
+        f"{s},2026-01-31,{r}\n" for s, r in zip(ids, rates, strict=True)))
+    monkeypatch.setattr(config, "CHUNK_BYTES", 4096)
+    report = data.import_file(engine, "indicators", path)
+    assert not report.ok
+    assert [(i.line, i.column) for i in report.issues.examples] == [(401, "attendance_rate")]
+    assert "earlier rows" in report.issues.examples[0].reason
+    monkeypatch.setattr(config, "CHUNK_BYTES", 16 << 20)   # one chunk: the whole column is 0-100
+    whole = data.import_file(engine, "indicators", path)
+    assert whole.ok
+    assert data.read_table(engine, "indicators")["attendance_rate"].max() == pytest.approx(0.95)
