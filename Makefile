@@ -34,6 +34,7 @@ run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
 
 test: setup system-deps
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: setup
