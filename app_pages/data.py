@@ -1,5 +1,6 @@
 """Data: upload, check, import (all or nothing per file), history."""
 
+import pandas as pd
 import streamlit as st
 
 from edtech import config, data
@@ -22,6 +23,11 @@ st.subheader("Upload files")
 st.caption(f"CSV (any of , ; tab |), Excel .xlsx, Parquet, or a zip of several files — OneRoster and "
            f"LearnPlatform exports are recognised. Up to {config.UPLOAD_LIMIT_MB} MB per upload; the command "
            "line has no limit. Each file is imported whole or not at all; re-importing changes nothing.")
+with st.expander("What the files look like (columns, formats, templates)", icon=":material/table_view:"):
+    kind = st.selectbox("Table", list(ct.KINDS), key="data_help_kind")
+    st.dataframe(ct.describe_table(kind), hide_index=True, width="stretch")
+    st.download_button(f"Download a {kind} template (CSV)", ct.template_csv(kind), file_name=f"{kind}.csv",
+                       mime="text/csv", key="data_template", icon=":material/download:")
 uploaded = st.file_uploader("Files", accept_multiple_files=True, key="data_files",
                             type=["csv", "tsv", "txt", "xlsx", "parquet", "zip"])
 if uploaded:
@@ -79,4 +85,5 @@ history = data.import_history(engine)
 if history.empty:
     st.caption("No imports yet.")
 else:
-    st.dataframe(neutralize_frame(history.drop(columns=["message"])), hide_index=True)
+    history["imported_at"] = pd.to_datetime(history["imported_at"]).dt.strftime("%Y-%m-%d %H:%M")
+    st.dataframe(neutralize_frame(history.drop(columns=["message", "checksum"])), hide_index=True)

@@ -194,3 +194,27 @@ def guess_kind(headers: list[str]) -> str | None:
         if score > best_score:
             best, best_score = table.name, score
     return best
+
+
+def describe_table(kind: str) -> list[dict[str, str]]:
+    """One row per column: what the Data page shows as the file format for a table."""
+    table = TABLES[kind]
+    rows = []
+    for col in table.columns:
+        rule = {ENUM: "one of " + ", ".join(col.choices), PERCENT: "share 0-1 or percent 0-100",
+                MONEY: "amount ($ and thousands separators allowed)", DATE: "YYYY-MM-DD or MM/DD/YYYY",
+                BOOL: "yes/no, true/false, y/n, 1/0", GRADE: "PK, K, 1-12", ID: "text ID (leading zeros kept)",
+                INT: "whole number", NUMBER: "number"}.get(col.type, "text")
+        if col.references:
+            rule += f"; must exist in {col.references}"
+        rows.append({"column": col.name, "required": "yes" if col.required else "", "format": rule,
+                     "also accepted as": ", ".join(col.aliases)})
+    if table.keep_extra:
+        rows.append({"column": "(any other column)", "required": "", "format": "kept as a candidate feature",
+                     "also accepted as": ""})
+    return rows
+
+
+def template_csv(kind: str) -> str:
+    """A header-only CSV for a table (the Data page's download)."""
+    return ",".join(c.name for c in TABLES[kind].columns) + "\n"

@@ -55,4 +55,14 @@ def test_data_page_rejects_bad_file_with_report(sample_db_url):
     assert not at.exception
     assert any("rejected" in e.value for e in at.error)
     assert any("line 2" in m.value and "student_id" in m.value for m in at.markdown)
-    assert len(at.get("download_button")) == 1
+    assert any(b.proto.label == "Download the error report (CSV)" for b in at.get("download_button"))
+
+
+def test_data_page_explains_formats_and_offers_templates(empty_db_url):
+    at = _app().run()
+    at.switch_page("app_pages/data.py").run()
+    at.selectbox(key="data_help_kind").set_value("usage").run()
+    assert not at.exception
+    columns = at.dataframe[0].value["column"].tolist()
+    assert columns[:4] == ["student_id", "tool_id", "date", "minutes"]
+    assert any(b.proto.label.startswith("Download a usage template") for b in at.get("download_button"))
