@@ -8,23 +8,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest_utils import open_page
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "app_pages/adoption.py"
 LEARNPLATFORM = Path(__file__).resolve().parents[2] / "shared" / "data" / "learnplatform-2020"
 
 
 def _open(role: str | None = None, schools: list[str] | None = None, school: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if role:
-        at.session_state["app_role"] = role
-    if schools is not None:
-        at.session_state["app_schools"] = schools
-    if school:
-        at.query_params["school"] = school
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, role, schools, {"school": school} if school else None)
 
 
 def test_empty_database_shows_friendly_message(empty_db_url):

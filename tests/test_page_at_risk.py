@@ -7,18 +7,14 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest_utils import open_page
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "app_pages/at_risk.py"
 
 
 def _open(role: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if role:
-        at.session_state["app_role"] = role
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, role)
 
 
 def test_empty_database_shows_friendly_message(empty_db_url):

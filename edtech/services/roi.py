@@ -19,15 +19,7 @@ WEIGHTS_SETTING_KEY = "roi_weights"
 OUTCOME_SETTING_KEY = "roi_outcome_choice"
 
 # the columns `python -m edtech roi` prints (JSON keeps every one; table/csv the same order)
-CLI_COLUMNS = [
-    "tool_id", "tool_name", "category", "seats", "annual_cost", "ingredients_cost", "active_users", "active_30d",
-    "active_7d", "peak_active_30d", "utilization", "idle_license_value", "cost_per_seat", "cost_per_active_user",
-    "cost_per_hour", "dosage_met", "dosage_met_share", "fidelity_share", "assessment", "descriptive_gap",
-    "effect_size", "effect_ci_low", "effect_ci_high", "p_value", "effect_method", "baseline_std_diff",
-    "baseline_status", "evidence_label", "improvement_index", "cost_per_0_1_sd", "academic_roi_per_1000",
-    "roi_score", "score_parts_missing", "recommendation", "recommendation_reason", "right_size_seats",
-    "consolidate_with", "flags",
-]
+CLI_COLUMNS = [c for c in roi.SCORE_COLUMNS if c != "rank"]
 TABLE_COLUMNS = ["tool_id", "tool_name", "seats", "active_users", "utilization", "dosage_met_share", "effect_size",
                  "evidence_label", "roi_score", "recommendation"]
 
