@@ -324,7 +324,8 @@ for col, r in zip(cols, compared, strict=True):
     with col:
         st.markdown(f"**{r.scenario.name}**")
         st.metric("Total spend", money(s["total_spend"]),
-                  delta=None if r is baseline_result else f"{-s['total_savings']:+,.0f} $ vs baseline",
+                  delta=None if r is baseline_result or abs(s["total_savings"]) < 0.5
+                  else f"{-s['total_savings']:+,.0f} $ vs baseline",
                   delta_color="inverse")
         st.metric("Funding gap", money(s["total_gap"]),
                   help="Σ over years of spend above available funding (expiring grants included).")
