@@ -8,16 +8,13 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP
+from tests.apptest_utils import open_page
 
 PAGE = "app_pages/budget.py"
 
 
 def _open() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, timeout=60)
 
 
 def _frame(at: AppTest, column: str):

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP
+from tests.apptest_utils import open_page
 
 PAGE = "app_pages/report.py"
 
 
 def _open() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(PAGE, timeout=120)
 
 
 def _headings(at: AppTest) -> list[str]:
