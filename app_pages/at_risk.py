@@ -47,6 +47,8 @@ if st.button("Train and check the model", key="risk_train", type="primary") or a
                     scope, target, validation,
                     progress=lambda share, msg: bar.progress(min(max(share, 0.0), 1.0), text=msg))
                 status.update(label="Model trained and checked", state="complete", expanded=False)
+            if scope is None:  # a district-wide model becomes a stored version (board report, `risk score`)
+                st.session_state["risk_saved_version"] = risk_service.save_version(cache.get_engine(), trained)
     except risk.RiskInputError as exc:
         st.error(f"Cannot train on this outcome: {exc}")
         st.stop()
@@ -56,6 +58,9 @@ else:
     st.stop()
 
 result = trained.result
+if st.session_state.get("risk_saved_version"):
+    st.caption(f"Stored as model version #{st.session_state['risk_saved_version']} (metrics, data fingerprint, "
+               "model card and the fitted model); the board report's at-risk counts use the latest version.")
 m = result.metrics
 st.subheader("Does the model beat simple rules?")
 st.caption(f"{result.validation}; every number is out-of-sample. Capacity k = {m['k']:.0%} of students flagged.")

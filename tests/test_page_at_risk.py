@@ -40,6 +40,12 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     risk_list = at.dataframe[2].value
     assert len(risk_list) > 0 and "reason_1" in risk_list.columns
     assert len(at.get("download_button")) == 1
+    # the district-wide model is stored as a version (the board report and `risk score` use it)
+    from edtech import data
+
+    versions = data.list_model_versions(data.make_engine(sample_db_url))
+    assert len(versions) == 1 and versions["target"].iloc[0] == "failed_next_term"
+    assert any("Stored as model version #" in c.value for c in at.caption)
     # a rerun reuses the trained model (no retraining) and the capacity slider changes the list
     at.slider(key="risk_k").set_value(0.2).run()
     assert not at.exception

@@ -30,6 +30,12 @@ def _key(scope: frozenset[str] | None) -> ScopeKey:
     return None if scope is None else tuple(sorted(scope))
 
 
+def _version() -> str:
+    """The data version without the model-version part: storing the model just trained must not
+    make it look stale."""
+    return cache.data_version().rsplit("|m", 1)[0]
+
+
 def _training(scope_key: ScopeKey, version: str, target: str, validation: str,
               progress: Callable[[float, str], None] | None = None) -> risk_service.TrainedRisk:
     key = (scope_key, version, target, validation)
@@ -48,12 +54,12 @@ def _training(scope_key: ScopeKey, version: str, target: str, validation: str,
 
 
 def is_trained(scope: frozenset[str] | None, target: str, validation: str) -> bool:
-    return (_key(scope), cache.data_version(), target, validation) in _TRAINED
+    return (_key(scope), _version(), target, validation) in _TRAINED
 
 
 def get_training(scope: frozenset[str] | None, target: str, validation: str,
                  progress: Callable[[float, str], None] | None = None) -> risk_service.TrainedRisk:
-    return _training(_key(scope), cache.data_version(), target, validation, progress=progress)
+    return _training(_key(scope), _version(), target, validation, progress=progress)
 
 
 @st.cache_resource(show_spinner="Scoring students…", max_entries=6)
@@ -65,7 +71,7 @@ def _scores(scope_key: ScopeKey, version: str, target: str, validation: str) -> 
 
 def get_scores(scope: frozenset[str] | None, target: str, validation: str) -> pd.DataFrame:
     """Latest-cohort students with risk and three reasons (computed once, then shared)."""
-    return _scores(_key(scope), cache.data_version(), target, validation)
+    return _scores(_key(scope), _version(), target, validation)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
