@@ -723,9 +723,14 @@ def _truths(district: District, seed: int, n_students: int, points_by_tool: dict
         # the usage drawn for each user must reproduce the dosage status its effect was planted on
         mismatches = int(((drawn == 2) != met).sum() + ((drawn > 0) != used).sum())
         pts = points_by_tool[tid]
+        # methods.md §2 standardizes by the pooled within-grade SD of post over the treatment and
+        # comparison students, so the truth in SD units uses exactly that SD
+        compared = treated | comparison
+        compared_sd = _pooled_within_grade_sd(post[compared], grade[compared])
         effects[tid] = {
             "tool_name": spec["tool_name"], "assessment": ASSESSMENTS[subj], "subject": subj,
-            "grades": spec["grade_band"], "points": pts, "sd_units": round(pts / pooled_sd, 4),
+            "grades": spec["grade_band"], "points": pts, "sd_units": round(pts / compared_sd, 4),
+            "sd_units_all_grades": round(pts / pooled_sd, 4),
             "planted_sd": spec["effect_sd"], "below_dosage_points": round(pts / 2, 3),
             "selection": spec["selection"],
             "naive_gap_points": round(naive, 3), "naive_gap_sd": round(naive / pooled_sd, 4),
