@@ -159,11 +159,16 @@ def table(pdf: FPDF, t: ReportTable, size: float = 8.0) -> None:
         for row in frame.itertuples(index=False):
             tbl.row(["" if v is None else str(v) for v in row])
     if t.note:
-        pdf.set_font(FONT, "", 7.5)
-        pdf.set_text_color(*GREY)
-        pdf.multi_cell(0, 3.8, t.note, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_text_color(0, 0, 0)
+        muted_paragraph(pdf, t.note, 7.5, 3.8)
     pdf.ln(3)
+
+
+def muted_paragraph(pdf: FPDF, text: str, size: float, line_h: float) -> None:
+    """A grey full-width paragraph (notes, captions, subtitles); the text colour is reset after."""
+    pdf.set_font(FONT, "", size)
+    pdf.set_text_color(*GREY)
+    pdf.multi_cell(0, line_h, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
 
 
 def chart(pdf: FPDF, c: ReportChart, png: bytes, max_h: float = 150.0) -> None:
@@ -183,10 +188,7 @@ def chart(pdf: FPDF, c: ReportChart, png: bytes, max_h: float = 150.0) -> None:
     pdf.image(io.BytesIO(png), x=x, y=pdf.get_y(), w=w, h=h)
     pdf.set_y(pdf.get_y() + h + 1)
     if c.caption:
-        pdf.set_font(FONT, "", 8)
-        pdf.set_text_color(*GREY)
-        pdf.multi_cell(0, 4, c.caption, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_text_color(0, 0, 0)
+        muted_paragraph(pdf, c.caption, 8, 4)
     pdf.ln(3)
 
 
@@ -225,11 +227,7 @@ def build_pdf(report: BoardReport, chart_pngs: dict[str, bytes] | None = None) -
     pdf = new_pdf(f"{report.title} · {report.district_name} · data through {report.as_of:%Y-%m-%d}")
     pdf.add_page()
     heading(pdf, report.title, 22)
-    pdf.set_font(FONT, "", 11)
-    pdf.set_text_color(*GREY)
-    pdf.multi_cell(0, 5.5, f"{report.subtitle} · budget proposal: {report.scenario_name}",
-                   new_x="LMARGIN", new_y="NEXT")
-    pdf.set_text_color(0, 0, 0)
+    muted_paragraph(pdf, f"{report.subtitle} · budget proposal: {report.scenario_name}", 11, 5.5)
     pdf.ln(3)
     kpis = report.section("kpis")
     if kpis is not None:
