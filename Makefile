@@ -45,7 +45,7 @@ bench: setup
 
 ## Regenerate the committed sample CSVs (seeded, deterministic).
 sample: setup
-	$(BIN)/python -m edtech.samples data/samples
+	$(BIN)/python -m edtech.sample.generate data/samples
 
 clean:
 	rm -rf $(VENV) data/edtech.db data/edtech.db-wal data/edtech.db-shm

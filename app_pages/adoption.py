@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from edtech import adoption, equity
-from edtech.config import SUPPRESS_MIN
-from edtech.privacy import suppress_small
+from edtech.adoption import engine as adoption
+from edtech.adoption import equity
+from edtech.core.config import SUPPRESS_MIN
+from edtech.core.privacy import suppress_small
 from ui import adoption_cache, components, state
 
 ALL_SCHOOLS = "All schools"

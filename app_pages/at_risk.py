@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from edtech import risk
-from edtech import viz_risk as viz
-from edtech.privacy import neutralize_frame
+from edtech.core.privacy import neutralize_frame
+from edtech.risk import model as risk
+from edtech.risk import viz
 from edtech.services import risk as risk_service
 from ui import cache, components, risk_cache, state
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import streamlit as st
 
-from edtech import budget, viz_budget
-from edtech.optimize import OPTION_LABELS, optimize_plan
-from edtech.privacy import suppress_small
+from edtech.budget import projection as budget
+from edtech.budget import viz as viz_budget
+from edtech.budget.optimize import OPTION_LABELS, optimize_plan
+from edtech.core.privacy import suppress_small
 from edtech.services import budget as budget_service
 from ui import budget_cache, cache, state
 from ui.components import empty_state, money

@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from edtech import config, data
-from edtech import contract as ct
-from edtech.privacy import neutralize_frame
+from edtech.core import config
+from edtech.core.privacy import neutralize_frame
+from edtech.ingest import contract as ct
 from edtech.services import uploads
+from edtech.store import data
 from ui import cache
 from ui.components import load_sample_button
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from edtech import viz
+from edtech.core import charts as viz
 from ui import cache, nav, state
 from ui.components import empty_state, money, pct
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from edtech import config, render, report
+from edtech.core import config
+from edtech.report import assemble as report
+from edtech.report import render
 from edtech.services import report as report_service
 from ui import cache, state
 from ui.components import empty_state
@@ -25,7 +27,7 @@ present = st.sidebar.toggle("Presentation mode", key="report_present",
 # cached by data version + options: a rerun (or another user) with the same choices reuses the work
 @st.cache_resource(show_spinner="Scoring tools…", max_entries=4)
 def _scoreboard(scope_key: tuple[str, ...] | None, version: int):
-    from edtech import roi
+    from edtech.roi import engine as roi
     from edtech.services.roi import load_weights
 
     return roi.score_tools(cache.get_district(None if scope_key is None else frozenset(scope_key)),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from edtech import effects, roi
-from edtech import viz_roi as viz
-from edtech.config import SUPPRESS_MIN
-from edtech.privacy import suppress_small, suppression_label
+from edtech.core.config import SUPPRESS_MIN
+from edtech.core.privacy import suppress_small, suppression_label
+from edtech.evidence import effects
+from edtech.roi import engine as roi
+from edtech.roi import viz
 from edtech.services import roi as roi_service
 from ui import components, nav, roi_cache, state
 

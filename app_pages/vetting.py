@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from edtech import roi
+from edtech.roi import engine as roi
 from ui import components, roi_cache, state
 
 HIGH_USE_SHARE = 0.10  # a tool used by >= 10% of the students in view counts as high use

@@ -4,7 +4,7 @@ The package never imports Streamlit; the app in `app.py` and the command line
 (`python -m edtech`) are two front ends over the same functions.
 """
 
-from edtech.district import District, conform_frame, empty_frame
+from edtech.core.district import District, conform_frame, empty_frame
 
 __all__ = ["District", "conform_frame", "empty_frame"]
 __version__ = "0.1.0"

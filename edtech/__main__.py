@@ -1,5 +1,5 @@
 import sys
 
-from edtech.cli import main
+from edtech.cli.parser import main
 
 sys.exit(main())

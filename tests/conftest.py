@@ -23,8 +23,8 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def _sample_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed sample district loaded once per test session (through the real importer)."""
-    from edtech import data
     from edtech.services.dataset import load_sample_district
+    from edtech.store import data
 
     path = tmp_path_factory.mktemp("sampledb") / "sample.db"
     engine = data.make_engine(f"sqlite:///{path}")
@@ -37,7 +37,7 @@ def _sample_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _version(url: str) -> str:
-    from edtech import data
+    from edtech.store import data
 
     eng = data.make_engine(url)
     try:
@@ -89,7 +89,7 @@ def empty_db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def engine(empty_db_url: str):
-    from edtech import data
+    from edtech.store import data
 
     eng = data.make_engine(empty_db_url)
     data.init_db(eng)

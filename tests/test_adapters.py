@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from edtech import adapters, data
-from edtech.cli import main as cli_main
+from edtech.cli.parser import main as cli_main
+from edtech.ingest import adapters
+from edtech.store import data
 
 ORGS = (
     "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\n"

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edtech import adoption as A
-from edtech import equity as E
-from edtech.district import District, conform_frame
+from edtech.adoption import engine as A
+from edtech.adoption import equity as E
+from edtech.core.district import District, conform_frame
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LEARNPLATFORM = SHARED / "data" / "learnplatform-2020"
@@ -310,9 +310,9 @@ def test_learnplatform_top_products_and_spring_2020_closure_jump():
 # ------------------------------------------------------------------------------- sample district
 @pytest.fixture(scope="module")
 def sample():
-    if importlib.util.find_spec("edtech.samples") is None:
+    if importlib.util.find_spec("edtech.sample.generate") is None:
         pytest.skip("edtech.samples (sample district generator) is not in this checkout yet")
-    from edtech.samples import generate_district
+    from edtech.sample.generate import generate_district
     return generate_district(n_students=6000, seed=2025)
 
 
@@ -336,9 +336,9 @@ def test_sample_pd_raises_usage(sample):
 
 
 def test_sample_totals_reconcile_with_roi_engine(sample):
-    if importlib.util.find_spec("edtech.roi") is None:
+    if importlib.util.find_spec("edtech.roi.engine") is None:
         pytest.skip("edtech.roi (ROI engine) is not in this checkout yet")
-    from edtech import roi
+    from edtech.roi import engine as roi
     d = sample.district
     mine = A.tool_totals(A.school_tool_adoption(d)).set_index("tool_id")
     theirs = roi.score_tools(d).set_index("tool_id")
@@ -360,7 +360,7 @@ def test_sample_totals_reconcile_with_roi_engine(sample):
 
 # ------------------------------------------------------------------------------------------ CLI
 def test_cli_adoption_json_and_unknown_school(sample_db_url, capsys):
-    from edtech.cli import main
+    from edtech.cli.parser import main
 
     assert main(["--db", sample_db_url, "adoption", "--school", "0202", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -371,7 +371,7 @@ def test_cli_adoption_json_and_unknown_school(sample_db_url, capsys):
 
 
 def test_cli_adoption_on_empty_database(empty_db_url, capsys):
-    from edtech.cli import main
+    from edtech.cli.parser import main
 
     assert main(["--db", empty_db_url, "adoption"]) == 0
     assert "No licensed tools" in capsys.readouterr().out

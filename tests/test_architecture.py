@@ -59,7 +59,7 @@ def test_edtech_never_imports_streamlit(path: Path) -> None:
 
 @pytest.mark.parametrize("path", analysis_files(), ids=lambda p: p.name)
 def test_analysis_modules_never_import_the_data_layer(path: Path) -> None:
-    bad = [(line, m) for line, m in imported_modules(path) if m == "edtech.data" or m.startswith("edtech.data.")]
+    bad = [(line, m) for line, m in imported_modules(path) if m == "edtech.store.data" or m.startswith("edtech.data.")]
     assert not bad, f"{path.name} imports edtech.data at line(s) {[line for line, _ in bad]}: analysis stays pure"
 
 
@@ -78,5 +78,5 @@ def test_the_checker_catches_violations(tmp_path: Path) -> None:
         (tmp_path / name).write_text(code)
         seen[name] = [m for _, m in imported_modules(tmp_path / name, package="edtech.services")]
     assert "streamlit" in seen["a.py"] and "streamlit.runtime" in seen["b.py"] and "streamlit" in seen["f.py"]
-    assert "edtech.data" in seen["c.py"] and "edtech.data" in seen["e.py"]
+    assert "edtech.store.data" in seen["c.py"] and "edtech.store.data" in seen["e.py"]
     assert "edtech.services.data" in seen["d.py"]

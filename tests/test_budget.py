@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edtech.budget import (
+from edtech.budget.montecarlo import simulate_budget
+from edtech.budget.projection import (
     Assumptions,
     BudgetInputs,
     DeviceCohort,
@@ -29,8 +30,7 @@ from edtech.budget import (
     scenario_from_dict,
     tool_lines_from_roi,
 )
-from edtech.district import District, conform_frame
-from edtech.montecarlo import simulate_budget
+from edtech.core.district import District, conform_frame
 
 CENT = 0.005
 
@@ -314,8 +314,8 @@ def test_inputs_from_district_and_roi_adapter() -> None:
 
 @pytest.fixture(scope="module")
 def sample_inputs_and_roi():
-    from edtech.roi import score_tools
-    from edtech.samples import generate_district
+    from edtech.roi.engine import score_tools
+    from edtech.sample.generate import generate_district
 
     district = generate_district(n_students=6000, seed=2025).district
     scored = score_tools(district)
@@ -342,7 +342,7 @@ def test_sample_esser_cliff_opens_a_gap_in_fy2028(sample_inputs_and_roi) -> None
 
 
 def test_sample_optimizer_under_ten_percent_cut_keeps_most_cost_effective(sample_inputs_and_roi) -> None:
-    from edtech.optimize import optimize_plan
+    from edtech.budget.optimize import optimize_plan
 
     inputs, _ = sample_inputs_and_roi
     sc = Scenario(horizon_years=1)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edtech import config, data
-from edtech.cli import main as cli_main
+from edtech.cli.parser import main as cli_main
+from edtech.core import config
+from edtech.store import data
 
 
 def counts(url: str) -> dict[str, int]:

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from edtech import contract as ct
-from edtech import data
-from edtech.cli import main as cli_main
+from edtech.cli.parser import main as cli_main
+from edtech.ingest import contract as ct
+from edtech.store import data
 from tests.conftest import ROOT
 
 

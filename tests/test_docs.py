@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from edtech import cli, config
-from edtech import contract as ct
+from edtech.cli import parser as cli
+from edtech.core import config
+from edtech.ingest import contract as ct
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edtech import effects as ef
+from edtech.evidence import effects as ef
 
 
 def test_hedges_correction_hand_computed():

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edtech import config, data
-from edtech.cli import main as cli_main
+from edtech.cli.parser import main as cli_main
+from edtech.core import config
+from edtech.store import data
 
 USAGE_KEY = ["student_id", "tool_id", "week_start"]
 STUDENT_IDS = [f"{i:06d}" for i in range(100, 160)]   # 000100 … 000159: leading zeros everywhere
@@ -374,7 +375,7 @@ def test_kept_extra_columns_merge_across_files(engine):
     """A later students file with other extra columns keeps the earlier ones (nothing is lost)."""
     import pandas as pd
 
-    from edtech import data
+    from edtech.store import data
 
     data.import_frame(engine, "schools", pd.DataFrame({"school_id": ["1"], "school_name": ["A"]}), file_name="s")
     first = pd.DataFrame({"student_id": ["01"], "school_id": ["1"], "grade_level": ["K"], "reading_level": ["B"]})
@@ -389,7 +390,8 @@ def test_percent_scale_is_decided_once_per_file(engine, tmp_path: Path, monkeypa
     """A streamed file keeps the first chunk's percent scale; a later 0-100 value is flagged, not misread."""
     import pandas as pd
 
-    from edtech import config, data
+    from edtech.core import config
+    from edtech.store import data
 
     ids = [f"{i:04d}" for i in range(400)]
     data.import_frame(engine, "schools", pd.DataFrame({"school_id": ["1"], "school_name": ["A"]}), file_name="s")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edtech.budget import BudgetInputs, Expansion, Levers, Scenario, ToolLine, project_budget
-from edtech.optimize import OPTIONS, brute_force_plan, optimize_plan, option_values
+from edtech.budget.optimize import OPTIONS, brute_force_plan, optimize_plan, option_values
+from edtech.budget.projection import BudgetInputs, Expansion, Levers, Scenario, ToolLine, project_budget
 
 
 def small_inputs() -> BudgetInputs:

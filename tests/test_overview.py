@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from edtech import viz
-from edtech.overview import summarize_district, weekly_active_users
+from edtech.adoption.overview import summarize_district, weekly_active_users
+from edtech.core import charts as viz
 
 
 def test_weekly_active_users_counts_distinct_students_and_zero_fills_holidays():
@@ -23,7 +23,7 @@ def test_weekly_active_users_counts_distinct_students_and_zero_fills_holidays():
 
 
 def test_summary_kpis_from_scoreboard():
-    from edtech.district import District
+    from edtech.core.district import District
 
     board = pd.DataFrame({
         "tool_id": ["t1", "t2"], "tool_name": ["A", "B"], "category": ["math", None],
@@ -43,7 +43,7 @@ def test_summary_kpis_from_scoreboard():
 
 
 def test_summary_of_empty_district_is_empty():
-    from edtech.district import District
+    from edtech.core.district import District
 
     ov = summarize_district(District(), pd.DataFrame())
     assert ov.kpis == {}

@@ -72,7 +72,7 @@ def test_roles_scope_and_student_names(sample_db_url):
 def test_learnplatform_sample_shows_top_products_and_closure_jump(empty_db_url):
     if not LEARNPLATFORM.exists():
         pytest.skip(f"LearnPlatform 2020 sample not found at {LEARNPLATFORM}")
-    from edtech import data
+    from edtech.store import data
 
     engine = data.make_engine(empty_db_url)
     reports = data.import_learnplatform(engine, LEARNPLATFORM)

@@ -41,7 +41,7 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     assert len(risk_list) > 0 and "reason_1" in risk_list.columns
     assert len(at.get("download_button")) == 1
     # the district-wide model is stored as a version (the board report and `risk score` use it)
-    from edtech import data
+    from edtech.store import data
 
     versions = data.list_model_versions(data.make_engine(sample_db_url))
     assert len(versions) == 1 and versions["target"].iloc[0] == "failed_next_term"

@@ -45,8 +45,8 @@ def test_weights_change_the_ranking(sample_db_url):
     assert by_effect == "Mathigo Adaptive Math"  # the largest planted effect
     at.button(key="roi_save_weights").click().run()
     assert not at.exception
-    from edtech import data
     from edtech.services.roi import load_weights
+    from edtech.store import data
     assert load_weights(data.make_engine(sample_db_url))["effect"] == 100.0
 
 

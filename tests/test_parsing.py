@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edtech import contract as ct
-from edtech import formats
-from edtech.parsing import parse_column, parse_date_text
+from edtech.ingest import contract as ct
+from edtech.ingest import formats
+from edtech.ingest.parsing import parse_column, parse_date_text
 
 ALIAS_CASES = [(t.name, col.name, alias) for t in ct.TABLES.values() for col in t.columns for alias in col.aliases]
 CANONICAL_CASES = [(t.name, col.name) for t in ct.TABLES.values() for col in t.columns]

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from sqlmodel import SQLModel
 
-from edtech import config, data
+from edtech.core import config
+from edtech.store import data
 
 pytestmark = pytest.mark.postgres
 
@@ -152,8 +153,8 @@ def test_multi_chunk_streaming_matches_one_chunk(pg_engine, stage_rows: int, mon
 
 def test_load_district_round_trip_matches_sqlite(pg_engine, tmp_path: Path) -> None:
     """The same generated district, loaded into SQLite and PostgreSQL, reads back identically."""
-    from edtech import contract as ct
-    from edtech import samples
+    from edtech.ingest import contract as ct
+    from edtech.sample import generate as samples
 
     frames = samples.to_contract_frames(samples.generate_district(n_students=300, seed=5).district)
     lite = data.make_engine(f"sqlite:///{tmp_path / 'lite.db'}")

@@ -3,7 +3,7 @@ import io
 import pandas as pd
 import pytest
 
-from edtech.privacy import neutralize_csv_cell, neutralize_frame, suppress_small
+from edtech.core.privacy import neutralize_csv_cell, neutralize_frame, suppress_small
 
 
 def test_suppress_small_replaces_counts_below_min_n():

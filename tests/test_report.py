@@ -11,8 +11,12 @@ import pytest
 from pptx import Presentation
 from pypdf import PdfReader
 
-from edtech import memo, render, report, report_pdf, report_pptx, roi
-from edtech.samples import DISTRICT_NAME, generate_district
+from edtech.report import assemble as report
+from edtech.report import memo, render
+from edtech.report import pdf as report_pdf
+from edtech.report import slides as report_pptx
+from edtech.roi import engine as roi
+from edtech.sample.generate import DISTRICT_NAME, generate_district
 from edtech.services import report as report_service
 
 MIN_N = 10
@@ -127,7 +131,7 @@ def test_every_table_suppresses_small_counts(built):
 
 def test_chart_labels_are_suppressed(built):
     district, rep = built["district"], built["report"]
-    from edtech import adoption
+    from edtech.adoption import engine as adoption
 
     rows = adoption.school_tool_adoption(district)
     small = rows[(rows["active_users"] < MIN_N) & (rows["licensed_students"] > 0)].iloc[0]
@@ -183,8 +187,9 @@ def test_at_risk_counts_by_school_and_grade_never_ids():
 
 
 def test_stored_model_is_used_for_the_at_risk_counts(sample_db_url):
-    from edtech import data, risk
+    from edtech.risk import model as risk
     from edtech.services import risk as risk_service
+    from edtech.store import data
 
     engine = data.make_engine(sample_db_url)
     district = data.load_district(engine)
@@ -235,7 +240,7 @@ def test_missing_browser_is_a_clear_error(monkeypatch):
 
 
 def test_cli_empty_database_and_unknown_scenario(empty_db_url, tmp_path, capsys):
-    from edtech.cli import main
+    from edtech.cli.parser import main
 
     assert main(["--db", empty_db_url, "report", "--format", "pdf", "--out", str(tmp_path / "r.pdf")]) == 2
     assert "no district data" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edtech import risk
+from edtech.risk import model as risk
 from edtech.services import risk as risk_service
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -176,7 +176,7 @@ def test_model_artifact_roundtrip_via_skops() -> None:
 
 
 def test_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from edtech.cli import main
+    from edtech.cli.parser import main
 
     assert main(["risk", "evaluate", "--data", str(tmp_path / "nope.csv"), "--target", "x"]) == 3
     path = tmp_path / "t.csv"
@@ -186,7 +186,7 @@ def test_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_cli_json_on_a_semicolon_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from edtech.cli import main
+    from edtech.cli.parser import main
 
     df = _planted(200).drop(columns="p_true")
     path = tmp_path / "students.csv"
@@ -219,7 +219,7 @@ def test_uci_setup_c_matches_the_paper() -> None:
 
 # ----------------------------------------------------------------------------- acceptance (sample district)
 def test_sample_district_recovers_planted_risk_and_beats_abc() -> None:
-    from edtech.samples import generate_district, oracle_auc
+    from edtech.sample.generate import generate_district, oracle_auc
 
     sample = generate_district(6000, 2025)
     table = risk.student_feature_table(sample.district)
@@ -230,9 +230,9 @@ def test_sample_district_recovers_planted_risk_and_beats_abc() -> None:
 
 
 def test_cli_train_and_score_on_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from edtech import data
-    from edtech.cli import main
-    from edtech.samples import generate_district
+    from edtech.cli.parser import main
+    from edtech.sample.generate import generate_district
+    from edtech.store import data
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     assert main(["--db", url, "risk", "score"]) == 3            # no model yet: rejected, friendly

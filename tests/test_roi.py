@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edtech import effects, roi
-from edtech.district import District, conform_frame
+from edtech.core.district import District, conform_frame
+from edtech.evidence import effects
+from edtech.roi import engine as roi
 
 WEEK0 = pd.Timestamp("2025-09-01")  # a Monday
 
@@ -279,7 +280,7 @@ def test_empty_district_scores_to_empty_frame():
 
 @pytest.fixture(scope="module")
 def sample():
-    from edtech.samples import generate_district
+    from edtech.sample.generate import generate_district
     s = generate_district(n_students=6000, seed=2025)
     metrics, effect_rows, combined = roi.analyze_district(s.district)
     board = roi.order_scoreboard(roi.score_metrics(combined))
@@ -328,7 +329,7 @@ def test_sample_labels_and_scores_are_sane(sample):
 def test_cli_roi_json_and_csv(sample_db_url, capsys):
     import json
 
-    from edtech.cli import main
+    from edtech.cli.parser import main
 
     assert main(["--db", sample_db_url, "roi", "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
@@ -346,7 +347,7 @@ def test_cli_roi_json_and_csv(sample_db_url, capsys):
 
 
 def test_cli_roi_on_empty_database(empty_db_url, capsys):
-    from edtech.cli import main
+    from edtech.cli.parser import main
 
     assert main(["--db", empty_db_url, "roi", "--format", "json"]) == 0
     assert capsys.readouterr().out.strip() == "[]"

@@ -15,7 +15,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edtech import data
+from edtech.store import data
 
 USAGE_KEY = ["student_id", "tool_id", "week_start"]
 GRADES = ["PK", "K"] + [str(g) for g in range(1, 13)]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from edtech.district import FRAME_COLUMNS
-from edtech.samples import (
+from edtech.core.district import FRAME_COLUMNS
+from edtech.sample.generate import (
     CSV_TABLES,
     HOLIDAY_WEEKS,
     dosage_status,

@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from edtech import adoption, equity
-from edtech import viz_adoption as viz
+from edtech.adoption import engine as adoption
+from edtech.adoption import equity, viz
 from edtech.services import adoption as adoption_service
 from ui import cache
 

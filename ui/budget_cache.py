@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from edtech.budget import BudgetInputs
+from edtech.budget.projection import BudgetInputs
 from edtech.services import budget as budget_service
 from ui import cache
 

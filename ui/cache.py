@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from edtech import config, data
-from edtech.district import District
+from edtech.core import config
+from edtech.core.district import District
+from edtech.store import data
 
 
 @st.cache_resource
@@ -40,8 +41,8 @@ def get_district(scope: frozenset[str] | None = None) -> District:
 
 @st.cache_resource(show_spinner="Scoring tools…", max_entries=8)
 def _overview(scope_key: tuple[str, ...] | None, version: str):
-    from edtech import roi
-    from edtech.overview import summarize_district
+    from edtech.adoption.overview import summarize_district
+    from edtech.roi import engine as roi
 
     district = _district(scope_key, version)
     return summarize_district(district, roi.score_tools(district))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from edtech import risk
+from edtech.risk import model as risk
 from edtech.services import risk as risk_service
 from ui import cache
 

@@ -12,8 +12,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from edtech import effects, roi
-from edtech import viz_roi as viz
+from edtech.evidence import effects
+from edtech.roi import engine as roi
+from edtech.roi import viz
 from edtech.services import roi as roi_service
 from ui import cache
 

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from edtech import adoption, data, equity
-from edtech.district import District
-from edtech.privacy import neutralize_frame
+from edtech.adoption import engine as adoption
+from edtech.adoption import equity
+from edtech.core.district import District
+from edtech.core.privacy import neutralize_frame
+from edtech.store import data
 
 EXIT_OK, EXIT_USAGE = 0, 2
 

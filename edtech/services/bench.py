@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from edtech import data
+from edtech.store import data
 
 
 def write_usage_file(path: Path, student_ids: list[str], tool_ids: list[str], n_rows: int, seed: int = 7) -> None:
@@ -45,7 +45,7 @@ def _import_in_child(db_url: str, path: Path) -> dict:
     """Import in a fresh process so its peak memory is the import's own."""
     code = (
         "import json, resource, time, sys\n"
-        "from edtech import data\n"
+        "from edtech.store import data\n"
         f"e = data.make_engine({db_url!r})\n"
         "t = time.perf_counter()\n"
         f"r = data.import_file(e, 'usage', {str(path)!r})\n"

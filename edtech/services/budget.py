@@ -15,10 +15,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from edtech import budget, data, roi
-from edtech.district import District
-from edtech.montecarlo import DEFAULT_DRAWS, MonteCarloResult, simulate_budget
-from edtech.privacy import neutralize_frame
+from edtech.budget import projection as budget
+from edtech.budget.montecarlo import DEFAULT_DRAWS, MonteCarloResult, simulate_budget
+from edtech.core.district import District
+from edtech.core.privacy import neutralize_frame
+from edtech.roi import engine as roi
+from edtech.store import data
 
 EXIT_OK, EXIT_USAGE, EXIT_REJECTED = 0, 2, 3
 MAX_COMPARED = 4  # scenarios side by side with the baseline
@@ -217,7 +219,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def bench_budget(n_students: int = 6000, seed: int = 2025, repeats: int = 5) -> dict[str, float]:
     """Milliseconds to recompute after one lever edit (projection + savings waterfall + 2,000-draw
     Monte Carlo), warm: the district's inputs are built once, as the page caches them."""
-    from edtech.samples import generate_district
+    from edtech.sample.generate import generate_district
 
     started = time.perf_counter()
     district = generate_district(n_students=n_students, seed=seed).district

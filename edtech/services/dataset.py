@@ -9,8 +9,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from edtech import config, data
-from edtech import contract as ct
+from edtech.core import config
+from edtech.ingest import contract as ct
+from edtech.store import data
 
 EXIT_OK, EXIT_USAGE, EXIT_REJECTED = 0, 2, 3
 IMPORT_KINDS = (*ct.KINDS, "oneroster", "learnplatform", "auto")
@@ -34,7 +35,7 @@ def load_sample_district(engine: Engine, *, n_students: int | None = None, seed:
                 progress(i / len(files), f"loading {path.name}")
             reports.append(data.import_file(engine, path.stem, path, user="sample"))
         return reports
-    from edtech import samples  # generation is only needed for non-default sizes
+    from edtech.sample import generate as samples  # generation is only needed for non-default sizes
 
     sample = samples.generate_district(n_students=n_students or 6000, seed=seed)
     frames = samples.to_contract_frames(sample.district)

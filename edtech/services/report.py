@@ -14,8 +14,14 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from edtech import budget, data, memo, render, report, report_pdf, report_pptx, roi
-from edtech.district import District
+from edtech.budget import projection as budget
+from edtech.core.district import District
+from edtech.report import assemble as report
+from edtech.report import memo, render
+from edtech.report import pdf as report_pdf
+from edtech.report import slides as report_pptx
+from edtech.roi import engine as roi
+from edtech.store import data
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 FORMATS = ("pdf", "pptx")
@@ -71,7 +77,7 @@ def district_label(district: District) -> str:
     """The fictional sample's name when it is loaded, else the district id."""
     ids = district.schools["district_id"].dropna().unique() if len(district.schools) else []
     if len(ids) == 1 and ids[0] == "D042":
-        from edtech.samples import DISTRICT_NAME
+        from edtech.sample.generate import DISTRICT_NAME
 
         return DISTRICT_NAME
     return f"District {ids[0]}" if len(ids) == 1 else "District"
@@ -188,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def bench_report(n_students: int = 6000, seed: int = 2025) -> dict[str, Any]:
     """Seconds to produce the board report (scoring, sections, charts, PDF and PPTX) for the
     6,000-student sample district, whatever `n_students` the bench asks for (target < 20 s)."""
-    from edtech.samples import DISTRICT_NAME, generate_district
+    from edtech.sample.generate import DISTRICT_NAME, generate_district
 
     district = generate_district(n_students=6000, seed=seed).district
     started = time.perf_counter()

@@ -26,9 +26,10 @@ import pandas as pd
 import skops.io as sio
 from sqlalchemy.engine import Engine
 
-from edtech import data, risk
-from edtech.district import District
-from edtech.privacy import neutralize_frame
+from edtech.core.district import District
+from edtech.core.privacy import neutralize_frame
+from edtech.risk import model as risk
+from edtech.store import data
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_DISTRICT_TARGET = "failed_next_term"
@@ -152,7 +153,7 @@ def score_district(engine: Engine, version_id: int | None = None, k: float = ris
 
 def bench_risk(n_students: int = 50000, seed: int = 2025) -> dict[str, Any]:
     """Time training (5-fold CV of both candidates, baselines, importance, final fit) at scale."""
-    from edtech.samples import generate_district, oracle_auc
+    from edtech.sample.generate import generate_district, oracle_auc
 
     t0 = time.perf_counter()
     sample = generate_district(n_students, seed)

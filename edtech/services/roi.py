@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from edtech import data, roi
-from edtech.privacy import neutralize_frame
+from edtech.core.privacy import neutralize_frame
+from edtech.roi import engine as roi
+from edtech.store import data
 
 WEIGHTS_SETTING_KEY = "roi_weights"
 OUTCOME_SETTING_KEY = "roi_outcome_choice"
@@ -165,7 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def bench_roi(n_students: int = 50000, seed: int = 2025) -> dict[str, float]:
     """Seconds to score every tool of a generated district of `n_students` (generation not counted)."""
-    from edtech.samples import generate_district
+    from edtech.sample.generate import generate_district
 
     started = time.perf_counter()
     district = generate_district(n_students=n_students, seed=seed).district

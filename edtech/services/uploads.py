@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from edtech import contract as ct
-from edtech import data
-from edtech.formats import NotATableError, read_table_bytes
+from edtech.ingest import contract as ct
+from edtech.ingest.formats import NotATableError, read_table_bytes
+from edtech.store import data
 
 
 @dataclass

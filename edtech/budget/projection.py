@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from edtech.district import District
-from edtech.roi import (
+from edtech.core.district import District
+from edtech.roi.engine import (
     capital_recovery_factor,  # one definition for ROI and budgets
     current_licenses,
 )

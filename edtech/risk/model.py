@@ -38,8 +38,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from edtech.parsing import FALSE_WORDS, TRUE_WORDS
-from edtech.privacy import suppress_small
+from edtech.core.privacy import suppress_small
+from edtech.ingest.parsing import FALSE_WORDS, TRUE_WORDS
 
 DEFAULT_K = 0.1
 DEFAULT_SEED = 0

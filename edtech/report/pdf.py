@@ -15,7 +15,7 @@ import pandas as pd
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from edtech.report import BoardReport, Kpi, ReportChart, ReportTable, Section
+from edtech.report.assemble import BoardReport, Kpi, ReportChart, ReportTable, Section
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT = "DejaVu"

@@ -24,10 +24,11 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from edtech import adapters, config
-from edtech import contract as ct
-from edtech.district import FRAME_COLUMNS, District, conform_frame, empty_frame
-from edtech.formats import (
+from edtech.core import config
+from edtech.core.district import FRAME_COLUMNS, District, conform_frame, empty_frame
+from edtech.ingest import adapters
+from edtech.ingest import contract as ct
+from edtech.ingest.formats import (
     NotATableError,
     detect_format,
     iter_csv_chunks,
@@ -36,9 +37,9 @@ from edtech.formats import (
     read_table_bytes,
     sniff_text,
 )
-from edtech.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
-from edtech.parsing import FALSE_WORDS, TRUE_WORDS
-from edtech.validate import Issue, IssueLog, check_headers, validate_chunk
+from edtech.ingest.parsing import FALSE_WORDS, TRUE_WORDS
+from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
+from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
 
 Progress = Callable[[float, str], None]
 WRITE_BATCH_ROWS = 100_000     # rows turned into Python tuples at a time when writing

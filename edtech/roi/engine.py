@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from edtech import adoption
-from edtech import effects as effects_mod
-from edtech.district import District
+from edtech.adoption import engine as adoption
+from edtech.core.district import District
+from edtech.evidence import effects as effects_mod
 
 # ---------------------------------------------------------------- parameters and definitions
 

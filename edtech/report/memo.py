@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 import plotly.graph_objects as go
 
-from edtech import adoption, config, effects, roi, viz_adoption
-from edtech.district import District
-from edtech.privacy import suppression_label
-from edtech.report import EM_DASH, _count_cells, _is_small, money, pct
+from edtech.adoption import engine as adoption
+from edtech.adoption import viz as viz_adoption
+from edtech.core import config
+from edtech.core.district import District
+from edtech.core.privacy import suppression_label
+from edtech.evidence import effects
+from edtech.report.assemble import EM_DASH, _count_cells, _is_small, money, pct
+from edtech.roi import engine as roi
 
 TREND_PX_H = 330
 DEFAULT_ESCALATOR = 0.03
@@ -170,7 +174,7 @@ def memo_pdf(m: Memo, trend_png: bytes | None) -> bytes:
     """One A4 portrait page (school table font shrinks for many schools so it stays one page)."""
     from fpdf.fonts import FontFace
 
-    from edtech.report_pdf import ACCENT, FONT, GREY, LIGHT, _col_widths, new_pdf
+    from edtech.report.pdf import ACCENT, FONT, GREY, LIGHT, _col_widths, new_pdf
 
     pdf = new_pdf(f"Renewal memo · {m.tool_name}")
     pdf.set_auto_page_break(False)

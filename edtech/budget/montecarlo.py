@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from edtech.budget import (
+from edtech.budget.projection import (
     BudgetInputs,
     Projection,
     Scenario,

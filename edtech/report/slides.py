@@ -20,7 +20,7 @@ from pptx.enum.shapes import MSO_SHAPE
 from pptx.enum.text import PP_ALIGN
 from pptx.util import Emu, Inches, Pt
 
-from edtech.report import BoardReport, Kpi, ReportChart, ReportTable, Section
+from edtech.report.assemble import BoardReport, Kpi, ReportChart, ReportTable, Section
 
 SLIDE_W, SLIDE_H = Emu(12192000), Emu(6858000)  # 13.333 x 7.5 in, PowerPoint's 16:9
 LEFT = Inches(0.6)
@@ -166,7 +166,7 @@ def _column_widths(frame: pd.DataFrame, total: int, size: float) -> list[Emu]:
     fits), headers wrapping at spaces; when too wide the widest columns give way first."""
     from PIL import ImageFont
 
-    from edtech.report_pdf import FONT_DIR
+    from edtech.report.pdf import FONT_DIR
 
     regular = ImageFont.truetype(str(FONT_DIR / "DejaVuSans.ttf"), 100)
     bold = ImageFont.truetype(str(FONT_DIR / "DejaVuSans-Bold.ttf"), 100)
@@ -286,7 +286,7 @@ def preview_png(pptx: bytes, index: int = 0, width: int = 1000) -> bytes:
     tables, pictures) for the README and the page preview, where LibreOffice is not installed."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from edtech.report_pdf import FONT_DIR
+    from edtech.report.pdf import FONT_DIR
 
     prs = Presentation(io.BytesIO(pptx))
     slide = prs.slides[index]

@@ -20,10 +20,17 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from edtech import adoption, budget, config, effects, roi, viz, viz_adoption, viz_budget
-from edtech.district import District
-from edtech.montecarlo import MonteCarloResult, simulate_budget
-from edtech.privacy import suppress_small, suppression_label
+from edtech.adoption import engine as adoption
+from edtech.adoption import viz as viz_adoption
+from edtech.budget import projection as budget
+from edtech.budget import viz as viz_budget
+from edtech.budget.montecarlo import MonteCarloResult, simulate_budget
+from edtech.core import charts as viz
+from edtech.core import config
+from edtech.core.district import District
+from edtech.core.privacy import suppress_small, suppression_label
+from edtech.evidence import effects
+from edtech.roi import engine as roi
 
 SECTION_TITLES: dict[str, str] = {
     "summary": "Executive summary",
@@ -388,7 +395,7 @@ def at_risk_counts(scores: pd.DataFrame, students: pd.DataFrame, schools: pd.Dat
                    capacity: float = DEFAULT_CAPACITY) -> pd.DataFrame:
     """Students flagged high-risk (top `capacity` share of each school's students by risk) counted by
     school and grade: school_name, grade_level, students, flagged. No IDs leave this function."""
-    from edtech.risk import top_k_mask
+    from edtech.risk.model import top_k_mask
 
     joined = scores[["student_id", "risk"]].merge(students[["student_id", "school_id", "grade_level"]],
                                                   on="student_id", how="inner")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from edtech import effects
-from edtech.viz import PALETTE, _layout
+from edtech.core.charts import PALETTE, _layout
+from edtech.evidence import effects
 
 LABEL_COLORS = {
     effects.LABEL_MODERATE: PALETTE["good"], effects.LABEL_PROMISING: "#2da44e",

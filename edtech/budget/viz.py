@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from edtech.budget import SPEND_CATEGORIES, Projection
+from edtech.budget.projection import SPEND_CATEGORIES, Projection
 
 CATEGORY_LABELS = {"licenses": "Licenses", "devices": "Devices (annualized)", "pd": "Professional learning",
                    "other": "Other (staff time, one-offs)"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from edtech.contract import normalize_header
+from edtech.ingest.contract import normalize_header
 
 RACE_FLAGS = {
     "americanindianoralaskanative": "American Indian or Alaska Native",

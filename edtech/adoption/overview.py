@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from edtech.district import District
+from edtech.core.district import District
 
 
 @dataclass

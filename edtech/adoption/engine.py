@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from edtech.district import District
+from edtech.core.district import District
 
 ACTIVE_USER_RULE = ("Active user = a distinct student with at least one session or more than 0 minutes "
                     "in the contract year (vendors disagree on what counts as use; this is ours).")

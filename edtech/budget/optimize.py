@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from edtech.budget import BudgetInputs, Expansion, Levers, Scenario, enrollment_factors, license_spend, tool_arrays
+from edtech.budget.projection import (
+    BudgetInputs,
+    Expansion,
+    Levers,
+    Scenario,
+    enrollment_factors,
+    license_spend,
+    tool_arrays,
+)
 
 OPTIONS = ("keep", "right_size", "expand", "sunset")
 OPTION_LABELS = {"keep": "Keep", "right_size": "Right-size", "expand": "Expand", "sunset": "Sunset"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from edtech.adoption import DOSAGE_SHARE
+from edtech.adoption.engine import DOSAGE_SHARE
 
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10), legend_title_text="")
 

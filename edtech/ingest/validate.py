@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from edtech import contract as ct
-from edtech.parsing import parse_column
+from edtech.ingest import contract as ct
+from edtech.ingest.parsing import parse_column
 
 EXAMPLES_PER_PROBLEM = 20
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from edtech.adoption import eligible_students
-from edtech.privacy import suppress_small
+from edtech.adoption.engine import eligible_students
+from edtech.core.privacy import suppress_small
 
 GAP_POINTS = 10.0          # a subgroup or quartile 10+ points below the best group is highlighted
 REFRESH_YEARS = 5          # devices older than this are due for refresh

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from edtech.district import FRAME_COLUMNS, District, conform_frame
+from edtech.core.district import FRAME_COLUMNS, District, conform_frame
 
 __all__ = [
     "SampleDistrict", "generate_district", "oracle_auc", "to_contract_frames", "write_sample_csvs",

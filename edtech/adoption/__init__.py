@@ -1,0 +1,1 @@
+"""School adoption, equity of access, the district overview, and their charts."""

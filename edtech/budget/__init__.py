@@ -1,0 +1,1 @@
+"""Multi-year budget scenarios, Monte Carlo uncertainty, the optimizer, and their charts."""

@@ -1,0 +1,1 @@
+"""`python -m edtech`: argparse and printing only."""

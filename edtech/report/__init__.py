@@ -1,0 +1,1 @@
+"""Board materials: report assembly, PDF, slides, renewal memos, chart rendering."""

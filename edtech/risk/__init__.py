@@ -1,0 +1,1 @@
+"""The at-risk early-warning model, its validation, fairness audit and charts."""

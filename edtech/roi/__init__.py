@@ -1,0 +1,1 @@
+"""Tool ROI: usage metrics, cost, effects, ROI score, recommendations, and their charts."""

@@ -1,0 +1,1 @@
+"""The seeded sample district and its planted truths."""

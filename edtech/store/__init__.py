@@ -1,0 +1,1 @@
+"""The database: engine, SQLModel tables, importer, summaries and repositories."""
