@@ -5,11 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from edtech.adoption import engine as adoption
-from edtech.adoption import equity
-from edtech.core.config import SUPPRESS_MIN
-from edtech.core.privacy import suppress_small
-from ui import adoption_cache, components, state
+from ui import cache, components, state
+
+SUPPRESS_MIN = components.suppression_threshold()
 
 ALL_SCHOOLS = "All schools"
 SCHOOL_KEY = "adoption_school"
@@ -20,7 +18,7 @@ if components.require_scope("their adoption"):
     st.stop()
 scope = state.current_scope()
 
-report = adoption_cache.get_report(scope)
+report = cache.adoption_report(scope)
 district = report.district
 if district.is_empty and not report.has_aggregate:
     st.info("No data yet. Load the sample district or upload your rosters, licenses and usage on the **Data** page; "
@@ -48,19 +46,21 @@ st.session_state["_adoption_qp"] = None if school == ALL_SCHOOLS else school
 school_id = None if school == ALL_SCHOOLS else school
 
 with st.expander("How these numbers are computed"):
-    st.markdown(f"- {adoption.ACTIVE_USER_RULE}\n- {adoption.SEAT_ALLOCATION_RULE}\n"
+    st.markdown(f"- {components.ACTIVE_USER_RULE}\n- {components.SEAT_ALLOCATION_RULE}\n"
                 "- Utilization = contract-year active users ÷ licensed students.\n"
                 "- Dosage met (80/80 rule, per student): average weekly minutes over the weeks used ≥ 80% of the "
                 "vendor's minutes per week, over ≥ 80% of its recommended weeks.\n"
                 "- Fidelity = students who met dosage ÷ licensed students (or users, when more); a school implements "
                 "with fidelity at ≥ 80%.\n"
-                f"- Similar schools: same level and FRL band. {adoption.FRL_BAND_RULE}\n"
+                f"- Similar schools: same level and FRL band. {components.FRL_BAND_RULE}\n"
+                "- District median, similar schools, concentration and FRL quartiles are computed on the whole "
+                "district, also when you see only your schools.\n"
                 f"- Groups of fewer than {SUPPRESS_MIN} students are shown as <{SUPPRESS_MIN} in the equity tables.")
 
 tabs = st.tabs(["Schools × tools", "Trends & dosage", "Who is not using it", "Equity of access", "Devices",
                 "PD → usage", "Aggregate sources"])
 rows = report.schools if school_id is None else report.schools[report.schools["school_id"] == school_id]
-view = adoption_cache.get_school_view(scope, school_id)
+view = cache.adoption_school_view(scope, school_id)
 
 # ---------------------------------------------------------------- schools × tools
 with tabs[0]:
@@ -115,7 +115,7 @@ with tabs[2]:
             shown = counts[["tool_name", "grade_level", "eligible_students", "active_users", "not_using",
                             "not_using_share"]].copy()
             if not state.can_see_students():
-                shown = suppress_small(shown, ["eligible_students", "active_users", "not_using"],
+                shown = components.suppress_small(shown, ["eligible_students", "active_users", "not_using"],
                                        min_n=SUPPRESS_MIN, mask_cols=["not_using_share"])
             st.dataframe(shown, hide_index=True, key="adoption_not_using", column_config={
                 "tool_name": "Tool", "grade_level": "Grade", "eligible_students": "Students in the tool's grades",
@@ -124,7 +124,7 @@ with tabs[2]:
                                                                    min_value=0, max_value=1)})
             if state.can_see_students():
                 with st.expander("Students who have not used a tool (for follow-up)"):
-                    st.dataframe(adoption.not_using_students(district, report.student_usage, school_id),
+                    st.dataframe(cache.adoption_not_using_students(scope, school_id),
                                  hide_index=True, key="adoption_not_using_names")
             else:
                 st.caption("Counts only: your role does not show individual students.")
@@ -138,19 +138,19 @@ with tabs[3]:
         offered_tools = sorted(set(report.access["tool_id"]))
         pick = st.selectbox("Tool", ["All tools", *offered_tools], key="adoption_equity_tool",
                             format_func=lambda t: t if t == "All tools" else str(tool_names.get(t, t)))
-        by_quartile, sub, chart = adoption_cache.get_equity_view(scope, None if pick == "All tools" else pick)
+        by_quartile, sub, chart = cache.adoption_equity_view(scope, None if pick == "All tools" else pick)
         st.plotly_chart(chart, key="adoption_equity_chart")
         gaps = by_quartile[by_quartile["gap"]]
         for r in gaps.itertuples(index=False):
             st.warning(f"Gap: schools in FRL {r.frl_quartile} use it {r.gap_pts:.0f} points less than the best quartile.")
-        st.dataframe(equity.suppressed_equity(by_quartile, SUPPRESS_MIN), hide_index=True, key="adoption_equity_q")
+        st.dataframe(components.suppressed_equity(by_quartile, SUPPRESS_MIN), hide_index=True, key="adoption_equity_q")
         if sub.empty:
             st.caption("No subgroup flags (frl, ell, iep) in the student file.")
         else:
             st.markdown("**By student subgroup** (gap = points by which the group's use trails the other students')")
             for r in sub[sub["gap"]].itertuples(index=False):
                 st.warning(f"Gap: {r.label} use it {r.gap_pts:.0f} points less than other students.")
-            st.dataframe(equity.suppressed_equity(sub, SUPPRESS_MIN), hide_index=True, key="adoption_equity_sub")
+            st.dataframe(components.suppressed_equity(sub, SUPPRESS_MIN), hide_index=True, key="adoption_equity_sub")
 
 # ---------------------------------------------------------------- devices
 with tabs[4]:
@@ -159,9 +159,9 @@ with tabs[4]:
         st.info("No device inventory loaded.")
     else:
         st.plotly_chart(view.devices, key="adoption_devices_chart")
-        st.caption(f"Past refresh = bought more than {equity.REFRESH_YEARS} years before {district.as_of:%Y-%m-%d}; "
+        st.caption(f"Past refresh = bought more than {components.REFRESH_YEARS} years before {district.as_of:%Y-%m-%d}; "
                    "past AUE = no more automatic updates. Gaps: fewer than "
-                   f"{equity.LOW_COVERAGE} active devices per student, or more than {equity.OLD_DEVICE_SHARE:.0%} old.")
+                   f"{components.LOW_COVERAGE} active devices per student, or more than {components.OLD_DEVICE_SHARE:.0%} old.")
         st.dataframe(cov, hide_index=True, key="adoption_devices_table")
 
 # ---------------------------------------------------------------- PD → usage
@@ -176,7 +176,7 @@ with tabs[5]:
         choice = st.selectbox("PD session", range(len(change)), format_func=lambda i: labels[i], key="adoption_pd")
         ev = change.iloc[choice]
         row = int(report.pd_change.index.get_loc(change.index[choice]))
-        st.plotly_chart(adoption_cache.get_pd_figure(scope, row, labels[choice]), key="adoption_pd_chart")
+        st.plotly_chart(cache.adoption_pd_figure(scope, row, labels[choice]), key="adoption_pd_chart")
         cols = st.columns(3)
         cols[0].metric("Weekly users, 6 weeks before", f"{ev['active_before']:.0f}")
         cols[1].metric("Weekly users, 6 weeks after", f"{ev['active_after']:.0f}",

@@ -5,86 +5,43 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from edtech.core import config
-from edtech.report import assemble as report
-from edtech.report import render
-from edtech.services import report as report_service
-from ui import cache, state
-from ui.components import empty_state
+from ui import cache, components, state
 
 DEFAULT_SCENARIO = "Right-size seats (default proposal)"
+MIN_N = components.suppression_threshold()
 
 st.title("Board report")
-if empty_state("the board report"):
+if components.empty_state("the board report"):
     st.stop()
 
-engine = cache.get_engine()
 scope = state.current_scope()
 present = st.sidebar.toggle("Presentation mode", key="report_present",
                             help="Large charts only, no controls: for the projector.")
-
-
-# cached by data version + options: a rerun (or another user) with the same choices reuses the work
-@st.cache_resource(show_spinner="Scoring tools…", max_entries=4)
-def _scoreboard(scope_key: tuple[str, ...] | None, version: int):
-    from edtech.roi import engine as roi
-    from edtech.services.roi import load_weights
-
-    return roi.score_tools(cache.get_district(None if scope_key is None else frozenset(scope_key)),
-                           weights=load_weights(engine))
-
-
-@st.cache_resource(show_spinner="Assembling the report…", max_entries=8)
-def _report(scope_key: tuple[str, ...] | None, version: int, sections: tuple[str, ...], scenario: str | None,
-            min_n: int) -> report.BoardReport:
-    district = cache.get_district(None if scope_key is None else frozenset(scope_key))
-    return report_service.build_report(engine, scenario=scenario, sections=list(sections), min_n=min_n,
-                                       district=district, scoreboard=_scoreboard(scope_key, version))
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _file(scope_key, version, sections, scenario, min_n, fmt: str) -> bytes:
-    rep = _report(scope_key, version, sections, scenario, min_n)
-    return report_service.export(rep, fmt)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _memos(scope_key, version, min_n: int) -> bytes:
-    district = cache.get_district(None if scope_key is None else frozenset(scope_key))
-    files = report_service.renewal_memos(district, _scoreboard(scope_key, version), min_n=min_n)
-    return report_service.memos_zip(files) if files else b""
-
-
-scope_key = None if scope is None else tuple(sorted(scope))
-version = cache.data_version()
-try:
-    saved = report_service.data.list_scenarios(engine)
-except Exception:  # noqa: BLE001 - an older database without saved scenarios
-    saved = []
+saved = cache.saved_scenarios()
 
 if not present:
     st.caption("Everything a board needs in one file: what we spend, what is used, what works with what evidence, "
                "who needs help (counts only) and what we propose. Charts are the same ones the app shows.")
     left, right = st.columns([3, 2])
     with left:
-        chosen = st.multiselect("Sections", list(report.SECTION_KEYS), default=list(report.SECTION_KEYS),
-                                format_func=lambda k: report.SECTION_TITLES[k], key="report_sections")
+        chosen = st.multiselect("Sections", list(components.SECTION_KEYS), default=list(components.SECTION_KEYS),
+                                format_func=lambda k: components.SECTION_TITLES[k], key="report_sections")
     with right:
         scenario_label = st.selectbox("Budget proposal", [DEFAULT_SCENARIO, *saved], key="report_scenario",
                                       help="Save scenarios on the Budget page to present them here.")
-    st.caption(f"Privacy: any count of fewer than {config.SUPPRESS_MIN} students is shown as "
-               f"<{config.SUPPRESS_MIN} in every table and chart label; no student names or IDs are included.")
+    st.caption(f"Privacy: any count of fewer than {MIN_N} students is shown as "
+               f"<{MIN_N} in every table and chart label; no student names or IDs are included.")
 else:
-    chosen = st.session_state.get("report_sections", list(report.SECTION_KEYS))
+    chosen = st.session_state.get("report_sections", list(components.SECTION_KEYS))
     scenario_label = st.session_state.get("report_scenario", DEFAULT_SCENARIO)
 
-sections = tuple(k for k in report.SECTION_KEYS if k in set(chosen))
+sections = tuple(k for k in components.SECTION_KEYS if k in set(chosen))
 scenario = None if scenario_label == DEFAULT_SCENARIO else scenario_label
 if not sections:
     st.info("Pick at least one section to build a report.", icon=":material/info:")
     st.stop()
-rep = _report(scope_key, version, sections, scenario, config.SUPPRESS_MIN)
-options = (scope_key, version, sections, scenario, config.SUPPRESS_MIN)
+rep = cache.board_report(scope, sections, scenario, MIN_N)
+options = (sections, scenario, MIN_N)
 
 if present:
     st.subheader(f"{rep.district_name} · data through {rep.as_of:%B %d, %Y}")
@@ -110,24 +67,25 @@ for col, fmt, label, mime in ((d1, "pdf", "PDF", "application/pdf"),
         if st.button(f"Prepare {label}", key=f"report_make_{fmt}", icon=":material/description:"):
             try:
                 with st.spinner(f"Drawing charts and writing the {label}…"):
-                    _file(*options, fmt)
+                    cache.board_report_file(scope, *options, fmt)
                 st.session_state[f"report_ready_{fmt}"] = options
-            except render.RenderError as exc:
+            except cache.RenderError as exc:
                 st.error(str(exc))
         if st.session_state.get(f"report_ready_{fmt}") == options:
-            st.download_button(f"Download {label}", _file(*options, fmt), file_name=f"{stem}.{fmt}", mime=mime,
+            st.download_button(f"Download {label}", cache.board_report_file(scope, *options, fmt), file_name=f"{stem}.{fmt}", mime=mime,
                                key=f"report_download_{fmt}", type="primary", icon=":material/download:")
 with d3:
     if st.button("Prepare renewal memos", key="report_make_memos", icon=":material/mail:",
-                 help="One page per tool whose contract ends within 90 days of the data date."):
+                 help=f"One page per tool whose contract ends within {components.RENEWAL_WINDOW_DAYS} days of the "
+                      "data date."):
         try:
             with st.spinner("Writing one memo per tool due for renewal…"):
-                _memos(scope_key, version, config.SUPPRESS_MIN)
-            st.session_state["report_ready_memos"] = (scope_key, version)
-        except render.RenderError as exc:
+                cache.renewal_memos(scope, MIN_N)
+            st.session_state["report_ready_memos"] = True
+        except cache.RenderError as exc:
             st.error(str(exc))
-    if st.session_state.get("report_ready_memos") == (scope_key, version):
-        content = _memos(scope_key, version, config.SUPPRESS_MIN)
+    if st.session_state.get("report_ready_memos"):
+        content = cache.renewal_memos(scope, MIN_N)
         if content:
             st.download_button("Download memos (zip)", content, file_name=f"renewal-memos-{rep.as_of:%Y-%m-%d}.zip",
                                mime="application/zip", key="report_download_memos", type="primary",

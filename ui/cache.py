@@ -1,13 +1,32 @@
-"""Cached access to the engine and the district frames (the only caching the core needs)."""
+"""The only caching in the app: thin `st.cache_*` wrappers over `edtech.services`.
+
+Every cached result is keyed on (database, scope, the versions of the data parts its use case reads),
+never on one global token: a dry-run import, saving weights or saving a scenario leaves every cache
+that does not read that part intact. Each use case declares what it reads (`*_READS` in services).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 
 from edtech.core import config
 from edtech.core.district import District
+from edtech.core.scope import Scope, from_key, scope_key
+from edtech.report import render
+from edtech.services import adoption as adoption_service
+from edtech.services import overview as overview_service
+from edtech.services import report as report_service
+from edtech.services import roi as roi_service
+from edtech.services import vetting as vetting_service
+from edtech.services import workspace as ws
 from edtech.store import data
+
+VersionKey = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 
 
 @st.cache_resource
@@ -22,32 +41,150 @@ def get_engine() -> Engine:
     return _engine(config.database_url())
 
 
-def data_version() -> str:
-    """Changes after every import, so cached frames are rebuilt when the data changes."""
-    return data.data_version(get_engine())
+def versions() -> dict[str, str]:
+    """Version token per data part (table:<kind>, setting:<key>, scenarios, models): one small query."""
+    return data.data_versions(get_engine())
 
 
-# cache_resource: frames are shared read-only (no per-call unpickling); the version key refreshes them
-@st.cache_resource(show_spinner="Loading district data…", max_entries=8)
-def _district(scope_key: tuple[str, ...] | None, version: str) -> District:
-    scope = None if scope_key is None else frozenset(scope_key)
-    return data.load_district(get_engine(), scope=scope)
+def versions_key(parts: Iterable[str]) -> VersionKey:
+    """The cache key of a use case that reads `parts` ('table:*' = every table)."""
+    current = versions()
+    wanted = set(parts)
+    if "table:*" in wanted:
+        wanted = (wanted - {"table:*"}) | {k for k in current if k.startswith("table:")}
+    return (("db", config.database_url()), *((p, current.get(p, "0")) for p in sorted(wanted)))
 
 
-def get_district(scope: frozenset[str] | None = None) -> District:
-    key = None if scope is None else tuple(sorted(scope))
-    return _district(key, data_version())
+# cache_resource: results are shared read-only between reruns and sessions (no per-call unpickling)
+@st.cache_resource(show_spinner="Computing…", max_entries=24)
+def _part(name: str, key: VersionKey, _compute: Callable[[], Any]) -> Any:
+    return _compute()
 
 
-@st.cache_resource(show_spinner="Scoring tools…", max_entries=8)
-def _overview(scope_key: tuple[str, ...] | None, version: str):
-    from edtech.adoption.overview import summarize_district
-    from edtech.roi import engine as roi
+class _CachedProvider(ws.Provider):
+    """A Workspace's district-wide parts served from one cache per (part, versions it reads)."""
 
-    district = _district(scope_key, version)
-    return summarize_district(district, roi.score_tools(district))
+    def part(self, engine: Engine, name: str, reads: tuple[str, ...], compute: Callable[[], T]) -> T:
+        return _part(name, versions_key(reads), compute)
 
 
-def get_overview(scope: frozenset[str] | None = None):
-    key = None if scope is None else tuple(sorted(scope))
-    return _overview(key, data_version())
+_PROVIDER = _CachedProvider()
+
+
+def workspace(scope: Scope = None) -> ws.Workspace:
+    """A Workspace for this rerun whose heavy parts come from the shared caches."""
+    return ws.Workspace(get_engine(), scope, provider=_PROVIDER)
+
+
+def get_whole() -> District:
+    return workspace(None).whole
+
+
+def get_district(scope: Scope = None) -> District:
+    """The scope's slice of the whole district (cheap: a filter of the cached frames)."""
+    return workspace(scope).district
+
+
+@st.cache_resource(max_entries=64)
+def _use_case(name: str, scope: tuple[str, ...] | None, key: VersionKey, args: tuple,
+              _run: Callable[..., Any]) -> Any:
+    return _run(workspace(from_key(scope)), *args)
+
+
+def use_case(run: Callable[..., T], reads: Iterable[str], scope: Scope, *args: Any) -> T:
+    """A service use case `run(workspace, *args)` cached on (its name, scope, versions of `reads`, args)."""
+    return _use_case(f"{run.__module__}.{run.__qualname__}", scope_key(scope), versions_key(reads), args, run)
+
+
+# ---------------------------------------------------------------- use cases the pages call
+
+def overview(scope: Scope) -> overview_service.Overview:
+    return use_case(overview_service.overview, overview_service.READS, scope)
+
+
+def roi_board(scope: Scope):
+    """The scoreboard with the saved weights (the same every surface shows)."""
+    return use_case(roi_service.scoreboard, roi_service.READS, scope)
+
+
+def roi_drilldown(scope: Scope, tool_id: str) -> roi_service.Drilldown:
+    return use_case(roi_service.drilldown, roi_service.READS, scope, tool_id)
+
+
+def roi_export_csv(board) -> bytes:
+    """The scoreboard as a download (formula-like text neutralized)."""
+    return roi_service.export_frame(board).to_csv(index=False).encode()
+
+
+def roi_analysis():
+    return workspace(None).roi
+
+
+def saved_weights() -> dict[str, float]:
+    return ws.load_weights(get_engine())
+
+
+def save_weights(weights: dict[str, float]) -> None:
+    roi_service.save_weights(get_engine(), weights)
+
+
+def outcome_choice() -> dict[str, str]:
+    return ws.load_outcome_choice(get_engine())
+
+
+def save_outcome_choice(tool_id: str, assessment: str | None) -> None:
+    roi_service.save_outcome_choice(get_engine(), tool_id, assessment)
+
+
+def vetting(scope: Scope) -> vetting_service.VettingInventory:
+    return use_case(vetting_service.vetting_inventory, vetting_service.READS, scope)
+
+
+def adoption_report(scope: Scope) -> adoption_service.AdoptionReport:
+    return use_case(adoption_service.adoption_report, adoption_service.READS, scope)
+
+
+def adoption_school_view(scope: Scope, school_id: str | None) -> adoption_service.SchoolView:
+    return use_case(adoption_service.school_view, adoption_service.READS, scope, school_id)
+
+
+def adoption_equity_view(scope: Scope, tool_id: str | None):
+    return use_case(adoption_service.equity_view, adoption_service.READS, scope, tool_id)
+
+
+def adoption_not_using_students(scope: Scope, school_id: str):
+    return use_case(adoption_service.not_using_students, adoption_service.READS, scope, school_id)
+
+
+def adoption_pd_figure(scope: Scope, row: int, title: str):
+    return use_case(adoption_service.pd_figure, adoption_service.READS, scope, row, title)
+
+
+# ---------------------------------------------------------------- board report
+
+RenderError = render.RenderError
+
+
+def saved_scenarios() -> list[str]:
+    return data.list_scenarios(get_engine())
+
+
+def board_report(scope: Scope, sections: tuple[str, ...], scenario: str | None, min_n: int):
+    return use_case(report_service.report_for, report_service.READS, scope, sections, scenario, min_n)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _report_file(scope: tuple[str, ...] | None, key: VersionKey, args: tuple, fmt: str) -> bytes:
+    return report_service.export(board_report(from_key(scope), *args), fmt)
+
+
+def board_report_file(scope: Scope, sections: tuple[str, ...], scenario: str | None, min_n: int, fmt: str) -> bytes:
+    """The report as PDF or PPTX (charts drawn once per data version and options)."""
+    return _report_file(scope_key(scope), versions_key(report_service.READS), (sections, scenario, min_n), fmt)
+
+
+def renewal_memos(scope: Scope, min_n: int) -> bytes:
+    return use_case(report_service.memos_for, report_service.READS, scope, min_n)
+
+
+__all__ = ["get_engine", "versions", "versions_key", "workspace", "get_whole", "get_district", "use_case"]

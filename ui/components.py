@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import math
+import re
 
 import streamlit as st
 
+from edtech.adoption.engine import ACTIVE_USER_RULE, FRL_BAND_RULE, SEAT_ALLOCATION_RULE  # noqa: F401
+from edtech.adoption.equity import LOW_COVERAGE, OLD_DEVICE_SHARE, REFRESH_YEARS, suppressed_equity  # noqa: F401
+from edtech.core.format import EM_DASH, count, money, pct, signed_money  # noqa: F401 - re-exported for pages
+from edtech.core.privacy import suppress_small  # noqa: F401
+from edtech.core.rules import DEFINITIONS, RENEWAL_WINDOW_DAYS, suppression_threshold  # noqa: F401
+from edtech.core.scope import SCOPE_HELP  # noqa: F401
+from edtech.report.assemble import SECTION_KEYS, SECTION_TITLES  # noqa: F401
+from edtech.roi.engine import DEFAULT_WEIGHTS, WEIGHT_LABELS  # noqa: F401
 from ui import cache, nav, state
 
-
-def money(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"${value:,.0f}"
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
-def pct(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.0%}"
+def escape_markdown(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def escape(text: object) -> str:
+    """Data values shown inside markdown: no markup, no links, no HTML."""
+    return escape_markdown(str(text))
 
 
 def load_sample_button(key: str) -> None:
@@ -39,7 +46,7 @@ def load_sample_button(key: str) -> None:
 
 def empty_state(what: str = "this page") -> bool:
     """Show a friendly start screen when there is no data; returns True when the caller should stop."""
-    district = cache.get_district()
+    district = cache.get_whole()
     if not district.is_empty:
         return False
     st.info(f"There is no district data yet, so {what} has nothing to show.", icon=":material/info:")

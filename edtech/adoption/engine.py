@@ -25,20 +25,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from edtech.core import rules
 from edtech.core.district import District
 
-ACTIVE_USER_RULE = ("Active user = a distinct student with at least one session or more than 0 minutes "
-                    "in the contract year (vendors disagree on what counts as use; this is ours).")
+ACTIVE_USER_RULE = rules.ACTIVE_USER_RULE
 SEAT_ALLOCATION_RULE = (
     "Licensed students: a school license's seats count for that school. A district-wide license's seats "
-    "are shared among schools in proportion to enrollment × the share of the school's students in the "
-    "tool's grade band (largest-remainder rounding, so the shares add up to the seats exactly).")
+    "(and cost) are shared among schools by each school's share of the students rostered in the tool's "
+    "grade band (largest-remainder rounding, so the shares add up to the seats exactly).")
 FRL_BAND_RULE = "FRL band: low < 40%, mid 40–75%, high ≥ 75% free/reduced-price lunch (Title I thresholds)."
-DOSAGE_SHARE = 0.8           # 80/80 rule: 80% of the minutes ...
-DOSAGE_WEEKS_SHARE = 0.8     # ... over 80% of the weeks
-FIDELITY_THRESHOLD = 0.8     # a school implements with fidelity when ≥ 80% of licensed students meet dosage
-CONCENTRATION_SHARE = 0.8    # "concentrated": > 80% of use ...
-CONCENTRATION_SCHOOLS = 0.2  # ... in ≤ 20% of schools
+DOSAGE_SHARE = rules.DOSAGE_SHARE
 SCHOOL_CLOSURE_2020 = pd.Timestamp("2020-03-13")  # most US schools closed for COVID-19 around this Friday
 
 GRADE_ORDER = ["PK", "K", *[str(g) for g in range(1, 13)]]
@@ -46,9 +42,7 @@ _GRADE_RANK = {g: i for i, g in enumerate(GRADE_ORDER)}
 
 
 # --------------------------------------------------------------------------------------------- basics
-def is_active_row(usage: pd.DataFrame) -> pd.Series:
-    """Usage rows that count as use: ≥ 1 session or > 0 minutes."""
-    return (usage["sessions"].fillna(0) >= 1) | (usage["minutes"].fillna(0) > 0)
+is_active_row = rules.is_active_row
 
 
 def frl_band(frl_pct: pd.Series) -> pd.Series:
@@ -93,36 +87,20 @@ def eligible_students(students: pd.DataFrame, tools: pd.DataFrame) -> pd.DataFra
 # ----------------------------------------------------------------------------------- contract window
 def contract_windows(licenses: pd.DataFrame, as_of: pd.Timestamp, tools: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per tool (every licensed tool, plus every tool in `tools`): current seats, cost and the
-    contract-year window (see the module docstring)."""
+    contract-year window (rules.current_licenses, rules.contract_year_start)."""
     as_of = pd.Timestamp(as_of)
-    lic = current_licenses(licenses, as_of)
+    lic = rules.current_licenses(licenses, as_of)
     ids = pd.Index(sorted(set(lic["tool_id"]) | (set(tools["tool_id"]) if tools is not None else set())), dtype=object)
     g = lic.groupby("tool_id")
     out = pd.DataFrame({"tool_id": ids})
     out["seats"] = g["seats"].sum().reindex(ids).fillna(0).astype("int64").to_numpy()
     out["annual_cost"] = g["annual_cost"].sum().reindex(ids).fillna(0.0).astype("float64").to_numpy()
-    start = g["start_date"].min().reindex(ids).astype("datetime64[ns]")
-    year_back = as_of - pd.Timedelta(days=364)
-    start = start.fillna(year_back).where(lambda s: s <= as_of, year_back)
-    out["window_start"] = start.to_numpy()
+    out["window_start"] = rules.contract_year_start(g["start_date"].min().reindex(ids), as_of).to_numpy()
     out["window_end"] = as_of
     return out[["tool_id", "window_start", "window_end", "seats", "annual_cost"]]
 
 
-def current_licenses(licenses: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """License rows in force on as_of; for a tool with none in force, its most recently started rows
-    (or, when all its contracts are in the future, its first ones). Same rule as `edtech.roi`."""
-    if licenses.empty:
-        return licenses.copy()
-    as_of = pd.Timestamp(as_of)
-    in_force = (licenses["start_date"] <= as_of) & (licenses["end_date"] >= as_of)
-    rest = licenses[~licenses["tool_id"].isin(set(licenses.loc[in_force, "tool_id"]))]
-    started = rest[rest["start_date"] <= as_of]
-    latest = started.groupby("tool_id")["start_date"].transform("max")
-    fallback = started[started["start_date"] == latest]
-    future = rest[~rest["tool_id"].isin(set(fallback["tool_id"]))]
-    first = future.groupby("tool_id")["start_date"].transform("min")
-    return pd.concat([licenses[in_force], fallback, future[future["start_date"] == first]], ignore_index=True)
+current_licenses = rules.current_licenses
 
 
 def usage_in_window(usage: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
@@ -131,10 +109,9 @@ def usage_in_window(usage: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
         return usage.iloc[0:0].copy()
     active = usage.loc[is_active_row(usage)]
     window = windows.set_index("tool_id")
-    start = active["tool_id"].map(window["window_start"])
-    end = active["tool_id"].map(window["window_end"])
-    inside = (active["week_start"] + pd.Timedelta(days=6) >= start) & (active["week_start"] <= end)
-    return active.loc[inside.fillna(False).astype(bool)]
+    inside = rules.week_overlaps(active["week_start"], active["tool_id"].map(window["window_start"]),
+                                 active["tool_id"].map(window["window_end"]))
+    return active.loc[inside]
 
 
 # ------------------------------------------------------------------------------------ seat allocation
@@ -176,13 +153,14 @@ def allocate_seats(licenses: pd.DataFrame, schools: pd.DataFrame, students: pd.D
         shared = int(lic.loc[lic["school_id"].isna(), "seats"].sum())
         if shared:
             grades = grades_in_band(band_of.get(tool_id))
-            if grades is None or not len(students):
-                in_band = np.ones(len(school_ids))
+            if not len(students):
+                weights = enrollment        # no roster: share by enrollment
+            elif grades is None:
+                weights = counted
             else:
-                eligible = students["school_id"][grade.isin(grades).to_numpy()].value_counts()
-                in_band = np.where(counted > 0, eligible.reindex(school_ids).fillna(0).to_numpy() / np.maximum(counted, 1),
-                                   1.0)
-            seats = _largest_remainder(shared, enrollment * in_band)
+                weights = students["school_id"][grade.isin(grades).to_numpy()].value_counts().reindex(
+                    school_ids).fillna(0).to_numpy(dtype=float)
+            seats = _largest_remainder(shared, weights)
             parts.append(pd.DataFrame({"school_id": school_ids, "licensed_students": seats, "tool_id": tool_id}))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in out_cols})
@@ -210,33 +188,27 @@ def student_tool_usage(district: District) -> pd.DataFrame:
     per = per.merge(rec, on="tool_id", how="left")
     per["avg_weekly_minutes"] = per["minutes"] / per["weeks_used"]
     per["dosage_ratio"] = per["avg_weekly_minutes"] / per["recommended_minutes_per_week"]
-    minutes_ok = per["avg_weekly_minutes"] >= DOSAGE_SHARE * per["recommended_minutes_per_week"]
     # early in the year a student cannot have used a tool for more weeks than it has been in use
     weeks_in_use = used.groupby("tool_id")["week_start"].nunique()
     weeks_target = np.minimum(per["recommended_weeks"].astype("float64"),
                               per["tool_id"].map(weeks_in_use).astype("float64"))
-    weeks_ok = per["weeks_used"] >= DOSAGE_WEEKS_SHARE * weeks_target
-    met = (minutes_ok & weeks_ok).astype("boolean")
-    per["dosage_met"] = met.mask(per["recommended_minutes_per_week"].isna() | per["recommended_weeks"].isna())
+    per["dosage_met"] = rules.dosage_met(per["avg_weekly_minutes"], per["weeks_used"],
+                                         per["recommended_minutes_per_week"].astype("float64"),
+                                         weeks_target.where(per["recommended_weeks"].notna()))
     return per[cols]
 
 
 # --------------------------------------------------------------------------------- school × tool view
-def school_tool_adoption(district: District, student_usage: pd.DataFrame | None = None,
-                         all_schools: pd.DataFrame | None = None,
-                         all_students: pd.DataFrame | None = None) -> pd.DataFrame:
+def school_tool_adoption(district: District, student_usage: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per school × tool: licensed students, active users, utilization, minutes, dosage and fidelity,
     with the district median and the median of similar schools (same level and FRL band).
 
-    Rows: every school × tool pair with licensed students or active users. When `district` is a
-    coordinator's scope, pass the whole district's schools and students (`all_*`, student_id, school_id,
-    grade_level) so district-wide seats are shared among every school, not only the ones in scope.
+    Rows: every school × tool pair with licensed students or active users. Computed on the whole
+    district (medians are district facts); a coordinator's rows are selected afterwards.
     """
     per = student_usage if student_usage is not None else student_tool_usage(district)
     lic = current_licenses(district.licenses, district.as_of)
-    seats = allocate_seats(lic, district.schools if all_schools is None else all_schools,
-                           district.students if all_students is None else all_students, district.tools)
-    seats = seats[seats["school_id"].isin(set(district.schools["school_id"]))]
+    seats = allocate_seats(lic, district.schools, district.students, district.tools)
     cols = ["school_id", "school_name", "level", "frl_pct", "frl_band", "tool_id", "tool_name",
             "licensed_students", "active_users", "utilization", "minutes", "hours_per_active_user",
             "dosage_met", "dosage_met_share", "fidelity", "implements_with_fidelity",
@@ -267,7 +239,7 @@ def school_tool_adoption(district: District, student_usage: pd.DataFrame | None 
     # users count as licensed so the share stays ≤ 1; undefined without a dosage target
     fidelity_base = np.maximum(out["licensed_students"], out["active_users"])
     out["fidelity"] = (out["dosage_met"] / fidelity_base.where(fidelity_base > 0)).where(out["dosage_known"] > 0)
-    out["implements_with_fidelity"] = (out["fidelity"] >= FIDELITY_THRESHOLD).astype("boolean").mask(out["fidelity"].isna())
+    out["implements_with_fidelity"] = rules.implements_with_fidelity(out["fidelity"])
     out["district_median_utilization"] = out.groupby("tool_id")["utilization"].transform("median")
     out[["similar_median_utilization", "similar_schools"]] = _similar_medians(out)
     out["vs_district_pts"] = 100 * (out["utilization"] - out["district_median_utilization"])
@@ -376,7 +348,7 @@ def use_concentration(student_usage: pd.DataFrame, schools: pd.DataFrame) -> pd.
     cols = ["tool_id", "schools_using", "top_schools", "top2_share", "top20pct_share", "concentrated"]
     if student_usage.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    n_top = max(1, math.floor(CONCENTRATION_SCHOOLS * max(len(schools), 1)))
+    n_top = max(1, math.floor(rules.CONCENTRATION_SCHOOLS * max(len(schools), 1)))
     rows = []
     by_school = student_usage.groupby(["tool_id", "school_id"], observed=True)["minutes"].sum()
     for tool_id, minutes in by_school.groupby(level=0):
@@ -386,7 +358,7 @@ def use_concentration(student_usage: pd.DataFrame, schools: pd.DataFrame) -> pd.
         rows.append({"tool_id": tool_id, "schools_using": int((minutes > 0).sum()),
                      "top_schools": list(minutes.index[:2]), "top2_share": float(share.iloc[:2].sum()),
                      "top20pct_share": float(share.iloc[:n_top].sum()),
-                     "concentrated": bool(share.iloc[:n_top].sum() > CONCENTRATION_SHARE)})
+                     "concentrated": rules.is_concentrated(minutes.to_numpy(), len(schools))})
     return pd.DataFrame(rows, columns=cols)
 
 

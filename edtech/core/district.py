@@ -10,60 +10,11 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
-# column -> pandas dtype of the canonical frame; "object" columns hold str or None
-FRAME_COLUMNS: dict[str, dict[str, str]] = {
-    "schools": {
-        "school_id": "object", "school_name": "object", "level": "object", "enrollment": "Int64",
-        "frl_pct": "float64", "title_i": "boolean", "district_id": "object",
-    },
-    "students": {
-        "student_id": "object", "school_id": "object", "grade_level": "object", "frl": "boolean",
-        "ell": "boolean", "iep": "boolean", "gender": "object", "race_ethnicity": "object",
-    },
-    "tools": {
-        "tool_id": "object", "tool_name": "object", "vendor": "object", "category": "object",
-        "subject": "object", "grade_band": "object", "recommended_minutes_per_week": "float64",
-        "recommended_weeks": "Int64", "privacy_status": "object", "accessibility": "object",
-        "coppa_basis": "object", "interoperability": "object", "instructional_rating": "float64",
-    },
-    "licenses": {
-        "tool_id": "object", "school_id": "object", "seats": "int64", "annual_cost": "float64",
-        "start_date": "datetime64[ns]", "end_date": "datetime64[ns]", "funding_source": "object",
-        "price_escalator_pct": "float64", "auto_renew": "boolean", "pd_hours": "float64",
-        "pd_cost": "float64", "internal_cost": "float64",
-    },
-    "usage": {
-        "student_id": "object", "tool_id": "object", "week_start": "datetime64[ns]",
-        "minutes": "float64", "sessions": "int64",
-    },
-    "usage_aggregate": {
-        "tool_id": "object", "school_id": "object", "district_id": "object",
-        "date": "datetime64[ns]", "active_users": "float64", "minutes": "float64",
-        "pct_access": "float64", "engagement_index": "float64",
-    },
-    "assessments": {
-        "student_id": "object", "assessment": "object", "window": "object", "score": "float64",
-        "test_date": "datetime64[ns]", "subject": "object", "proficient": "boolean",
-    },
-    "indicators": {
-        "student_id": "object", "as_of": "datetime64[ns]", "attendance_rate": "float64",
-        "days_absent": "float64", "gpa": "float64", "course_failures": "float64",
-        "behavior_incidents": "float64", "suspensions": "float64", "credits_earned": "float64",
-    },
-    "devices": {
-        "device_id": "object", "device_type": "object", "purchase_date": "datetime64[ns]",
-        "purchase_cost": "float64", "school_id": "object", "status": "object",
-        "auto_update_expiration": "datetime64[ns]", "assigned_student_id": "object", "model": "object",
-    },
-    "pd_sessions": {
-        "staff_id": "object", "school_id": "object", "date": "datetime64[ns]", "hours": "float64",
-        "tool_id": "object", "topic": "object", "cost": "float64",
-    },
-    "funding": {
-        "fiscal_year": "int64", "source": "object", "amount": "float64", "restricted_to": "object",
-        "expires": "datetime64[ns]",
-    },
-}
+from edtech.core.schema import TABLES as SCHEMA
+
+# table -> {column -> pandas dtype} of the canonical frame, generated from the schema declaration;
+# "object" columns hold str or None, stored names are used (usage's `week_start`)
+FRAME_COLUMNS: dict[str, dict[str, str]] = {name: decl.frame_columns() for name, decl in SCHEMA.items()}
 
 
 def empty_frame(name: str) -> pd.DataFrame:
@@ -103,10 +54,14 @@ class District:
     devices: pd.DataFrame = field(default_factory=lambda: empty_frame("devices"))
     pd_sessions: pd.DataFrame = field(default_factory=lambda: empty_frame("pd_sessions"))
     funding: pd.DataFrame = field(default_factory=lambda: empty_frame("funding"))
+    # a scope's slice keeps the district's as-of date, so its 7/30-day windows are the district's
+    fixed_as_of: pd.Timestamp | None = None
 
     @property
     def as_of(self) -> pd.Timestamp:
         """The data's 'today': end of the last usage week (or today when there is no usage)."""
+        if self.fixed_as_of is not None:
+            return pd.Timestamp(self.fixed_as_of)
         if len(self.usage):
             return pd.Timestamp(self.usage["week_start"].max()) + pd.Timedelta(days=6)
         return pd.Timestamp.today().normalize()
@@ -116,4 +71,4 @@ class District:
         return len(self.tools) == 0 and len(self.students) == 0 and len(self.schools) == 0
 
     def table_names(self) -> list[str]:
-        return [f.name for f in fields(self)]
+        return [f.name for f in fields(self) if f.name in FRAME_COLUMNS]

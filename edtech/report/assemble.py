@@ -12,7 +12,6 @@ blanked. The at-risk section holds counts by school and grade only, never names 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +25,13 @@ from edtech.budget import projection as budget
 from edtech.budget import viz as viz_budget
 from edtech.budget.montecarlo import MonteCarloResult, simulate_budget
 from edtech.core import charts as viz
-from edtech.core import config
+from edtech.core import rules
 from edtech.core.district import District
+from edtech.core.format import EM_DASH, money, pct
 from edtech.core.privacy import suppress_small, suppression_label
 from edtech.evidence import effects
 from edtech.roi import engine as roi
+from edtech.roi import figures as roi_figures
 
 SECTION_TITLES: dict[str, str] = {
     "summary": "Executive summary",
@@ -44,7 +45,6 @@ SECTION_TITLES: dict[str, str] = {
 SECTION_KEYS: tuple[str, ...] = tuple(SECTION_TITLES)
 DEFAULT_CAPACITY = 0.10  # top 10% of each school's students = intervention capacity (methods.md §4)
 NO_MODEL_NOTE = "No model trained yet: train the at-risk model on the At-risk page before these counts can be shown."
-EM_DASH = "—"
 
 
 # --------------------------------------------------------------------------- the dataclasses
@@ -96,6 +96,9 @@ class BoardReport:
     min_n: int
     sections: list[Section]
     scoreboard: pd.DataFrame  # the ROI engine's table the numbers come from (not shown raw)
+    budget: BudgetComparison | None = None       # the proposal and its baseline (numbers of the budget section)
+    risk_counts: pd.DataFrame | None = None      # flagged students by school and grade (no IDs)
+    risk_label: str = ""
 
     @property
     def subtitle(self) -> str:
@@ -122,27 +125,14 @@ class RiskScores:
     capacity: float = DEFAULT_CAPACITY
 
 
-# --------------------------------------------------------------------------- formatting
-def money(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
-        return EM_DASH
-    return f"-${abs(value):,.0f}" if value < 0 else f"${value:,.0f}"
-
-
-def pct(value: Any) -> str:
-    if value is None or pd.isna(value):
-        return EM_DASH
-    return f"{value:.0%}"
-
-
-def _count_cells(values: pd.Series, min_n: int) -> pd.Series:
+def count_cells(values: pd.Series, min_n: int) -> pd.Series:
     """Whole numbers with thousands separators; below min_n -> "<min_n" (0 included)."""
     frame = suppress_small(pd.DataFrame({"n": pd.to_numeric(values, errors="coerce")}), "n", min_n)
     return frame["n"].map(lambda v: v if isinstance(v, str) else (EM_DASH if v is None or pd.isna(v)
                                                                   else f"{int(round(v)):,}"))
 
 
-def _is_small(values: pd.Series, min_n: int) -> pd.Series:
+def is_small(values: pd.Series, min_n: int) -> pd.Series:
     return (pd.to_numeric(values, errors="coerce") < min_n).fillna(False).astype(bool)
 
 
@@ -176,7 +166,7 @@ def _suppress_bar_labels(fig: go.Figure, small_names: set[str], label: str) -> g
 
 def _suppress_heatmap_labels(fig: go.Figure, rows: pd.DataFrame, min_n: int, label: str) -> go.Figure:
     """School x tool cells computed over fewer than min_n active students show the label, not a share."""
-    small = rows[_is_small(rows["active_users"], min_n)]
+    small = rows[is_small(rows["active_users"], min_n)]
     if small.empty or not fig.data or fig.data[0].type != "heatmap":
         return fig
     pairs = set(zip(small["school_name"], small["tool_name"], strict=True))
@@ -197,16 +187,16 @@ def _roi_section(board: pd.DataFrame, min_n: int) -> Section:
         sec.paragraphs.append("No tools are on file yet.")
         return sec
     label = suppression_label(min_n)
-    small_active = _is_small(board["active_users"], min_n)
+    small_active = is_small(board["active_users"], min_n)
     table = pd.DataFrame({
         "#": board["rank"].map(lambda v: EM_DASH if pd.isna(v) else str(int(v))),
         "Tool": board["tool_name"].astype(str),
         "Annual cost": board["annual_cost"].map(money),
         "Seats": board["seats"].map(lambda v: f"{int(v):,}"),
-        "Active students": _count_cells(board["active_users"], min_n),
+        "Active students": count_cells(board["active_users"], min_n),
         "Seats used": board["utilization"].map(pct).where(~small_active, EM_DASH),
         # tools without a vendor dosage cannot be judged on it: "n/a", not a suppressed zero
-        "Met dosage": _count_cells(board["dosage_met"], min_n).where(
+        "Met dosage": count_cells(board["dosage_met"], min_n).where(
             pd.to_numeric(board.get("dosage_known", board["dosage_met"]), errors="coerce").fillna(0) > 0, "n/a"),
         "Effect, SD (95% CI)": board.apply(_effect_text, axis=1),
         "Evidence": board["evidence_label"].map(_short_label),
@@ -256,19 +246,19 @@ def _school_summary(district: District, rows: pd.DataFrame, per: pd.DataFrame, m
     schools["active"] = schools["school_id"].map(active).fillna(0)
     for col in ["tools", "licensed", "users", "dosage", "fidelity_tools", "fidelity_known"]:
         schools[col] = schools["school_id"].map(agg[col]).fillna(0) if len(agg) else 0
-    small_students = _is_small(schools["students"], min_n)
-    small_active = _is_small(schools["active"], min_n) | small_students
+    small_students = is_small(schools["students"], min_n)
+    small_active = is_small(schools["active"], min_n) | small_students
     seat_use = schools["users"] / schools["licensed"].where(schools["licensed"] > 0)
     return pd.DataFrame({
         "School": schools["school_name"].astype(str),
         "Level": schools["level"].fillna("").astype(str),
-        "Students": _count_cells(schools["students"], min_n),
-        "Active students": _count_cells(schools["active"], min_n),
+        "Students": count_cells(schools["students"], min_n),
+        "Active students": count_cells(schools["active"], min_n),
         "Share active": (schools["active"] / schools["students"].where(schools["students"] > 0)).map(pct)
         .where(~small_active, EM_DASH),
         "Tools": schools["tools"].map(lambda v: f"{int(v)}"),
-        "Seats used": seat_use.map(pct).where(~_is_small(schools["users"], min_n), EM_DASH),
-        "Met dosage (student-tools)": _count_cells(schools["dosage"], min_n),
+        "Seats used": seat_use.map(pct).where(~is_small(schools["users"], min_n), EM_DASH),
+        "Met dosage (student-tools)": count_cells(schools["dosage"], min_n),
         "Tools with fidelity": [f"{int(a)} of {int(b)}" if b else EM_DASH
                                 for a, b in zip(schools["fidelity_tools"], schools["fidelity_known"], strict=True)],
     })
@@ -315,6 +305,7 @@ class BudgetComparison:
     scenario: budget.Projection
     bands: MonteCarloResult
     baseline_bands: MonteCarloResult
+    sunsets: list[str] = field(default_factory=list)   # tools the proposal sunsets
 
 
 def default_scenario() -> budget.Scenario:
@@ -329,7 +320,8 @@ def compare_budget(inputs: budget.BudgetInputs, scenario: budget.Scenario, draws
     base = budget.project_budget(inputs, scenario.baseline())
     return BudgetComparison(base, projection, simulate_budget(inputs, scenario, draws=draws, seed=seed,
                                                               projection=projection),
-                            simulate_budget(inputs, scenario.baseline(), draws=draws, seed=seed, projection=base))
+                            simulate_budget(inputs, scenario.baseline(), draws=draws, seed=seed, projection=base),
+                            sorted(budget.sunset_set(inputs, scenario.levers)))
 
 
 def _budget_section(cmp: BudgetComparison | None, min_n: int) -> Section:
@@ -353,7 +345,7 @@ def _budget_section(cmp: BudgetComparison | None, min_n: int) -> Section:
             "Expected impact (SD × students)": f"{s['expected_impact']:,.0f}",
         })
     table = pd.DataFrame(rows)
-    table["Students at dosage (year 1)"] = _count_cells(table["Students at dosage (year 1)"], min_n)
+    table["Students at dosage (year 1)"] = count_cells(table["Students at dosage (year 1)"], min_n)
     sec.tables.append(ReportTable("Baseline vs proposal over the horizon", table,
                                   count_columns=("Students at dosage (year 1)",)))
     years = pd.DataFrame({
@@ -448,10 +440,10 @@ def _at_risk_section(district: District, risk: RiskScores | None, note: str | No
     table = pd.DataFrame({"School": flagged.index.astype(str)})
     for g in grades:
         col = flagged[g]
-        cells = _count_cells(col.fillna(0), min_n)
+        cells = count_cells(col.fillna(0), min_n)
         table[f"Gr {g}"] = cells.where(col.notna(), "").to_numpy()
     totals = counts.groupby("school_name")["flagged"].sum().reindex(order)
-    table["Total"] = _count_cells(totals, min_n).to_numpy()
+    table["Total"] = count_cells(totals, min_n).to_numpy()
     _secondary_suppression(table, [f"Gr {g}" for g in grades], flagged.to_numpy(), label)
     sec.tables.append(ReportTable("Students flagged for support, by school and grade", table,
                                   count_columns=tuple(c for c in table.columns if c != "School"),
@@ -524,23 +516,18 @@ def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd
 
 
 # --------------------------------------------------------------------------- summary and KPIs
-def _kpis(board: pd.DataFrame, district: District, cmp: BudgetComparison | None, min_n: int) -> list[Kpi]:
-    if board.empty:
+def _kpis(k: dict[str, Any], cmp: BudgetComparison | None, min_n: int) -> list[Kpi]:
+    """The KPI tiles, from `edtech.roi.figures.key_figures` (the numbers the Overview page shows)."""
+    if not k or not k["tools_licensed"]:
         return [Kpi("Tools licensed", "0")]
-    spend = float(board["annual_cost"].fillna(0).sum())
-    seats = float(board["seats"].fillna(0).sum())
-    used = float(board["active_users"].fillna(0).sum())
-    active = adoption.student_tool_usage(district)["student_id"].nunique() if len(district.usage) else 0
-    idle = float(board["idle_license_value"].fillna(0).sum())
-    working = board["evidence_label"].isin([effects.LABEL_MODERATE, effects.LABEL_PROMISING]) & (
-        pd.to_numeric(board["effect_size"], errors="coerce") > 0)
     tiles = [
-        Kpi("Annual license spend", money(spend), f"{len(board)} tools"),
-        Kpi("Seats used", pct(used / seats) if seats else EM_DASH, f"of {seats:,.0f} paid seats"),
-        Kpi("Students using tools", _count_cells(pd.Series([active]), min_n).iloc[0],
-            f"of {len(district.students):,} students"),
-        Kpi("Idle license value", money(idle), "seats above peak 4-week use"),
-        Kpi("Tools that work", f"{int(working.sum())} of {len(board)}", "Moderate or Promising evidence"),
+        Kpi("Annual license spend", money(k["annual_spend"]), f"{k['tools_licensed']} tools"),
+        Kpi("Seats used", pct(k["utilization"]), f"of {k['seats']:,.0f} paid seats"),
+        Kpi("Students using tools", count_cells(pd.Series([k["students_using_tools"]]), min_n).iloc[0],
+            f"of {k['students']:,} students"),
+        Kpi("Idle license value", money(k["idle_license_value"]), "seats above peak 4-week use"),
+        Kpi("Tools with positive evidence", f"{k['tools_with_positive_evidence']} of {k['tools_licensed']}",
+            "Moderate or Promising evidence"),
     ]
     if cmp is not None:
         tiles.append(Kpi("Proposed savings, year 1", money(cmp.scenario.summary["year1_savings"]),
@@ -548,27 +535,22 @@ def _kpis(board: pd.DataFrame, district: District, cmp: BudgetComparison | None,
     return tiles
 
 
-def _summary(board: pd.DataFrame, district: District, cmp: BudgetComparison | None, risk: RiskScores | None,
-             risk_note: str | None, min_n: int) -> Section:
+def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: BudgetComparison | None,
+             risk: RiskScores | None, risk_note: str | None, min_n: int) -> Section:
     sec = Section("summary", SECTION_TITLES["summary"])
-    if board.empty:
+    if board.empty or not k["tools_licensed"]:
         sec.paragraphs.append("There is no tool, license or usage data yet, so there is nothing to summarize.")
         return sec
-    spend = float(board["annual_cost"].fillna(0).sum())
-    ingredients = float(board["ingredients_cost"].fillna(0).sum())
-    seats = float(board["seats"].fillna(0).sum())
-    used = float(board["active_users"].fillna(0).sum())
-    idle = float(board["idle_license_value"].fillna(0).sum())
-    under = board[board["utilization"].fillna(0) < 0.5]
+    board = board[board["seats"] > 0]
+    under = k["underused_tool_names"]
     sec.paragraphs.append(
-        f"What we spend: {money(spend)} a year on {len(board)} digital tools' licenses "
-        f"({money(ingredients)} including training and staff time).")
+        f"What we spend: {money(k['annual_spend'])} a year on {k['tools_licensed']} digital tools' licenses "
+        f"({money(k['ingredients_cost'])} including training and staff time).")
     sec.paragraphs.append(
-        f"What is used: {pct(used / seats) if seats else EM_DASH} of the {seats:,.0f} seats we pay for were used "
-        f"this contract year; {money(idle)} of licenses sat above the busiest month's use. "
+        f"What is used: {pct(k['utilization'])} of the {k['seats']:,.0f} seats we pay for were used "
+        f"this contract year; {money(k['idle_license_value'])} of licenses sat above the busiest month's use. "
         + (f"{len(under)} tool(s) are used by fewer than half of their seats "
-           f"({', '.join(under['tool_name'].astype(str).head(4))})." if len(under) else
-           "Every tool is used by at least half of its seats."))
+           f"({', '.join(under[:4])})." if under else "Every tool is used by at least half of its seats."))
     effect = pd.to_numeric(board["effect_size"], errors="coerce")
     good = board[board["evidence_label"].isin([effects.LABEL_MODERATE, effects.LABEL_PROMISING]) & (effect > 0)]
     none = board[board["evidence_label"].isin([effects.LABEL_NONE, effects.LABEL_NEGATIVE])]
@@ -576,7 +558,8 @@ def _summary(board: pd.DataFrame, district: District, cmp: BudgetComparison | No
     works = "; ".join(f"{r.tool_name} ({r.effect_size:+.2f} SD, {_short_label(r.evidence_label)} evidence)"
                       for r in good.head(4).itertuples())
     sec.paragraphs.append(
-        "What works: " + (f"{len(good)} tool(s) raise scores with local evidence: {works}. " if len(good) else
+        "What the evidence shows: " + (f"{len(good)} tool(s) show a positive effect with local evidence: {works}. "
+                                        if len(good) else
                           "no tool yet shows a positive effect with Moderate or Promising evidence. ")
         + (f"{len(none)} show no detectable (or a negative) effect. " if len(none) else "")
         + (f"{len(unknown)} cannot be judged yet (too little data or no matching assessment)." if len(unknown) else ""))
@@ -584,16 +567,17 @@ def _summary(board: pd.DataFrame, district: District, cmp: BudgetComparison | No
         counts = at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
         flagged = int(counts["flagged"].sum())
         sec.paragraphs.append(
-            f"Who needs help: the early-warning model flags {_count_cells(pd.Series([flagged]), min_n).iloc[0]} "
+            f"Who needs help: the early-warning model flags {count_cells(pd.Series([flagged]), min_n).iloc[0]} "
             f"students (the top {risk.capacity:.0%} of each school) for support; counts by school and grade "
             "are in the at-risk section, without names.")
     else:
         sec.paragraphs.append("Who needs help: " + (risk_note or NO_MODEL_NOTE))
-    recs = board["recommendation"].astype(str).str.split(" ").str[0].value_counts()
-    rec_text = ", ".join(f"{n} {k}" for k, n in recs.items())
-    propose = f"What we propose: per tool, {rec_text} (reasons in the ROI scoreboard). "
+    rec_text = ", ".join(f"{n} {kind.replace('_', '-')}" for kind, n in k["recommendations"].items() if n)
+    propose = f"What the analysis recommends: per tool, {rec_text} (reasons in the ROI scoreboard). "
     if cmp is not None:
         s = cmp.scenario.summary
+        if cmp.sunsets:
+            propose += f"The budget proposal sunsets {len(cmp.sunsets)} tool(s). "
         spend_band = cmp.bands.bands[cmp.bands.bands["metric"] == "spend"]
         propose += (f"The budget proposal “{cmp.scenario.scenario.name}” saves {money(s['total_savings'])} over "
                     f"FY{cmp.scenario.years[0]}–FY{cmp.scenario.years[-1]} ({money(s['year1_savings'])} next year); "
@@ -620,13 +604,14 @@ def build_board_report(
     imports: pd.DataFrame | None = None,
     generated: pd.Timestamp | None = None,
     draws: int = 2000,
+    figures: dict[str, Any] | None = None,
 ) -> BoardReport:
     """Assemble the chosen sections (default: all) for a district and a budget scenario.
 
     `scoreboard` is `roi.score_tools(district)` when the caller has it cached; `risk` carries
     per-student scores from a stored at-risk model (None -> "no model trained yet").
     """
-    min_n = int(config.SUPPRESS_MIN if min_n is None else min_n)
+    min_n = int(rules.suppression_threshold() if min_n is None else min_n)
     if not 5 <= min_n <= 30:
         raise ValueError("the suppression threshold must be between 5 and 30 students")
     keys = list(SECTION_KEYS if sections is None else [k for k in SECTION_KEYS if k in set(sections)])
@@ -634,6 +619,9 @@ def build_board_report(
     if unknown:
         raise ValueError(f"unknown report sections: {sorted(unknown)}; choose from {list(SECTION_KEYS)}")
     board = scoreboard if scoreboard is not None else roi.score_tools(district)
+    # the headline numbers: the caller's (services: the same dict the Overview page shows), else computed here
+    k = figures if figures is not None else roi_figures.key_figures(
+        board, adoption.student_tool_usage(district), district.students)
     if isinstance(scenario, dict):
         scenario = budget.scenario_from_dict(scenario)
     scenario = scenario or default_scenario()
@@ -650,9 +638,9 @@ def build_board_report(
     built: list[Section] = []
     for key in keys:
         if key == "summary":
-            built.append(_summary(board, district, cmp, risk, risk_note, min_n))
+            built.append(_summary(board, k, district, cmp, risk, risk_note, min_n))
         elif key == "kpis":
-            sec = Section("kpis", SECTION_TITLES["kpis"], kpis=_kpis(board, district, cmp, min_n))
+            sec = Section("kpis", SECTION_TITLES["kpis"], kpis=_kpis(k, cmp, min_n))
             sec.notes = ["Annual license spend: contracts in force at the data date. Seats used: contract-year "
                          "active users ÷ seats, over all tools. Idle license value: (seats − peak 4-week users) × "
                          "cost per seat. Tools that work: positive effect with Moderate or Promising local evidence."]
@@ -669,4 +657,7 @@ def build_board_report(
             built.append(_sources_section(district, imports, as_of, min_n))
     return BoardReport(title="EdTech board report", district_name=name, as_of=as_of,
                        generated=generated or pd.Timestamp.today().normalize(),
-                       scenario_name=scenario.name, min_n=min_n, sections=built, scoreboard=board)
+                       scenario_name=scenario.name, min_n=min_n, sections=built, scoreboard=board, budget=cmp,
+                       risk_counts=(at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
+                                    if risk is not None and not risk.scores.empty else None),
+                       risk_label=risk.model_label if risk is not None else "")

@@ -17,15 +17,14 @@ import plotly.graph_objects as go
 
 from edtech.adoption import engine as adoption
 from edtech.adoption import viz as viz_adoption
-from edtech.core import config
+from edtech.core import rules
 from edtech.core.district import District
+from edtech.core.format import EM_DASH, money, pct
 from edtech.core.privacy import suppression_label
 from edtech.evidence import effects
-from edtech.report.assemble import EM_DASH, _count_cells, _is_small, money, pct
-from edtech.roi import engine as roi
+from edtech.report.assemble import count_cells, is_small
 
 TREND_PX_H = 330
-DEFAULT_ESCALATOR = 0.03
 
 
 @dataclass
@@ -51,41 +50,35 @@ class Memo:
         return f"renewal-memo-{slug}.pdf"
 
 
-def due_for_renewal(scoreboard: pd.DataFrame, window_days: int = roi.RENEWAL_WINDOW_DAYS) -> pd.DataFrame:
-    """Tools whose current contract ends within `window_days` of the data date (soonest first)."""
+def due_for_renewal(scoreboard: pd.DataFrame) -> pd.DataFrame:
+    """Licensed tools flagged 'renewal due' (rules.renewal_due, the same badge as the Tool ROI page), soonest first."""
     if scoreboard.empty or "days_to_renewal" not in scoreboard.columns:
         return scoreboard.iloc[0:0]
     days = pd.to_numeric(scoreboard["days_to_renewal"], errors="coerce")
-    due = scoreboard[(days <= window_days) & (scoreboard["seats"] > 0)]
+    due = scoreboard[scoreboard["flags"].map(lambda f: "renewal_due" in f) & (scoreboard["seats"] > 0)]
     return due.assign(_d=days[due.index]).sort_values(["_d", "tool_name"]).drop(columns="_d")
 
 
-def _escalator(district: District, tool_id: str) -> float:
-    lic = district.licenses[district.licenses["tool_id"] == tool_id]
-    values = pd.to_numeric(lic["price_escalator_pct"], errors="coerce").dropna()
-    return float(values.mean()) if len(values) else DEFAULT_ESCALATOR
-
-
-def dollar_impact(row: pd.Series, escalator: float) -> str:
-    """What the recommended action is worth next year, in one sentence."""
+def dollar_impact(row: pd.Series) -> str:
+    """What the recommended action is worth a year at today's prices (the figures the ROI page quotes)."""
     action = str(row["recommendation"])
     cost, seats = float(row["annual_cost"] or 0.0), int(row["seats"] or 0)
     per_seat = cost / seats if seats else 0.0
     if action.startswith("right-size"):
         n = int(row["right_size_seats"])
-        return (f"Saves about {money((seats - n) * per_seat * (1 + escalator))} a year: {seats - n:,} fewer seats at "
-                f"{money(per_seat)} a seat (+{escalator:.0%} escalator).")
+        return (f"Saves {money(row['right_size_savings'])} a year at today's price: {seats - n:,} fewer seats at "
+                f"{money(per_seat)} a seat.")
     if action == "sunset":
-        return f"Saves {money(cost * (1 + escalator))} a year (the license at next year's price); no renewal."
+        return f"Saves {money(row['savings_if_followed'])} a year at today's price (the whole license); no renewal."
     if action.startswith("consolidate"):
-        return (f"Saves up to {money(cost * (1 + escalator))} a year, less the cost of any seats added to the tool "
+        return (f"Saves up to {money(cost)} a year at today's price, less the cost of any seats added to the tool "
                 "that absorbs its users.")
     if action == "renegotiate":
-        return f"Every 10% off the price saves {money(0.1 * cost * (1 + escalator))} a year."
+        return f"Every 10% off the price saves {money(0.1 * cost)} a year at today's price."
     if action == "study":
-        return (f"Renewing for one more year commits {money(cost * (1 + escalator))}; plan a comparison "
+        return (f"Renewing for one more year commits {money(cost)} at today's price; plan a comparison "
                 "so next year's decision has evidence.")
-    return f"Renewal commits {money(cost * (1 + escalator))} next year ({escalator:.0%} escalator)."
+    return f"Renewal commits {money(cost)} a year at today's price."
 
 
 def _vetting(row: pd.Series) -> str:
@@ -97,22 +90,21 @@ def _vetting(row: pd.Series) -> str:
 
 
 def _school_spread(rows: pd.DataFrame, min_n: int) -> pd.DataFrame:
-    small = _is_small(rows["active_users"], min_n)
+    small = is_small(rows["active_users"], min_n)
     return pd.DataFrame({
         "School": rows["school_name"].astype(str).to_numpy(),
         "Seats allocated": rows["licensed_students"].map(lambda v: f"{int(v):,}").to_numpy(),
-        "Active students": _count_cells(rows["active_users"], min_n).to_numpy(),
+        "Active students": count_cells(rows["active_users"], min_n).to_numpy(),
         "Seats used": rows["utilization"].map(pct).where(~small, EM_DASH).to_numpy(),
-        "Met dosage": _count_cells(rows["dosage_met"], min_n).to_numpy(),
+        "Met dosage": count_cells(rows["dosage_met"], min_n).to_numpy(),
     })
 
 
 def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, weekly: pd.DataFrame,
                min_n: int | None = None) -> Memo:
-    min_n = int(config.SUPPRESS_MIN if min_n is None else min_n)
+    min_n = int(rules.suppression_threshold() if min_n is None else min_n)
     label = suppression_label(min_n)
     tool_id = row["tool_id"]
-    esc = _escalator(district, tool_id)
     mine = school_rows[school_rows["tool_id"] == tool_id].sort_values("utilization", ascending=False)
     util = mine.loc[mine["licensed_students"] > 0, "utilization"]
     spread = f"{util.min():.0%} to {util.max():.0%} across {len(util)} schools" if len(util) else EM_DASH
@@ -123,7 +115,7 @@ def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, we
               f"on {row['assessment']}" if pd.notna(row.get("effect_size"))
               and row["evidence_label"] != effects.LABEL_INSUFFICIENT else "not estimated")
     dosage_known = pd.to_numeric(pd.Series([row.get("dosage_known", 1)]), errors="coerce").fillna(0).iloc[0] > 0
-    met = _count_cells(pd.Series([row["dosage_met"]]), min_n).iloc[0]
+    met = count_cells(pd.Series([row["dosage_met"]]), min_n).iloc[0]
     share = row.get("dosage_met_share")
     dosage = (f"{met} users met the recommended dosage"
               + (f" ({share:.0%} of users)" if pd.notna(share) and met != label else "")
@@ -134,10 +126,10 @@ def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, we
                      + (f", ends {pd.Timestamp(row['contract_end']):%B %d, %Y}" if pd.notna(row.get("contract_end")) else "")
                      + (" (auto-renews)" if bool(row.get("auto_renew")) else "")),
         ("Utilization", f"{pct(row['utilization'])} of seats used this contract year "
-                        f"({_count_cells(pd.Series([row['active_users']]), min_n).iloc[0]} students)"),
+                        f"({count_cells(pd.Series([row['active_users']]), min_n).iloc[0]} students)"),
         ("School spread", spread),
         ("Right-size seats", f"{right_size:,} seats (peak 4-week use "
-                                  f"{_count_cells(pd.Series([row['peak_active_30d']]), min_n).iloc[0]} + 10% buffer)"),
+                                  f"{count_cells(pd.Series([row['peak_active_30d']]), min_n).iloc[0]} + {rules.RIGHT_SIZE_BUFFER:.0%} buffer)"),
         ("Dosage", dosage),
         ("Effect", effect),
         ("Evidence", f"{row['evidence_label']}"),
@@ -150,17 +142,16 @@ def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, we
         tool_id=tool_id, tool_name=str(row["tool_name"]), vendor=str(row.get("vendor") or ""),
         contract_end=pd.Timestamp(row["contract_end"]) if pd.notna(row.get("contract_end")) else None,
         days_to_renewal=None if pd.isna(days) else int(days), action=str(row["recommendation"]),
-        reason=str(row["recommendation_reason"]), dollar_impact=dollar_impact(row, esc), facts=facts,
+        reason=str(row["recommendation_reason"]), dollar_impact=dollar_impact(row), facts=facts,
         schools=_school_spread(mine, min_n), trend_figure=fig, as_of=district.as_of, min_n=min_n,
-        notes=[f"Utilization = {roi.DEFINITIONS['utilization']}; dosage: {roi.DEFINITIONS['dosage_met']}.",
+        notes=[f"Utilization = {rules.DEFINITIONS['utilization']}; dosage: {rules.DEFINITIONS['dosage_met']}.",
                "Effect: adjusted comparison of students who met dosage with similar non-users (methods §2); "
                "evidence labels are local, ESSA-aligned, not official ratings.",
                f"Counts of fewer than {min_n} students are shown as {label}."])
 
 
-def build_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None,
-                window_days: int = roi.RENEWAL_WINDOW_DAYS) -> list[Memo]:
-    due = due_for_renewal(scoreboard, window_days)
+def build_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None) -> list[Memo]:
+    due = due_for_renewal(scoreboard)
     if due.empty:
         return []
     per = adoption.student_tool_usage(district)

@@ -23,6 +23,8 @@ import pandas as pd
 from scipy import sparse
 
 from edtech.adoption import engine as adoption
+from edtech.core import format as fmt
+from edtech.core import rules
 from edtech.core.district import District
 from edtech.evidence import effects as effects_mod
 
@@ -40,47 +42,18 @@ EVIDENCE_WEIGHT = {
     effects_mod.LABEL_MODERATE: 1.0, effects_mod.LABEL_PROMISING: 0.8,
     effects_mod.LABEL_RATIONALE: 0.5, effects_mod.LABEL_NONE: 0.5, effects_mod.LABEL_NEGATIVE: 1.0,
 }
-FLAG_LABELS = {
-    "underused": "Underused (< 50% of seats)",
-    "over_deployed": "Over-deployed (> 100% of seats)",
-    "uneven": "Uneven across schools (> 40 pt spread)",
-    "concentrated": "Concentrated (> 80% of minutes in <= 20% of schools)",
-    "expensive_underused": "Expensive and underused",
-    "unvetted": "Unvetted (no signed DPA or not WCAG AA)",
-    "renewal_due": "Renewal due within 90 days",
-}
-DEFINITIONS = {
-    "active_user": "a distinct student with at least one session or more than 0 minutes in the window",
-    "active_7d": "active in the last ISO week of data (the 7 days ending at the data's as-of date)",
-    "active_30d": "active in a week whose Monday is within the 30 days ending at the as-of date (4 weeks)",
-    "active_contract_year": "active in any week from the contract start to the as-of date",
-    "peak_active_30d": "largest number of distinct students active in any trailing 4-week window of the contract year",
-    "utilization": "contract-year active users / seats",
-    "dosage_met": "average weekly minutes (over weeks used) >= 80% of the vendor's minutes/week, over >= 80% of "
-                  "its recommended weeks (80/80 rule, per student)",
-    "fidelity": "share of a school's licensed students (its seats, or its users when more) who met dosage; "
-                "a school implements with fidelity at >= 80%",
-    "idle_license_value": "max(0, seats - peak_active_30d) x annual cost / seats",
-    "ingredients_cost": "license + PD (session cost, or hours x loaded rate) + internal staff time + "
-                        "annualized devices attributable (capital recovery factor)",
-    "cost_per_0_1_sd": "ingredients cost per student served / effect size x 0.1",
-    "academic_roi": "effect (SD) x students who met dosage / ingredients cost x 1,000",
-}
-RENEWAL_WINDOW_DAYS = 90
-WEEKS_IN_30_DAYS = 4
+DEFINITIONS = rules.DEFINITIONS
 
 
 @dataclass(frozen=True)
 class RoiParams:
     """Assumptions a director may change; every one is shown with the result."""
 
-    discount_rate: float = 0.03
-    device_life_years: float = 5.0
-    pd_hourly_rate: float = 50.0          # loaded rate for PD hours recorded without a cost
+    discount_rate: float = rules.DISCOUNT_RATE
+    device_life_years: float = rules.DEVICE_LIFE_YEARS
+    pd_hourly_rate: float = rules.PD_HOURLY_RATE  # loaded rate for PD hours recorded without a cost
     device_cost_share: float = 0.0        # share of an assigned device's cost charged to the tools its student uses
-    right_size_buffer: float = 0.10
-    dosage_share: float = 0.8             # the two 80s of the 80/80 rule
-    fidelity_threshold: float = 0.8
+    right_size_buffer: float = rules.RIGHT_SIZE_BUFFER
 
 
 @dataclass
@@ -95,49 +68,7 @@ class UsageMetrics:
     params: RoiParams = field(default_factory=RoiParams)
 
 
-# ---------------------------------------------------------------- small formulas (unit-tested)
-
-def capital_recovery_factor(rate: float, years: float) -> float:
-    """A/P = r(1+r)^n / ((1+r)^n - 1); 1/n when r = 0."""
-    if years <= 0:
-        raise ValueError("years must be positive")
-    if rate == 0:
-        return 1.0 / years
-    growth = (1.0 + rate) ** years
-    return rate * growth / (growth - 1.0)
-
-
-def annualized_cost(price: float, rate: float, years: float) -> float:
-    return float(price) * capital_recovery_factor(rate, years)
-
-
-def utilization(active_users: float, seats: float) -> float:
-    return float(active_users) / float(seats) if seats and seats > 0 else math.nan
-
-
-def idle_license_value(seats: float, peak_active: float, annual_cost: float) -> float:
-    if not seats or seats <= 0:
-        return math.nan
-    return max(0.0, float(seats) - float(peak_active)) * float(annual_cost) / float(seats)
-
-
-def dosage_met(avg_weekly_minutes: pd.Series | float, weeks_used: pd.Series | float,
-               recommended_minutes: pd.Series | float, recommended_weeks: pd.Series | float,
-               share: float = 0.8) -> pd.Series | bool:
-    """80/80 rule per student: avg minutes over weeks used >= 80% of the recommended minutes/week
-    and weeks used >= 80% of the recommended weeks. Missing guidance -> NA (unknown)."""
-    met = (avg_weekly_minutes >= share * recommended_minutes) & (weeks_used >= share * recommended_weeks)
-    if isinstance(met, pd.Series):
-        unknown = pd.isna(recommended_minutes) | pd.isna(recommended_weeks)
-        return met.astype("boolean").mask(unknown, pd.NA)
-    if pd.isna(recommended_minutes) or pd.isna(recommended_weeks):
-        return pd.NA
-    return bool(met)
-
-
-def right_size_seats(peak_active_30d: float, buffer: float = 0.10) -> int:
-    return int(math.ceil(float(peak_active_30d) * (1.0 + buffer) - 1e-9))
-
+# ---------------------------------------------------------------- small formulas
 
 def percentile_rank(values: pd.Series) -> pd.Series:
     """0-1 percentile rank among non-missing values (ties share the average rank)."""
@@ -146,26 +77,6 @@ def percentile_rank(values: pd.Series) -> pd.Series:
 
 # ---------------------------------------------------------------- contracts and devices
 
-def current_licenses(licenses: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """License rows in force at `as_of`; for a tool with none in force, its most recent rows."""
-    if licenses.empty:
-        return licenses.copy()
-    lic = licenses.copy()
-    in_force = (lic["start_date"] <= as_of) & (lic["end_date"] >= as_of)
-    tools_in_force = set(lic.loc[in_force, "tool_id"])
-    rest = lic[~lic["tool_id"].isin(tools_in_force)]
-    started = rest[rest["start_date"] <= as_of]
-    pool = started if len(started) else rest
-    latest = pool.groupby("tool_id")["start_date"].transform("max")
-    fallback = pool[pool["start_date"] == latest]
-    # a tool with only future contracts still needs a row
-    missing = rest[~rest["tool_id"].isin(set(fallback["tool_id"]))]
-    if len(missing):
-        first = missing.groupby("tool_id")["start_date"].transform("min")
-        fallback = pd.concat([fallback, missing[missing["start_date"] == first]])
-    return pd.concat([lic[in_force], fallback], ignore_index=True)
-
-
 def annualized_device_costs(devices: pd.DataFrame, as_of: pd.Timestamp, params: RoiParams) -> pd.DataFrame:
     """Per device in service: annualized cost by the capital recovery factor, with the useful life
     capped at the device's auto-update expiration (AUE) date, never below one year."""
@@ -173,11 +84,8 @@ def annualized_device_costs(devices: pd.DataFrame, as_of: pd.Timestamp, params: 
     if devices.empty:
         return pd.DataFrame({c: pd.Series(dtype="object" if c in cols[:3] else "float64") for c in cols})
     dev = devices[~devices["status"].isin(["retired", "lost"])].copy()
-    life = pd.Series(params.device_life_years, index=dev.index, dtype="float64")
-    to_aue = (dev["auto_update_expiration"] - dev["purchase_date"]).dt.days / 365.25
-    life = life.where(~(to_aue < life), to_aue).clip(lower=1.0)
-    r = params.discount_rate
-    crf = (1.0 / life) if r == 0 else r * (1 + r) ** life / ((1 + r) ** life - 1)
+    life = rules.device_life_years(dev["purchase_date"], dev["auto_update_expiration"], params.device_life_years)
+    crf = life.map(lambda n: rules.capital_recovery_factor(params.discount_rate, n))
     dev["life_years"] = life
     dev["annualized_cost"] = dev["purchase_cost"].fillna(0.0) * crf
     return dev[cols].reset_index(drop=True)
@@ -224,8 +132,7 @@ def _contract_windows(tools: pd.DataFrame, lic_now: pd.DataFrame, as_of: pd.Time
     out["annual_cost"] = out["annual_cost"].fillna(0.0).astype("float64")
     out["internal_cost"] = out["internal_cost"].fillna(0.0).astype("float64")
     out["funding_sources"] = out["funding_sources"].fillna("").astype("object")
-    out["window_start"] = out["contract_start"].fillna(as_of - pd.Timedelta(days=364))
-    out["window_start"] = out["window_start"].where(out["window_start"] <= as_of, as_of - pd.Timedelta(days=364))
+    out["window_start"] = rules.contract_year_start(out["contract_start"], as_of)
     return out
 
 
@@ -238,42 +145,35 @@ def _pd_costs(district: District, lic_now: pd.DataFrame, windows: pd.DataFrame, 
     if len(sessions):
         s = sessions[sessions["tool_id"].notna()].merge(windows[["tool_id", "window_start"]], on="tool_id")
         s = s[(s["date"] >= s["window_start"]) & (s["date"] <= as_of)]
-        cost = s["cost"].where(s["cost"].notna(), s["hours"].fillna(0) * params.pd_hourly_rate)
+        cost = rules.pd_cost(s["cost"], s["hours"], params.pd_hourly_rate)
         by_tool = by_tool.add(cost.groupby(s["tool_id"]).sum(), fill_value=0.0)
     if len(lic_now):
-        lic_cost = lic_now["pd_cost"].where(lic_now["pd_cost"].notna(),
-                                            lic_now["pd_hours"].fillna(0) * params.pd_hourly_rate)
+        lic_cost = rules.pd_cost(lic_now["pd_cost"], lic_now["pd_hours"], params.pd_hourly_rate)
         lic_by_tool = lic_cost.groupby(lic_now["tool_id"]).sum()
         no_sessions = by_tool[by_tool == 0].index
         by_tool.loc[no_sessions] = lic_by_tool.reindex(no_sessions).fillna(0.0).values
     return by_tool
 
 
-def compute_usage_metrics(district: District, params: RoiParams | None = None,
-                          whole: District | None = None) -> UsageMetrics:
-    """Per tool, per tool x school, per tool x student and per tool x week usage and cost metrics.
-
-    `whole`: when `district` is a school scope, the whole district (its schools and students), so that
-    district-wide seats and cost are shared over every school and the scope gets only its part.
-    """
+def compute_usage_metrics(district: District, params: RoiParams | None = None) -> UsageMetrics:
+    """Per tool, per tool x school, per tool x student and per tool x week usage and cost metrics, on the
+    whole district (a coordinator's view is selected from the per-school rows: `scope_board`)."""
     params = params or RoiParams()
     as_of = district.as_of
     tools = district.tools.copy()
     if tools.empty:
         return UsageMetrics(_empty(_TOOL_COLS), _empty(["tool_id", "school_id"]),
                             _empty(["tool_id", "student_id"]), _empty(["tool_id", "week_start"]), as_of, params)
-    lic_now = current_licenses(district.licenses, as_of)
+    lic_now = rules.current_licenses(district.licenses, as_of)
     windows = _contract_windows(tools, lic_now, as_of)
     students = district.students[["student_id", "school_id", "grade_level"]]
     school_of = pd.Series(students["school_id"].values, index=students["student_id"].values)
 
     # ---- usage inside each tool's contract window, active rows only
     usage = district.usage
-    usage = usage[(usage["sessions"] >= 1) | (usage["minutes"] > 0)]
+    usage = usage[rules.is_active_row(usage)]
     win_start = windows.set_index("tool_id")["window_start"]
-    # a week counts when any of its days falls in the window
-    usage = usage[(usage["week_start"] + pd.Timedelta(days=6) >= usage["tool_id"].map(win_start))
-                  & (usage["week_start"] <= as_of)]
+    usage = usage[rules.week_overlaps(usage["week_start"], usage["tool_id"].map(win_start), as_of)]
     usage = usage[usage["tool_id"].isin(set(tools["tool_id"]))]
     week0 = usage["week_start"].min() if len(usage) else as_of
     u = pd.DataFrame({
@@ -299,10 +199,10 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None,
     rec_weeks = rec["recommended_weeks"].astype("float64")
     rec_weeks_eff = np.minimum(rec_weeks, weeks_in_use.reindex(rec.index).fillna(0).astype("float64"))
     rec_weeks_eff = rec_weeks_eff.where(rec_weeks.notna())
-    per_student["dosage_met"] = dosage_met(
+    per_student["dosage_met"] = rules.dosage_met(
         per_student["avg_weekly_minutes"], per_student["weeks_used"],
         per_student["tool_id"].map(rec["recommended_minutes_per_week"]).astype("float64"),
-        per_student["tool_id"].map(rec_weeks_eff).astype("float64"), share=params.dosage_share)
+        per_student["tool_id"].map(rec_weeks_eff).astype("float64"))
     per_student["active_7d"] = per_student["last_week"] >= last_week
     per_student["active_30d"] = per_student["last_week"] >= first_30d_week
 
@@ -315,7 +215,7 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None,
         active[stud_codes, grp["week"].to_numpy()] = True
         csum = np.cumsum(active, axis=1, dtype=np.int32)
         lagged = np.zeros_like(csum)
-        lagged[:, WEEKS_IN_30_DAYS:] = csum[:, :-WEEKS_IN_30_DAYS]
+        lagged[:, rules.WEEKS_IN_30_DAYS:] = csum[:, :-rules.WEEKS_IN_30_DAYS]
         rolling = (csum - lagged) > 0                    # active in this week or the 3 before
         minutes = np.bincount(grp["week"].to_numpy(), weights=grp["minutes"].to_numpy(), minlength=n_weeks)
         weekly_rows.append(pd.DataFrame({
@@ -341,13 +241,7 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None,
                                       "peak_active_30d": pd.Series(dtype="float64")}))
 
     # ---- per tool x school
-    school_frame = _school_frame(district, lic_now, windows, per_student, school_peak, params, whole)
-    if whole is not None and len(school_frame):
-        # a scope's seats and cost are its schools' share, not the district's whole contract
-        in_scope = school_frame.groupby("tool_id")[["seats", "annual_cost"]].sum()
-        windows = windows.copy()
-        windows["seats"] = windows["tool_id"].map(in_scope["seats"]).fillna(0).round().astype("int64")
-        windows["annual_cost"] = windows["tool_id"].map(in_scope["annual_cost"]).fillna(0.0)
+    school_frame = _school_frame(district, lic_now, per_student, school_peak)
 
     # ---- per tool
     t = windows.merge(tools, on="tool_id", how="left")
@@ -361,8 +255,8 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None,
     t["total_hours"] = t["tool_id"].map(g["minutes"].sum() / 60.0).fillna(0.0)
     peak = weekly.groupby("tool_id")["active_4wk"].max()
     t["peak_active_30d"] = t["tool_id"].map(peak).fillna(0).astype("int64")
-    t["utilization"] = [utilization(a, s) for a, s in zip(t["active_users"], t["seats"], strict=True)]
-    t["idle_license_value"] = [idle_license_value(s, p, c) for s, p, c in
+    t["utilization"] = [rules.utilization(a, s) for a, s in zip(t["active_users"], t["seats"], strict=True)]
+    t["idle_license_value"] = [rules.idle_license_value(s, p, c) for s, p, c in
                                zip(t["seats"], t["peak_active_30d"], t["annual_cost"], strict=True)]
     t["days_to_renewal"] = (t["contract_end"] - as_of).dt.days
 
@@ -389,7 +283,7 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None,
     t["school_util_spread"] = t["tool_id"].map(spread)
     n_schools = max(len(district.schools), sf["school_id"].nunique())
     hours = sf.groupby("tool_id")["hours"]
-    t["concentrated"] = t["tool_id"].map(hours.agg(lambda h: is_concentrated(h, n_schools))).fillna(False)
+    t["concentrated"] = t["tool_id"].map(hours.agg(lambda h: rules.is_concentrated(h, n_schools))).fillna(False)
     t["flags"] = [[] for _ in range(len(t))]
     t = add_flags(t)
     for col in _TOOL_COLS:
@@ -399,19 +293,8 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None,
                         weekly, as_of, params)
 
 
-def is_concentrated(use_by_school: pd.Series | np.ndarray, n_schools: int) -> bool:
-    """> 80% of the use (minutes) in at most 20% of the district's `n_schools` (at least one school);
-    same rule as the adoption page (`edtech.adoption.use_concentration`)."""
-    use = np.sort(np.asarray(use_by_school, dtype=float))[::-1]
-    total = use.sum()
-    if total <= 0:
-        return False
-    top = max(1, int(math.floor(0.2 * max(n_schools, 1))))
-    return bool(use[:top].sum() > 0.8 * total)
-
-
-def _school_frame(district: District, lic_now: pd.DataFrame, windows: pd.DataFrame, per_student: pd.DataFrame,
-                  school_peak: pd.DataFrame, params: RoiParams, whole: District | None = None) -> pd.DataFrame:
+def _school_frame(district: District, lic_now: pd.DataFrame, per_student: pd.DataFrame,
+                  school_peak: pd.DataFrame) -> pd.DataFrame:
     """Per tool x school: seats, users, utilization, dosage and fidelity. District-wide seats are shared
     among schools exactly as the adoption page shares them (`edtech.adoption.allocate_seats`: enrollment x
     share of the school's students in the tool's grade band), and their cost with them, so the totals
@@ -424,9 +307,7 @@ def _school_frame(district: District, lic_now: pd.DataFrame, windows: pd.DataFra
                 seats=("seats", "sum"), annual_cost=("annual_cost", "sum")).assign(seats_shared=False))
         wide = lic_now[lic_now["school_id"].isna()]
         if len(wide):
-            base = whole if whole is not None else district
-            shared = adoption.allocate_seats(wide, base.schools, base.students, district.tools)
-            shared = shared[shared["school_id"].isin(set(district.schools["school_id"]))]
+            shared = adoption.allocate_seats(wide, district.schools, district.students, district.tools)
             wide_tot = wide.groupby("tool_id")[["seats", "annual_cost"]].sum()
             shared = shared.rename(columns={"licensed_students": "seats"})
             shared["annual_cost"] = (shared["seats"] * shared["tool_id"].map(wide_tot["annual_cost"])
@@ -453,8 +334,9 @@ def _school_frame(district: District, lic_now: pd.DataFrame, windows: pd.DataFra
     sf["utilization"] = sf["active_users"] / sf["seats"].where(sf["seats"] > 0)
     sf["licensed_students"] = np.maximum(sf["seats"], sf["active_users"])
     sf["fidelity_share"] = sf["dosage_met"] / sf["licensed_students"].where(sf["licensed_students"] > 0)
-    sf["implements_with_fidelity"] = (sf["fidelity_share"] >= params.fidelity_threshold).fillna(False).astype(bool)
-    sf["idle_license_value"] = [idle_license_value(s, p, c) for s, p, c in
+    sf["fidelity_share"] = sf["fidelity_share"].where(sf["dosage_known"] > 0)
+    sf["implements_with_fidelity"] = rules.implements_with_fidelity(sf["fidelity_share"])
+    sf["idle_license_value"] = [rules.idle_license_value(s, p, c) for s, p, c in
                                 zip(sf["seats"], sf["peak_active_30d"], sf["annual_cost"], strict=True)]
     names = district.schools.set_index("school_id")["school_name"]
     sf.insert(2, "school_name", sf["school_id"].map(names).fillna(sf["school_id"]).astype("object"))
@@ -476,26 +358,27 @@ def _device_costs(district: District, per_student: pd.DataFrame, as_of: pd.Times
 
 
 def add_flags(t: pd.DataFrame) -> pd.DataFrame:
-    """The badges of methods.md section 1, as a list of flag keys per tool."""
+    """The badges of methods.md section 1 (rules in edtech.core.rules), as a list of flag keys per tool."""
     util = t["utilization"]
     cost_q3 = t["annual_cost"][t["seats"] > 0].quantile(0.75) if (t["seats"] > 0).sum() >= 4 else np.inf
     util_q1 = util.dropna().quantile(0.25) if util.notna().sum() >= 4 else -np.inf
+    vetted = rules.is_vetted(t["privacy_status"], t["accessibility"])
     flags = []
-    for _, r in t.iterrows():
+    for i, r in t.iterrows():
         f = []
-        if pd.notna(r["utilization"]) and r["utilization"] < 0.5:
+        if rules.is_underused(r["utilization"]):
             f.append("underused")
-        if pd.notna(r["utilization"]) and r["utilization"] > 1.0:
+        if rules.is_over_deployed(r["utilization"]):
             f.append("over_deployed")
-        if pd.notna(r["school_util_spread"]) and r["school_util_spread"] > 0.40:
+        if rules.is_uneven(r["school_util_spread"]):
             f.append("uneven")
         if bool(r["concentrated"]):
             f.append("concentrated")
         if pd.notna(r["utilization"]) and r["annual_cost"] >= cost_q3 and r["utilization"] <= util_q1:
             f.append("expensive_underused")
-        if r["privacy_status"] != "signed_dpa" or r["accessibility"] not in {"wcag_aa"}:
+        if not bool(vetted.loc[i]):
             f.append("unvetted")
-        if pd.notna(r["days_to_renewal"]) and r["days_to_renewal"] <= RENEWAL_WINDOW_DAYS:
+        if pd.notna(r["days_to_renewal"]) and bool(rules.renewal_due(r["days_to_renewal"])):
             f.append("renewal_due")
         flags.append(f)
     t["flags"] = flags
@@ -526,8 +409,10 @@ def combine(metrics: UsageMetrics, effects: pd.DataFrame) -> pd.DataFrame:
     for col in ["effect_size", "effect_ci_low", "effect_ci_high", "p_value", "baseline_std_diff",
                 "descriptive_gap", "improvement_index"]:
         t[col] = pd.to_numeric(t[col], errors="coerce")
-    # $ per 0.1 SD per student: only meaningful for a positive effect
-    t["cost_per_0_1_sd"] = (t["cost_per_student_served"] / effect * 0.1).where(effect > 0)
+    # $ per 0.1 SD per student at dosage (v2: the population the effect is estimated on); positive effects only
+    per_dosage = t["ingredients_cost"] / t["dosage_met"].where(t["dosage_met"] > 0)
+    t["cost_per_student_at_dosage"] = per_dosage
+    t["cost_per_0_1_sd"] = (per_dosage / effect * 0.1).where(effect > 0)
     t["academic_roi_per_1000"] = (effect * t["dosage_met"] / t["ingredients_cost"].where(t["ingredients_cost"] > 0)
                                   * 1000.0)
     return t
@@ -571,13 +456,32 @@ def score_metrics(tools: pd.DataFrame, weights: dict[str, float] | None = None,
     order = t.sort_values(["rankable", "roi_score"], ascending=[False, False], na_position="last").index
     t["rank"] = pd.Series(range(1, len(order) + 1), index=order).reindex(t.index).astype("Int64")
     t.loc[t["roi_score"].isna(), "rank"] = pd.NA
-    t["right_size_seats"] = [right_size_seats(p, params.right_size_buffer) for p in t["peak_active_30d"]]
+    buffer = params.right_size_buffer
+    t["right_size_seats"] = [rules.right_size_seats(p, s, buffer) for p, s in zip(t["peak_active_30d"], t["seats"],
+                                                                                 strict=True)]
+    t["right_size_savings"] = [rules.right_size_savings(s, p, c, buffer) for s, p, c in
+                               zip(t["seats"], t["peak_active_30d"], t["annual_cost"], strict=True)]
     consolidate = _consolidation_partners(t)
     recs = [_recommend(r, consolidate.get(r["tool_id"]), t) for _, r in t.iterrows()]
     t["recommendation"] = [r[0] for r in recs]
     t["recommendation_reason"] = [r[1] for r in recs]
     t["consolidate_with"] = [consolidate.get(x, (None,))[0] for x in t["tool_id"]]
+    t["savings_if_followed"] = savings_if_followed(t)
     return t
+
+
+def recommendation_kind(recommendation: pd.Series) -> pd.Series:
+    """renew / right_size / renegotiate / consolidate / sunset / study (data contract v2 decision codes)."""
+    first = recommendation.fillna("").astype(str).str.split().str[0].str.lower()
+    return first.replace({"right-size": "right_size"})
+
+
+def savings_if_followed(t: pd.DataFrame) -> list[float]:
+    """Annual savings at today's prices if the recommendation is followed: the right-size saving, or the
+    whole license for a sunset; nothing otherwise (renegotiation savings are not known in advance)."""
+    kind = recommendation_kind(t["recommendation"])
+    return [float(rs) if k == "right_size" else (float(c) if k == "sunset" else 0.0)
+            for k, rs, c in zip(kind, t["right_size_savings"], t["annual_cost"], strict=True)]
 
 
 def _consolidation_partners(t: pd.DataFrame) -> dict[str, tuple[str, str, float]]:
@@ -612,7 +516,8 @@ def _recommend(r: pd.Series, partner: tuple[str, str, float] | None, t: pd.DataF
     seats = int(r["seats"])
     if seats <= 0:
         return "study", "No license on file for this tool, so its cost and utilization can not be judged yet."
-    util_txt = f"{util:.0%}" if pd.notna(util) else "no"
+    util_txt = fmt.pct(util) if pd.notna(util) else "no"
+    saving = fmt.money(r["right_size_savings"])
     if label == effects_mod.LABEL_NEGATIVE:
         return "sunset", (f"Students who met dosage scored significantly lower on {r['assessment']} than similar "
                           "non-users.")
@@ -620,7 +525,8 @@ def _recommend(r: pd.Series, partner: tuple[str, str, float] | None, t: pd.DataF
         if good_evidence and n > 0:
             return f"right-size to {n} seats", (f"Only {util_txt} of {seats} seats were used, but users benefit "
                                                 f"({label}); the peak 4-week use of {int(r['peak_active_30d'])} "
-                                                f"students plus a {int(round(100 * (n / max(r['peak_active_30d'], 1) - 1)))}% buffer needs {n} seats.")
+                                                f"students plus a {rules.RIGHT_SIZE_BUFFER:.0%} buffer needs {n} seats, "
+                                                f"saving {saving} a year at today's price.")
         return "sunset", (f"Only {util_txt} of {seats} seats were used this contract year (digital dust) and there is "
                           "no evidence of benefit.")
     if partner and not good_evidence:
@@ -629,7 +535,7 @@ def _recommend(r: pd.Series, partner: tuple[str, str, float] | None, t: pd.DataF
     if pd.notna(util) and util < 0.8 and seats - n >= max(5, 0.1 * seats) and n > 0:
         return f"right-size to {n} seats", (
             f"Peak 4-week use was {int(r['peak_active_30d'])} students on {seats} seats; {n} seats "
-            f"(peak + buffer) would save about ${(seats - n) * r['annual_cost'] / seats:,.0f} a year.")
+            f"(peak + {rules.RIGHT_SIZE_BUFFER:.0%} buffer) would save {saving} a year at today's price.")
     if label == effects_mod.LABEL_NONE:
         if pd.notna(util) and util < 0.5:
             return "sunset", f"Underused ({util_txt} of seats) and no detectable effect on {r['assessment']}."
@@ -653,10 +559,10 @@ def _tool_schools(metrics: UsageMetrics) -> pd.Series:
 
 
 def analyze_district(district: District, params: RoiParams | None = None,
-                     outcome_choice: dict[str, str] | None = None, whole: District | None = None) -> tuple[UsageMetrics, pd.DataFrame, pd.DataFrame]:
-    """The heavy part: (usage metrics, all effect rows, per-tool combined frame before scoring)."""
+                     outcome_choice: dict[str, str] | None = None) -> tuple[UsageMetrics, pd.DataFrame, pd.DataFrame]:
+    """The heavy part, on the whole district: (usage metrics, all effect rows, per-tool frame before scoring)."""
     params = params or RoiParams()
-    metrics = compute_usage_metrics(district, params, whole)
+    metrics = compute_usage_metrics(district, params)
     effects = (compute_effects(district, metrics, outcome_choice) if len(metrics.tools)
                else pd.DataFrame(columns=effects_mod.EFFECT_COLUMNS))
     combined = combine(metrics, effects)
@@ -672,15 +578,15 @@ SCORE_COLUMNS = [
     "descriptive_gap", "effect_size", "effect_ci_low", "effect_ci_high", "p_value", "effect_method",
     "baseline_std_diff", "baseline_status", "evidence_label", "improvement_index", "cost_per_0_1_sd",
     "academic_roi_per_1000", "roi_score", "score_parts_missing", "recommendation", "recommendation_reason",
-    "right_size_seats", "consolidate_with", "flags",
+    "right_size_seats", "right_size_savings", "savings_if_followed", "consolidate_with", "flags",
 ]
 
 
 def score_tools(district: District, weights: dict[str, float] | None = None, params: RoiParams | None = None,
-                outcome_choice: dict[str, str] | None = None, whole: District | None = None) -> pd.DataFrame:
-    """Main entry: one row per tool with usage, cost, effect, evidence, ROI score and recommendation,
-    sorted by ROI score (best first). All other computed columns follow `SCORE_COLUMNS`."""
-    _, _, combined = analyze_district(district, params, outcome_choice, whole)
+                outcome_choice: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per tool with usage, cost, effect, evidence, ROI score and recommendation, sorted by ROI
+    score (best first), for the whole `district`. All other computed columns follow `SCORE_COLUMNS`."""
+    _, _, combined = analyze_district(district, params, outcome_choice)
     return order_scoreboard(score_metrics(combined, weights, params))
 
 
@@ -693,7 +599,43 @@ def order_scoreboard(scored: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def score_schools(district: District, params: RoiParams | None = None, whole: District | None = None) -> pd.DataFrame:
-    """Per tool x school: seats (district-wide seats shared as on the adoption page), active users,
-    utilization, peak 4-week users, idle value, dosage met and fidelity."""
-    return compute_usage_metrics(district, params, whole).schools
+# ---------------------------------------------------------------- a coordinator's scope
+
+# columns recomputed from the scope's schools; everything else (evidence, score, rank, recommendation,
+# contract dates, district flags) stays the district's
+SCOPED_SUMS = ["seats", "annual_cost", "active_users", "active_7d", "active_30d", "dosage_met", "dosage_known",
+               "peak_active_30d", "idle_license_value", "licensed_students"]
+
+
+def scope_board(board: pd.DataFrame, metrics: UsageMetrics, scope: frozenset[str] | None) -> pd.DataFrame:
+    """The district scoreboard seen from a coordinator's schools: seats and spend are their own licenses
+    plus their share of district-wide ones; users, dosage and fidelity are their students'; evidence,
+    score, recommendation and district flags are the district's (edtech.core.scope)."""
+    if scope is None or board.empty:
+        return board.assign(scope_share=False) if not board.empty else board
+    sf = metrics.schools[metrics.schools["school_id"].isin(scope)]
+    sums = sf.groupby("tool_id")[[c for c in SCOPED_SUMS if c in sf.columns]].sum()
+    shared = sf.groupby("tool_id")["seats_shared"].any()
+    hours = sf.groupby("tool_id")["hours"].sum()
+    out = board.copy()
+    for col in sums.columns:
+        out[col] = out["tool_id"].map(sums[col]).fillna(0.0)
+    out["seats"] = out["seats"].round().astype("int64")
+    for col in ["active_users", "active_7d", "active_30d", "dosage_met", "peak_active_30d"]:
+        out[col] = out[col].round().astype("int64")
+    out["scope_share"] = out["tool_id"].map(shared).fillna(False).astype(bool)
+    seats = out["seats"].where(out["seats"] > 0)
+    users = out["active_users"].where(out["active_users"] > 0)
+    out["utilization"] = out["active_users"] / seats
+    out["cost_per_seat"] = out["annual_cost"] / seats
+    out["cost_per_active_user"] = out["annual_cost"] / users
+    out["cost_per_hour"] = out["annual_cost"] / out["tool_id"].map(hours).where(lambda h: h > 0)
+    out["dosage_met_share"] = out["dosage_met"] / out["dosage_known"].where(out["dosage_known"] > 0)
+    out["fidelity_share"] = (out["dosage_met"] / out["licensed_students"].where(out["licensed_students"] > 0)
+                             ).where(out["dosage_known"] > 0)
+    # the recommendation is the district's: right-size and savings are district figures, not the scope's
+    out["flags"] = [[f for f in flags if f not in ("underused", "over_deployed")]
+                    + (["underused"] if rules.is_underused(u) else [])
+                    + (["over_deployed"] if rules.is_over_deployed(u) else [])
+                    for flags, u in zip(out["flags"], out["utilization"], strict=True)]
+    return out[out["seats"].gt(0) | out["active_users"].gt(0)].reset_index(drop=True)

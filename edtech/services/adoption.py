@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
+import plotly.graph_objects as go
 from sqlalchemy.engine import Engine
 
 from edtech.adoption import engine as adoption
-from edtech.adoption import equity
+from edtech.adoption import equity, viz
 from edtech.core.district import District
 from edtech.core.privacy import neutralize_frame
+from edtech.services import workspace
 from edtech.store import data
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -46,10 +48,6 @@ class AdoptionReport:
     aggregate_marker: pd.Timestamp | None
 
     @property
-    def has_student_usage(self) -> bool:
-        return not self.schools.empty
-
-    @property
     def has_aggregate(self) -> bool:
         return not self.district.usage_aggregate.empty
 
@@ -58,11 +56,14 @@ class AdoptionReport:
         return adoption.aggregate_level(self.district.usage_aggregate) if self.has_aggregate else ""
 
 
-def build_report(district: District, all_schools: pd.DataFrame | None = None,
-                 all_students: pd.DataFrame | None = None, pd_weeks: int = 6, top_n: int = 10) -> AdoptionReport:
-    """Compute every adoption table for a district (or a coordinator's scope of it)."""
+READS = tuple(f"table:{t}" for t in ("schools", "students", "tools", "licenses", "usage", "devices", "pd_sessions",
+                                     "usage_aggregate"))
+
+
+def build_report(district: District, pd_weeks: int = 6, top_n: int = 10) -> AdoptionReport:
+    """Compute every adoption table for the whole district (a scope selects from it: `scope_report`)."""
     per = adoption.student_tool_usage(district)
-    schools = adoption.school_tool_adoption(district, per, all_schools, all_students)
+    schools = adoption.school_tool_adoption(district, per)
     weekly = adoption.weekly_trend(district.usage, district.students)
     seats = schools[["school_id", "tool_id", "licensed_students"]]
     access = equity.student_access(district.students, district.tools, seats, per)
@@ -88,14 +89,91 @@ def build_report(district: District, all_schools: pd.DataFrame | None = None,
         aggregate_marker=marker)
 
 
+def scope_report(full: AdoptionReport, scope: frozenset[str] | None, district: District) -> AdoptionReport:
+    """A coordinator's rows of the district report: their schools' rows; medians, similar-school
+    comparisons, concentration and FRL quartiles stay district facts (edtech.core.scope)."""
+    if scope is None:
+        return full
+
+    def mine(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["school_id"].isin(scope)].reset_index(drop=True) if "school_id" in frame else frame
+
+    schools = mine(full.schools)
+    access = mine(full.access)
+    return replace(
+        full, district=district, student_usage=mine(full.student_usage), schools=schools,
+        tool_totals=adoption.tool_totals(schools), weekly=mine(full.weekly), pd_change=mine(full.pd_change),
+        access=access, equity_quartile=equity.equity_by_frl_quartile(access, full.district.schools),
+        equity_subgroup=equity.equity_by_subgroup(access, district.students), devices=mine(full.devices))
+
+
+def adoption_report(ws: workspace.Workspace) -> AdoptionReport:
+    """The adoption report of the workspace's scope (the district report is computed once)."""
+    full = ws.shared("adoption", READS, lambda: build_report(ws.whole))
+    return scope_report(full, ws.scope, ws.district)
+
+
 def load_report(engine: Engine, scope: frozenset[str] | None = None) -> AdoptionReport:
-    """Load the district (or scope) and build the report; seats are shared over the whole district."""
-    district = data.load_district(engine, scope)
-    all_schools = all_students = None
-    if scope is not None:
-        all_schools = data.read_table(engine, "schools")
-        all_students = data.read_table(engine, "students")[["student_id", "school_id", "grade_level"]]
-    return build_report(district, all_schools, all_students)
+    return adoption_report(workspace.Workspace(engine, scope))
+
+
+@dataclass
+class SchoolView:
+    """What the adoption page draws for one school (or all of the scope's): figures and tables."""
+
+    heatmaps: dict[str, go.Figure]
+    trend: go.Figure
+    dosage: go.Figure
+    devices: go.Figure
+    not_using: pd.DataFrame
+    aggregate: dict[str, go.Figure]
+
+
+def school_view(ws: workspace.Workspace, school_id: str | None) -> SchoolView:
+    report = adoption_report(ws)
+    district = report.district
+    weekly = report.weekly if school_id is None else report.weekly[report.weekly["school_id"] == school_id]
+    devices = report.devices if school_id is None else report.devices[report.devices["school_id"] == school_id]
+    heatmaps = {} if school_id is not None else {
+        value: viz.adoption_heatmap(report.schools, value, f"{value.title()} by school and tool")
+        for value in ("utilization", "fidelity")}
+    aggregate = {}
+    if report.has_aggregate:
+        label = "US school closures (13 Mar 2020)" if report.aggregate_marker is not None else ""
+        aggregate = {
+            "top": viz.aggregate_top_products(report.aggregate_top),
+            "trend": viz.aggregate_trend(report.aggregate_weekly, report.aggregate_top, report.aggregate_marker, label),
+            "total": viz.aggregate_engagement_total(report.aggregate_total, report.aggregate_marker, label)}
+    return SchoolView(
+        heatmaps=heatmaps, trend=viz.weekly_trend_lines(weekly, district.tools),
+        dosage=viz.dosage_distribution(adoption.dosage_distribution(report.student_usage, school_id), district.tools),
+        devices=viz.device_coverage_bars(devices),
+        not_using=(adoption.not_using_by_grade(district, report.student_usage, school_id)
+                   if school_id is not None else pd.DataFrame()),
+        aggregate=aggregate)
+
+
+def equity_view(ws: workspace.Workspace, tool_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure]:
+    """(by FRL quartile, by subgroup, quartile chart) for one tool or all (None); quartiles are district-wide."""
+    report = adoption_report(ws)
+    access = report.access if tool_id is None else report.access[report.access["tool_id"] == tool_id]
+    by_quartile = equity.equity_by_frl_quartile(access, ws.whole.schools)
+    by_subgroup = equity.equity_by_subgroup(access, report.district.students)
+    return by_quartile, by_subgroup, viz.frl_quartile_bars(by_quartile)
+
+
+def not_using_students(ws: workspace.Workspace, school_id: str) -> pd.DataFrame:
+    """Students of one school (in scope) not using each tool they are offered (roles that see students only)."""
+    report = adoption_report(ws)
+    return adoption.not_using_students(report.district, report.student_usage, school_id)
+
+
+def pd_figure(ws: workspace.Workspace, row: int, title: str) -> go.Figure:
+    """Before/after chart of the PD event at position `row` of the report's pd_change table."""
+    report = adoption_report(ws)
+    ev = report.pd_change.iloc[row]
+    window = adoption.pd_weekly_window(report.weekly, ev["school_id"], ev["tool_id"], ev["pd_date"])
+    return viz.pd_before_after(window, title)
 
 
 def school_table(report: AdoptionReport, school_id: str | None = None) -> pd.DataFrame:
@@ -108,27 +186,29 @@ def school_table(report: AdoptionReport, school_id: str | None = None) -> pd.Dat
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("adoption", help="school × tool adoption: seats, active users, utilization, fidelity",
                                    description=f"{adoption.ACTIVE_USER_RULE} {adoption.SEAT_ALLOCATION_RULE}")
-    parser.add_argument("--school", default=None, help="only this school_id")
+    parser.add_argument("--school", action="append", metavar="ID",
+                        help="a coordinator's scope: only these schools (repeatable)")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
     parser.set_defaults(func=run_cli)
 
 
 def run_cli(args: argparse.Namespace) -> int:
     engine = data.make_engine(args.db)
-    report = load_report(engine)
-    known = set(report.district.schools["school_id"])
-    if args.school is not None and args.school not in known:
+    known = set(data.read_table(engine, "schools")["school_id"])
+    unknown = sorted(set(args.school or ()) - known)
+    if unknown:
         shown = ", ".join(sorted(known)[:20]) or "none (the database has no schools; run `python -m edtech demo`)"
-        print(f"error: unknown school '{args.school}'. Known school_ids: {shown}", file=sys.stderr)
+        print(f"error: unknown school {', '.join(unknown)}. Known school_ids: {shown}", file=sys.stderr)
         return EXIT_USAGE
-    table = school_table(report, args.school)
+    report = load_report(engine, frozenset(args.school) if args.school else None)
+    table = school_table(report)
     if args.format == "json":
         records = json.loads(table.to_json(orient="records", date_format="iso"))
         print(json.dumps(records, indent=2))
     elif args.format == "csv":
         neutralize_frame(table).to_csv(sys.stdout, index=False)
     elif table.empty:
-        print("No licensed tools or usage yet." if args.school is None else f"No tools at school {args.school}.")
+        print("No licensed tools or usage yet." if not args.school else "No tools at these schools.")
     else:
         shown = table.copy()
         for col in ["utilization", "dosage_met_share", "fidelity", "district_median_utilization",

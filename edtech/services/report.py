@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import math
 import sys
 import time
 import zipfile
@@ -15,12 +17,16 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from edtech.budget import projection as budget
+from edtech.core import rules
 from edtech.core.district import District
 from edtech.report import assemble as report
 from edtech.report import memo, render
 from edtech.report import pdf as report_pdf
 from edtech.report import slides as report_pptx
 from edtech.roi import engine as roi
+from edtech.roi import figures
+from edtech.services import overview as overview_service
+from edtech.services import workspace
 from edtech.store import data
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -83,22 +89,84 @@ def district_label(district: District) -> str:
     return f"District {ids[0]}" if len(ids) == 1 else "District"
 
 
-def build_report(engine: Engine, *, scenario: str | None = None, sections: list[str] | None = None,
-                 min_n: int | None = None, district: District | None = None,
-                 scoreboard: pd.DataFrame | None = None) -> report.BoardReport:
-    from edtech.services.roi import load_weights
+READS = ("table:*", "setting:roi_weights", "setting:roi_outcome_choice", "scenarios", "models")
 
-    district = district if district is not None else data.load_district(engine)
-    board = scoreboard if scoreboard is not None else roi.score_tools(district, weights=load_weights(engine))
-    risk, note = risk_scores(engine, district) if sections is None or "at_risk" in sections or "summary" in sections \
-        else (None, None)
+
+def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sections: list[str] | None = None,
+                 min_n: int | None = None) -> report.BoardReport:
+    """The board report of the workspace's scope: the same scoreboard, key figures and budget inputs
+    every other surface uses."""
+    engine = ws.engine
+    risk, note = risk_scores(engine, ws.district) if sections is None or "at_risk" in sections \
+        or "summary" in sections else (None, None)
     try:
         imports = data.import_history(engine)
     except Exception:  # noqa: BLE001
         imports = None
-    return report.build_board_report(district, scenario=scenario_spec(engine, scenario), scoreboard=board, risk=risk,
-                                     risk_note=note, sections=sections, min_n=min_n,
-                                     district_name=district_label(district), imports=imports)
+    return report.build_board_report(ws.district, scenario=scenario_spec(engine, scenario), scoreboard=ws.board,
+                                     budget_inputs=budget_inputs(ws), risk=risk, risk_note=note, sections=sections,
+                                     min_n=min_n, district_name=district_label(ws.whole), imports=imports,
+                                     figures=overview_service.key_figures(ws))
+
+
+def report_for(ws: workspace.Workspace, sections: tuple[str, ...], scenario: str | None,
+               min_n: int) -> report.BoardReport:
+    return build_report(ws, scenario=scenario, sections=list(sections), min_n=min_n)
+
+
+def memos_for(ws: workspace.Workspace, min_n: int) -> bytes:
+    """The renewal memos of the workspace's scope as one zip (b'' when no tool is due)."""
+    files = renewal_memos(ws.district, ws.board, min_n=min_n)
+    return memos_zip(files) if files else b""
+
+
+def budget_inputs(ws: workspace.Workspace) -> budget.BudgetInputs:
+    """Budget inputs from the workspace's scoreboard (what the Budget page projects)."""
+    return budget.inputs_from_district(ws.district, ws.board if len(ws.board) else None)
+
+
+def _cell(value: Any, min_n: int, *, count: bool = False) -> Any:
+    """A JSON cell; a student count under the threshold is {"value": null, "display": "<N"}."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if count and value < min_n:
+        return {"value": None, "display": f"<{min_n}"}
+    return value.item() if hasattr(value, "item") else value
+
+
+def report_figures(ws: workspace.Workspace, *, scenario: str | None = None,
+                   min_n: int | None = None) -> dict[str, Any]:
+    """Every number the board report states (data contract v2 `report --format json`)."""
+    min_n = int(rules.suppression_threshold() if min_n is None else min_n)
+    rep = build_report(ws, scenario=scenario, min_n=min_n)
+    k = overview_service.key_figures(ws)
+    board = figures.licensed(ws.board)
+    per_tool = {str(r.tool_id): round(float(r.right_size_savings), 2) for r in board.itertuples()}
+    cmp = rep.budget
+    savings: dict[str, Any] = {
+        "buffer": rules.RIGHT_SIZE_BUFFER, "per_tool": per_tool,
+        "per_year_today": round(sum(per_tool.values()), 2),
+        "if_recommendations_followed_per_year": round(float(k["savings_if_followed_per_year"]), 2),
+        "total": None, "year1": None, "horizon_years": None, "scenario": None}
+    if cmp is not None:
+        summary = cmp.scenario.summary
+        savings.update(total=round(float(summary["total_savings"]), 2), year1=round(float(summary["year1_savings"]), 2),
+                       horizon_years=len(cmp.scenario.years), scenario=cmp.scenario.scenario.name,
+                       sunsets=cmp.sunsets)
+    key = {name: (_cell(value, min_n, count=name in ("students_using_tools",)) if not isinstance(value, (list, dict))
+                  else value) for name, value in k.items() if name != "underused_tool_names"}
+    at_risk: dict[str, Any] = {"model": None, "flagged": None, "by_school": []}
+    if rep.risk_counts is not None:
+        counts = rep.risk_counts
+        at_risk = {"model": rep.risk_label, "flagged": _cell(int(counts["flagged"].sum()), min_n, count=True),
+                   "by_school": [{"school_id": r.school_id, "flagged": _cell(int(r.flagged), min_n, count=True)}
+                                 for r in counts.groupby("school_id", as_index=False)["flagged"].sum().itertuples()]}
+    return {
+        "as_of": ws.as_of.date().isoformat(), "scope": sorted(ws.scope) if ws.scope else None,
+        "summary": {"recommendations": k["recommendations"], "decisions": {}},
+        "savings": savings, "key_figures": key, "at_risk": at_risk, "interventions": None, "roadmap": None,
+        "suppression_threshold": min_n,
+    }
 
 
 def chart_images(rep: report.BoardReport) -> dict[str, bytes]:
@@ -117,10 +185,9 @@ def export(rep: report.BoardReport, fmt: str, pngs: dict[str, bytes] | None = No
     return report_pdf.build_pdf(rep, pngs) if fmt == "pdf" else report_pptx.build_pptx(rep, pngs)
 
 
-def renewal_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None,
-                  window_days: int = roi.RENEWAL_WINDOW_DAYS) -> dict[str, bytes]:
-    """File name -> one-page PDF, for each tool whose contract ends within `window_days`."""
-    memos = memo.build_memos(district, scoreboard, min_n=min_n, window_days=window_days)
+def renewal_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None) -> dict[str, bytes]:
+    """File name -> one-page PDF, for each tool flagged 'renewal due' (rules.renewal_due)."""
+    memos = memo.build_memos(district, scoreboard, min_n=min_n)
     if not memos:
         return {}
     pngs = render.render_many([m.trend_figure for m in memos], width=1000, height=memo.TREND_PX_H)
@@ -139,8 +206,14 @@ def memos_zip(files: dict[str, bytes]) -> bytes:
 def _run(args: argparse.Namespace) -> int:
     engine = data.make_engine(args.db)
     data.init_db(engine)
-    district = data.load_district(engine)
-    if district.is_empty:
+    scope = frozenset(args.school) if args.school else None
+    if scope is not None:
+        unknown = sorted(scope - set(data.read_table(engine, "schools")["school_id"]))
+        if unknown:
+            print(f"error: unknown school {', '.join(unknown)}", file=sys.stderr)
+            return EXIT_USAGE
+    ws = workspace.Workspace(engine, scope)
+    if ws.district.is_empty:
         print("The database has no district data yet: load it first (python -m edtech demo loads the sample "
               "district).", file=sys.stderr)
         return EXIT_USAGE
@@ -149,11 +222,18 @@ def _run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return EXIT_USAGE
+    if args.format == "json":
+        text = json.dumps(report_figures(ws, scenario=args.scenario), indent=2, default=str)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        else:
+            print(text)
+        return EXIT_OK
+    if not args.out:
+        print("error: --out PATH is required for pdf and pptx", file=sys.stderr)
+        return EXIT_USAGE
     started = time.perf_counter()
-    from edtech.services.roi import load_weights
-
-    board = roi.score_tools(district, weights=load_weights(engine))
-    rep = build_report(engine, scenario=args.scenario, district=district, scoreboard=board)
+    rep = build_report(ws, scenario=args.scenario)
     try:
         content = export(rep, args.format)
     except render.RenderError as exc:
@@ -167,26 +247,29 @@ def _run(args: argparse.Namespace) -> int:
     if args.memos:
         folder = Path(args.memos)
         folder.mkdir(parents=True, exist_ok=True)
-        files = renewal_memos(district, board)
+        files = renewal_memos(ws.district, ws.board)
         for name, pdf in files.items():
             (folder / name).write_bytes(pdf)
         print(f"wrote {len(files)} renewal memo(s) to {folder}" if files else
-              "no tool is due for renewal within 90 days: no memo written")
+              f"no tool is due for renewal within {rules.RENEWAL_WINDOW_DAYS} days: no memo written")
     return EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "report", help="board report as PDF or PowerPoint (+ renewal memos)",
+        "report", help="board report as PDF, PowerPoint or JSON (+ renewal memos)",
         description="Executive summary, KPIs, ROI scoreboard, adoption by school, budget proposal with its "
-                    "uncertainty, at-risk counts by school and grade, data sources. Counts under 10 students "
-                    "are shown as <10.")
-    parser.add_argument("--format", choices=FORMATS, required=True)
-    parser.add_argument("--out", required=True, metavar="PATH")
+                    "uncertainty, at-risk counts by school and grade, data sources. Counts under the "
+                    "suppression threshold (EDTECH_SUPPRESS_MIN, default 10) are shown as <N. "
+                    "--format json prints every number the report states.")
+    parser.add_argument("--format", choices=(*FORMATS, "json"), required=True)
+    parser.add_argument("--out", default=None, metavar="PATH", help="required for pdf/pptx; json prints to stdout")
     parser.add_argument("--scenario", default=None, metavar="NAME",
                         help="a saved budget scenario (default: right-size every license to peak use + 10%%)")
     parser.add_argument("--memos", default=None, metavar="DIR",
                         help="also write a one-page renewal memo PDF per tool due within 90 days")
+    parser.add_argument("--school", action="append", metavar="ID",
+                        help="a coordinator's scope: only these schools' figures (repeatable)")
     parser.set_defaults(func=_run)
 
 

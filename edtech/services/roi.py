@@ -7,99 +7,85 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 from sqlalchemy.engine import Engine
 
 from edtech.core.privacy import neutralize_frame
+from edtech.evidence import effects
 from edtech.roi import engine as roi
+from edtech.roi import viz
+from edtech.services import workspace
 from edtech.store import data
 
-WEIGHTS_SETTING_KEY = "roi_weights"
-OUTCOME_SETTING_KEY = "roi_outcome_choice"
-
 # the columns `python -m edtech roi` prints (JSON keeps every one; table/csv the same order)
-CLI_COLUMNS = [c for c in roi.SCORE_COLUMNS if c != "rank"]
+CLI_COLUMNS = [c for c in roi.SCORE_COLUMNS if c != "rank"] + ["scope_share"]
 TABLE_COLUMNS = ["tool_id", "tool_name", "seats", "active_users", "utilization", "dosage_met_share", "effect_size",
                  "evidence_label", "roi_score", "recommendation"]
+READS = workspace.BOARD_READS
+normalize_weights = workspace.normalize_weights
+load_weights = workspace.load_weights
+load_outcome_choice = workspace.load_outcome_choice
 
 
-# ---------------------------------------------------------------- weights
+# ---------------------------------------------------------------- saved settings (director only: the page checks)
 
-def normalize_weights(weights: dict[str, Any] | None) -> dict[str, float]:
-    """Known keys only, non-negative floats, defaults for the missing ones."""
-    out = dict(roi.DEFAULT_WEIGHTS)
-    for key, value in (weights or {}).items():
-        if key in out:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(number) and number >= 0:
-                out[key] = number
-    return out
+def save_weights(engine: Engine, weights: dict[str, float]) -> None:
+    data.save_setting(engine, workspace.WEIGHTS_SETTING_KEY, normalize_weights(weights))
 
 
-def settings_supported() -> bool:
-    return hasattr(data, "save_setting") and hasattr(data, "load_setting")
-
-
-def load_weights(engine: Engine) -> dict[str, float]:
-    """The saved ROI weights (methods.md section 3 defaults when none are saved)."""
-    if not settings_supported():
-        return dict(roi.DEFAULT_WEIGHTS)
-    raw = data.load_setting(engine, WEIGHTS_SETTING_KEY, None)
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raw = None
-    return normalize_weights(raw if isinstance(raw, dict) else None)
-
-
-def save_weights(engine: Engine, weights: dict[str, float]) -> bool:
-    """Save the weights; False when the data layer has no settings store yet."""
-    if not settings_supported():
-        return False
-    data.save_setting(engine, WEIGHTS_SETTING_KEY, normalize_weights(weights))
-    return True
-
-
-# ---------------------------------------------------------------- outcome choice (tool -> assessment)
-
-def load_outcome_choice(engine: Engine) -> dict[str, str]:
-    """Outcome assessments the user picked for tools (overrides the subject match)."""
-    if not settings_supported():
-        return {}
-    raw = data.load_setting(engine, OUTCOME_SETTING_KEY, None)
-    if not isinstance(raw, dict):
-        return {}
-    return {str(k): str(v) for k, v in raw.items() if isinstance(v, str) and v}
-
-
-def save_outcome_choice(engine: Engine, tool_id: str, assessment: str | None) -> bool:
+def save_outcome_choice(engine: Engine, tool_id: str, assessment: str | None) -> None:
     """Set (or, with None, clear) the outcome assessment of one tool."""
-    if not settings_supported():
-        return False
     choice = load_outcome_choice(engine)
     if assessment:
         choice[tool_id] = assessment
     else:
         choice.pop(tool_id, None)
-    data.save_setting(engine, OUTCOME_SETTING_KEY, choice)
-    return True
+    data.save_setting(engine, workspace.OUTCOME_SETTING_KEY, choice)
 
 
-# ---------------------------------------------------------------- scoreboard
+# ---------------------------------------------------------------- use cases
 
-def scoreboard(engine: Engine, scope: frozenset[str] | None = None,
-               weights: dict[str, float] | None = None) -> pd.DataFrame:
-    """Load the district and score every tool (saved weights unless given)."""
-    district = data.load_district(engine, scope=scope)
-    whole = None if scope is None else data.load_district(engine)
-    return roi.score_tools(district, weights=weights if weights is not None else load_weights(engine), whole=whole,
-                           outcome_choice=load_outcome_choice(engine))
+def scoreboard(ws: workspace.Workspace) -> pd.DataFrame:
+    """The scoreboard of the workspace's scope with the saved weights (what every surface shows)."""
+    return ws.board
+
+
+def scoreboard_for(engine: Engine, scope: frozenset[str] | None = None) -> pd.DataFrame:
+    return scoreboard(workspace.Workspace(engine, scope))
+
+
+@dataclass
+class Drilldown:
+    figures: dict[str, go.Figure | None]
+    schools: pd.DataFrame
+    effects: pd.DataFrame
+    explanations: list[str]
+
+
+def drilldown(ws: workspace.Workspace, tool_id: str) -> Drilldown:
+    """One tool's weekly use, school breakdown (the scope's schools), dosage and effect rows."""
+    m = ws.roi.metrics
+    board = ws.board.set_index("tool_id")
+    seats = board.loc[tool_id, "seats"] if tool_id in board.index else 0
+    weekly = m.weekly[m.weekly["tool_id"] == tool_id]
+    schools = m.schools[m.schools["tool_id"] == tool_id]
+    students = m.students[m.students["tool_id"] == tool_id]
+    if ws.scope is not None:
+        schools = schools[schools["school_id"].isin(ws.scope)]
+        students = students[students["school_id"].isin(ws.scope)]
+    rows = ws.roi.effects[ws.roi.effects["tool_id"] == tool_id]
+    rec_minutes = m.tools.set_index("tool_id")["recommended_minutes_per_week"].get(tool_id)
+    figures = {
+        "weekly": viz.weekly_active(weekly, seats) if ws.scope is None else None,
+        "schools": viz.school_breakdown(schools) if len(schools) else None,
+        "dosage": viz.dosage_distribution(students, rec_minutes) if len(students) else None,
+        "effects": viz.effect_forest(rows) if len(rows) else None,
+    }
+    return Drilldown(figures, schools, rows, [effects.explain_effect(r) for _, r in rows.iterrows()])
 
 
 def _json_value(value: Any) -> Any:
@@ -135,7 +121,7 @@ def export_frame(board: pd.DataFrame) -> pd.DataFrame:
 def _run(args: argparse.Namespace) -> int:
     engine = data.make_engine(args.db)
     data.init_db(engine)
-    board = scoreboard(engine)
+    board = scoreboard_for(engine, frozenset(args.school) if args.school else None)
     if args.format == "json":
         json.dump(to_records(board), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -156,9 +142,11 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "roi", help="score every tool: usage, cost, effect, evidence, ROI score, recommendation",
-        description="Per tool: seats, cost, active users, utilization, dosage, effect with 95%% CI, evidence label, "
+        description="Per tool: seats, cost, active users, utilization, dosage, effect with 95% CI, evidence label, "
                     "cost per 0.1 SD, ROI score (saved weights) and a recommendation (methods.md sections 1-3).")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("--school", action="append", metavar="ID",
+                        help="a coordinator's scope: only these schools' figures (repeatable)")
     parser.set_defaults(func=_run)
 
 

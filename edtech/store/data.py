@@ -76,17 +76,27 @@ def is_postgres(engine_or_conn: Engine | Connection) -> bool:
     return engine_or_conn.dialect.name == "postgresql"
 
 
-def data_version(engine: Engine) -> str:
-    """A token that changes with every import, saved setting, scenario or model version: the
-    app's cache key. Copies of one database share it, so their cached analyses are shared too."""
+def data_versions(engine: Engine) -> dict[str, str]:
+    """One version token per part of the data, so a cache depends only on the parts it reads:
+    `table:<kind>` (the last import that stored rows of that table: a dry run or a rejected file
+    changes nothing), `setting:<key>`, `scenarios` and `models`."""
     with engine.connect() as conn:
-        last = conn.execute(select(ImportLog.id, ImportLog.imported_at).order_by(ImportLog.id.desc()).limit(1)).first()
-        settings = conn.execute(select(Setting.key, Setting.value).order_by(Setting.key)).all()
+        imports = conn.execute(select(ImportLog.kind, func.max(ImportLog.id))
+                               .where(ImportLog.status == "imported").group_by(ImportLog.kind)).all()
+        settings = conn.execute(select(Setting.key, Setting.value)).all()
         scenario = conn.execute(select(func.count(), func.max(Scenario.updated_at)).select_from(Scenario)).first()
-        model = conn.execute(select(func.max(ModelVersion.id))).scalar()
-    settings_hash = hashlib.sha1(json.dumps([list(r) for r in settings], default=str).encode()).hexdigest()[:12]
-    imported = f"{last[0]}@{last[1]}" if last else "0"
-    return f"{imported}|s{settings_hash}|c{scenario[0]}@{scenario[1]}|m{model or 0}"
+        model = conn.execute(select(func.count(), func.max(ModelVersion.id))).first()
+    out = {f"table:{kind}": str(last) for kind, last in imports}
+    for key, value in settings:
+        out[f"setting:{key}"] = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    out["scenarios"] = f"{scenario[0]}@{scenario[1]}"
+    out["models"] = f"{model[0]}@{model[1]}"
+    return out
+
+
+def data_version(engine: Engine) -> str:
+    """A token over every part (for callers that read everything, e.g. a whole-report export)."""
+    return "|".join(f"{k}={v}" for k, v in sorted(data_versions(engine).items()))
 
 
 def table_counts(engine: Engine) -> dict[str, int]:
