@@ -1,13 +1,16 @@
-"""The data contract (shared/spec/data-contract.md) as data: tables, columns, aliases, types, keys."""
+"""The data contract (shared/spec/data-contract.md) as data: tables, columns, aliases, types, keys.
+
+The file-facing view of `edtech.core.schema`, where every table is declared once: the specs
+below are generated from it (how a table is stored is the schema's business, not the importer's).
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-# column types understood by edtech.parsing
-TEXT, ID, INT, NUMBER, MONEY, PERCENT, BOOL, DATE, GRADE, ENUM = (
-    "text", "id", "int", "number", "money", "percent", "bool", "date", "grade", "enum")
+from edtech.core import schema
+from edtech.core.schema import BOOL, DATE, ENUM, GRADE, ID, INT, MONEY, NUMBER, PERCENT, TEXT
 
 
 @dataclass(frozen=True)
@@ -40,105 +43,14 @@ class Table:
         return next(c for c in self.columns if c.name == name)
 
 
-def C(name: str, type_: str = TEXT, req: bool = False, aliases: tuple[str, ...] = (), **kw) -> Column:  # noqa: N802
-    return Column(name, type_, req, aliases, **kw)
+def contract_table(decl: schema.TableDecl) -> Table:
+    """A table's file-facing spec, from its schema declaration."""
+    columns = tuple(Column(c.name, c.type, c.required, c.aliases, min=c.min, min_exclusive=c.min_exclusive,
+                           max=c.max, choices=c.choices, references=c.references) for c in decl.columns)
+    return Table(decl.name, decl.key, columns, keep_extra=decl.keep_extra, order=decl.order)
 
 
-TABLES: dict[str, Table] = {t.name: t for t in [
-    Table("schools", ("school_id",), (
-        C("school_id", ID, True, ("school", "site_id", "building_id", "org_id")),
-        C("school_name", TEXT, True, ("name",)),
-        C("level", ENUM, aliases=("school_level", "type"),
-          choices=("elementary", "middle", "high", "k8", "k12", "other")),
-        C("enrollment", INT, aliases=("students", "student_count"), min=0),
-        C("frl_pct", PERCENT, aliases=("pct_free_reduced", "frl")),
-        C("title_i", BOOL),
-        C("district_id", ID),
-    ), order=0),
-    Table("students", ("student_id",), (
-        C("student_id", ID, True, ("sourcedid", "user_id", "id")),
-        C("school_id", ID, True, ("school", "org"), references="schools"),
-        C("grade_level", GRADE, True, ("grade", "grades")),
-        C("frl", BOOL), C("ell", BOOL), C("iep", BOOL),
-        C("gender", TEXT, aliases=("sex",)),
-        C("race_ethnicity", TEXT),
-    ), keep_extra=True, order=1),
-    Table("tools", ("tool_id",), (
-        C("tool_id", ID, True, ("lp_id", "product_id", "app_id")),
-        C("tool_name", TEXT, True, ("product_name", "name")),
-        C("vendor", TEXT, aliases=("provider", "provider_company_name")),
-        C("category", TEXT, aliases=("primary_essential_function", "function")),
-        C("subject", TEXT), C("grade_band", TEXT),
-        C("recommended_minutes_per_week", NUMBER, aliases=("dosage_minutes",), min=0),
-        C("recommended_weeks", INT, min=0),
-        C("privacy_status", ENUM, aliases=("dpa",), choices=("signed_dpa", "pending", "none", "unknown")),
-        C("accessibility", ENUM, aliases=("vpat",), choices=("wcag_aa", "partial", "none", "unknown")),
-        C("coppa_basis", TEXT), C("interoperability", TEXT),
-        C("instructional_rating", NUMBER, aliases=("quality",), min=1, max=5),
-    ), order=2),
-    Table("licenses", ("tool_id", "school_id", "start_date"), (
-        C("tool_id", ID, True, references="tools"),
-        C("school_id", ID, references="schools"),
-        C("seats", INT, True, ("licenses", "quantity"), min=0, min_exclusive=True),
-        C("annual_cost", MONEY, True, ("cost", "price", "amount"), min=0),
-        C("start_date", DATE, True), C("end_date", DATE, True),
-        C("funding_source", TEXT, aliases=("fund",)),
-        C("price_escalator_pct", PERCENT, aliases=("escalator",)),
-        C("auto_renew", BOOL),
-        C("pd_hours", NUMBER, min=0), C("pd_cost", MONEY, min=0), C("internal_cost", MONEY, min=0),
-    ), order=3),
-    Table("usage", ("student_id", "tool_id", "week_start"), (
-        C("student_id", ID, True, ("user_id", "sourcedid"), references="students"),
-        C("tool_id", ID, True, ("app_id", "product_id", "lp_id"), references="tools"),
-        C("date", DATE, True, ("day", "week_start", "login_date", "timestamp")),
-        C("minutes", NUMBER, True, ("minutes_used", "time_spent_minutes", "duration_min"), min=0, max=1440),
-        C("sessions", INT, aliases=("logins", "launches"), min=0),
-    ), order=5),
-    Table("usage_aggregate", ("tool_id", "school_id", "district_id", "date"), (
-        C("tool_id", ID, True, ("lp_id",)),
-        C("school_id", ID),
-        C("district_id", ID),
-        C("date", DATE, True, ("time",)),
-        C("active_users", NUMBER, min=0),
-        C("minutes", NUMBER, min=0),
-        C("pct_access", PERCENT),
-        C("engagement_index", NUMBER, min=0),
-    ), order=5),
-    Table("assessments", ("student_id", "assessment", "window"), (
-        C("student_id", ID, True, references="students"),
-        C("assessment", TEXT, True, ("test", "test_name")),
-        C("window", TEXT, True, ("period", "term")),
-        C("score", NUMBER, True, ("scale_score", "rit")),
-        C("test_date", DATE), C("subject", TEXT),
-        C("proficient", BOOL, aliases=("met_standard",)),
-    ), order=6),
-    Table("indicators", ("student_id", "as_of"), (
-        C("student_id", ID, True, references="students"),
-        C("as_of", DATE),
-        C("attendance_rate", PERCENT), C("days_absent", NUMBER, min=0), C("gpa", NUMBER, min=0),
-        C("course_failures", NUMBER, min=0), C("behavior_incidents", NUMBER, min=0),
-        C("suspensions", NUMBER, min=0), C("credits_earned", NUMBER, min=0),
-    ), keep_extra=True, order=6),
-    Table("devices", ("device_id",), (
-        C("device_id", ID, True, ("asset_tag", "serial")),
-        C("device_type", ENUM, True, choices=("chromebook", "laptop", "tablet", "desktop", "hotspot", "panel")),
-        C("purchase_date", DATE, True), C("purchase_cost", MONEY, True, min=0),
-        C("school_id", ID, references="schools"),
-        C("status", ENUM, choices=("active", "repair", "lost", "retired")),
-        C("auto_update_expiration", DATE, aliases=("aue",)),
-        C("assigned_student_id", ID), C("model", TEXT),
-    ), order=4),
-    Table("pd_sessions", ("staff_id", "date", "topic"), (
-        C("staff_id", ID, True), C("school_id", ID, True, references="schools"),
-        C("date", DATE, True), C("hours", NUMBER, True, min=0, min_exclusive=True),
-        C("tool_id", ID, references="tools"), C("topic", TEXT), C("cost", MONEY, min=0),
-    ), order=4),
-    Table("funding", ("fiscal_year", "source"), (
-        C("fiscal_year", INT, True, min=2000, max=2100), C("source", TEXT, True),
-        C("amount", MONEY, True), C("restricted_to", ENUM, choices=("licenses", "devices", "pd", "any")),
-        C("expires", DATE),
-    ), order=4),
-]}
+TABLES: dict[str, Table] = {name: contract_table(decl) for name, decl in schema.TABLES.items()}
 
 KINDS = tuple(TABLES)
 
