@@ -7,19 +7,24 @@ from typing import Any
 
 import streamlit as st
 
-from edtech.budget import projection as budget
-from edtech.budget import viz as viz_budget
-from edtech.budget.optimize import OPTION_LABELS, optimize_plan
-from edtech.core.privacy import suppress_small
-from edtech.services import budget as budget_service
 from ui import budget_cache, cache, state
-from ui.components import empty_state, money
+from ui.budget_cache import charts as viz_budget
+from ui.budget_cache import model as budget
+from ui.budget_cache import service as budget_service
+from ui.components import empty_state, money, pct, signed_money, suppress_small, suppression_threshold
 
 SCENARIOS_KEY = "budget_scenarios"  # name -> spec dict (the working set, at most four)
 LOADED_KEY = "budget_loaded_for"  # which scenario's values the lever widgets currently hold
 PLAN_KEY = "budget_plan"
 NOTICE_KEY = "budget_notice"
 NONE = "—"
+GRANT_ENDS, GRANT_AMOUNT = "Ends after", "Amount in"
+
+
+def md(text: str) -> str:
+    """Markdown text with dollar amounts: two '$' would otherwise open a formula."""
+    return text.replace("$", "\\$")
+
 
 st.title("Budget scenarios")
 if empty_state("the budget"):
@@ -40,8 +45,17 @@ grades = sorted(inputs.enrollment["grade_level"].astype(str).unique(),
                 key=lambda g: (not g.isdigit(), int(g) if g.isdigit() else 0, g)) if len(inputs.enrollment) else []
 
 
+sources = sorted({f.source for f in inputs.funding})
+year_choices = [inputs.current_fy + k for k in range(budget.MAX_HORIZON + 1)]  # the data's year .. +5
+
+
+def fy_label(fy: int) -> str:
+    default = " — default: first fiscal year after the data's date" if fy == inputs.first_fy else ""
+    return f"FY{fy} (July {fy - 1}–June {fy}){default}"
+
+
 def default_spec(name: str) -> dict[str, Any]:
-    return budget.Scenario(name=name, horizon_years=3).to_dict()
+    return budget_service.default_spec(name)
 
 
 def unique_name(base: str) -> str:
@@ -65,6 +79,8 @@ def load_widgets(spec: dict[str, Any]) -> None:
     a, lv = spec["assumptions"], spec["levers"]
     ss = st.session_state
     ss["budget_horizon"] = int(spec["horizon_years"])
+    start = spec.get("start_fiscal_year") or inputs.first_fy
+    ss["budget_start_fy"] = start if start in year_choices else inputs.first_fy
     ss["budget_escalator"] = round(100 * a["escalator"], 2)
     ss["budget_enrollment"] = round(100 * a["enrollment_change"], 2)
     ss["budget_discount"] = round(100 * a["discount_rate"], 2)
@@ -86,6 +102,8 @@ def spec_from_widgets(previous: dict[str, Any]) -> dict[str, Any]:
     spec = copy.deepcopy(previous)
     base_cycle = spec["assumptions"]["refresh_cycle_years"]
     spec["horizon_years"] = int(ss["budget_horizon"])
+    # year 1 follows the data (null) unless the director picked another
+    spec["start_fiscal_year"] = None if int(ss["budget_start_fy"]) == inputs.first_fy else int(ss["budget_start_fy"])
     spec["assumptions"].update(escalator=ss["budget_escalator"] / 100, enrollment_change=ss["budget_enrollment"] / 100,
                                discount_rate=ss["budget_discount"] / 100)
     spec["levers"].update(
@@ -206,10 +224,25 @@ def on_add_purchase() -> None:
         "category": st.session_state["budget_purchase_category"], "funding_source": "general"})
 
 
+def on_add_funding_change() -> None:
+    source = st.session_state.get("budget_grant_source")
+    if not source:
+        return
+    spec = st.session_state[SCENARIOS_KEY][st.session_state["budget_active"]]
+    year = int(st.session_state["budget_grant_fy"])
+    if st.session_state["budget_grant_mode"] == GRANT_ENDS:
+        change = {"source": source, "fiscal_year": None, "amount": None, "ends_after": year}
+    else:
+        change = {"source": source, "fiscal_year": year, "amount": float(st.session_state["budget_grant_amount"]),
+                  "ends_after": None}
+    spec["levers"].setdefault("funding_changes", []).append(change)
+
+
 def on_clear_additions() -> None:
     spec = st.session_state[SCENARIOS_KEY][st.session_state["budget_active"]]
     spec["levers"]["expansions"] = []
     spec["levers"]["one_off_purchases"] = []
+    spec["levers"]["funding_changes"] = []
 
 
 def on_apply_plan() -> None:
@@ -217,11 +250,7 @@ def on_apply_plan() -> None:
     if plan is None or not plan.feasible:
         return
     active = st.session_state[SCENARIOS_KEY][st.session_state["budget_active"]]
-    scenario = budget.scenario_from_dict(active)
-    spec = budget.Scenario(name=f"Optimized ({st.session_state['budget_opt_cut']:.0f}% cut)",
-                           horizon_years=scenario.horizon_years, start_fiscal_year=scenario.start_fiscal_year,
-                           assumptions=scenario.assumptions, levers=plan.to_levers(scenario.levers)).to_dict()
-    add_scenario(spec)
+    add_scenario(budget_service.plan_scenario(plan, active, st.session_state["budget_opt_cut"] / 100))
 
 
 # ---------------------------------------------------------------- scenario manager
@@ -259,49 +288,71 @@ active_spec = st.session_state[SCENARIOS_KEY][active_name]
 with st.container(border=True):
     st.markdown(f"**Levers and assumptions of “{active_name}”** — every change recomputes at once")
     c = st.columns(4)
-    c[0].slider("Horizon (fiscal years)", 1, budget.MAX_HORIZON, key="budget_horizon")
-    c[1].number_input("Price escalator, % a year", -10.0, 50.0, step=0.5, key="budget_escalator",
+    c[0].selectbox("Year 1", year_choices, key="budget_start_fy", format_func=fy_label,
+                   help="By default the first fiscal year that starts after the data's as-of date "
+                        f"({inputs.first_fy}): the first year a decision taken now can change. Prices escalate "
+                        "from each contract's own renewal date whatever year you start.")
+    c[1].slider("Horizon (fiscal years)", 1, budget.MAX_HORIZON, key="budget_horizon")
+    c[2].number_input("Price escalator, % a year", -10.0, 50.0, step=0.5, key="budget_escalator",
                       help="For contracts without their own escalator; contract escalators are kept.")
-    c[2].number_input("Enrollment change, % a year", -20.0, 20.0, step=0.5, key="budget_enrollment",
-                      help="Scales seats (so license cost) and students served.")
-    c[3].number_input("Discount rate, %", 0.0, 20.0, step=0.5, key="budget_discount",
+    c[3].number_input("Enrollment change, % a year", -20.0, 20.0, step=0.5, key="budget_enrollment",
+                      help="Compounded from the data's school year; scales seats (so license cost) and students "
+                           "served.")
+    c = st.columns(4)
+    c[0].number_input("Discount rate, %", 0.0, 20.0, step=0.5, key="budget_discount",
                       help="r of the capital recovery factor that annualizes devices.")
-    c = st.columns(4)
-    c[0].checkbox("Right-size every tool", key="budget_right_size_all",
-                  help="Seats → peak 30-day active users × (1 + buffer); never more than today.")
-    c[1].multiselect("…or right-size these", tool_ids, key="budget_right_size_tools", format_func=tool_names.get,
+    c[1].checkbox("Right-size every tool", key="budget_right_size_all",
+                  help="Seats → peak 30-day active users × (1 + buffer), rounded up; never more than today. The same "
+                       "rule and default buffer (10%) as the Tool ROI reasons, the board report and the memos.")
+    c[2].multiselect("…or right-size these", tool_ids, key="budget_right_size_tools", format_func=tool_names.get,
                      disabled=st.session_state["budget_right_size_all"])
-    c[2].number_input("Right-size buffer, %", 0.0, 100.0, step=5.0, key="budget_buffer")
-    c[3].slider("Device refresh cycle (years)", 3, 8, key="budget_refresh",
-                help="Devices are also replaced at their auto-update expiration (AUE).")
+    c[3].number_input("Right-size buffer, %", 0.0, 100.0, step=5.0, key="budget_buffer")
     c = st.columns(4)
-    c[0].number_input("Sunset tools with ROI score below (0 = off)", 0.0, 100.0, step=5.0, key="budget_sunset_roi")
-    c[1].multiselect("Sunset these tools", tool_ids, key="budget_sunset_tools", format_func=tool_names.get)
-    c[2].multiselect("Must keep", tool_ids, key="budget_must_keep", format_func=tool_names.get,
+    c[0].slider("Device refresh cycle (years)", 3, 8, key="budget_refresh",
+                help="Devices are also replaced at their auto-update expiration (AUE) date.")
+    c[1].number_input("Sunset tools with ROI score below (0 = off)", 0.0, 100.0, step=5.0, key="budget_sunset_roi")
+    c[2].multiselect("Sunset these tools", tool_ids, key="budget_sunset_tools", format_func=tool_names.get)
+    c[3].multiselect("Must keep", tool_ids, key="budget_must_keep", format_func=tool_names.get,
                      help="Never sunset (also binding for the optimizer).")
-    c[3].number_input("Extra PD investment, $ a year", 0.0, 10_000_000.0, step=5_000.0, key="budget_pd_invest")
-    with st.expander("Expand a tool, add one-off purchases"):
+    c = st.columns(4)
+    c[0].number_input("Extra PD investment, $ a year", 0.0, 10_000_000.0, step=5_000.0, key="budget_pd_invest")
+    with st.expander("Expand a tool, add one-off purchases, end or change a grant"):
         e = st.columns([2, 2, 2, 1])
         e[0].selectbox("Expand tool", [NONE, *tool_ids], key="budget_expand_tool",
                        format_func=lambda t: tool_names.get(t, t))
         e[1].multiselect("to schools (none = all)", schools, key="budget_expand_schools")
         e[2].multiselect("and grades (none = all)", grades, key="budget_expand_grades")
         e[3].button("Add", key="budget_add_expansion", on_click=on_add_expansion, width="stretch")
-        years_now = [inputs.current_fy + k for k in range(budget.MAX_HORIZON)]
+        years_now = year_choices
         p = st.columns([2, 1, 1, 1, 1])
         p[0].text_input("Purchase", value="Interactive panels", key="budget_purchase_name")
         p[1].selectbox("Fiscal year", years_now, key="budget_purchase_fy")
         p[2].number_input("Amount, $", 0.0, 100_000_000.0, step=1_000.0, key="budget_purchase_amount")
         p[3].selectbox("Category", list(budget.SPEND_CATEGORIES), key="budget_purchase_category")
         p[4].button("Add", key="budget_add_purchase", on_click=on_add_purchase, width="stretch")
+        g = st.columns([2, 1, 1, 1, 1])
+        g[0].selectbox("Grant or funding source", sources, key="budget_grant_source", index=0 if sources else None,
+                       placeholder="no funding on file", accept_new_options=True,
+                       help="A source of the funding table (e.g. ESSER); type a new name to add a source.")
+        g[1].radio("Change", [GRANT_ENDS, GRANT_AMOUNT], key="budget_grant_mode",
+                   help="Ends after: the source funds nothing after that fiscal year (e.g. ESSER ends a year early). "
+                        "Amount in: the source's funding that year (rolled forward to later years with no row).")
+        g[2].selectbox("Fiscal year", year_choices, key="budget_grant_fy")
+        g[3].number_input("Amount, $", 0.0, 100_000_000.0, step=5_000.0, key="budget_grant_amount",
+                          disabled=st.session_state.get("budget_grant_mode") == GRANT_ENDS)
+        g[4].button("Add", key="budget_add_grant", on_click=on_add_funding_change, width="stretch")
         added = [f"Expand {tool_names.get(x['tool_id'], x['tool_id'])} "
                  f"({', '.join(x['schools']) or 'all schools'}; grades {', '.join(x['grades']) or 'all'})"
                  for x in active_spec["levers"]["expansions"]]
         added += [f"{x['name']}: {money(x['amount'])} in FY{x['fiscal_year']} ({x['category']})"
                   for x in active_spec["levers"]["one_off_purchases"]]
+        added += [f"{x['source']}: ends after FY{x['ends_after']}" if x.get("ends_after") is not None
+                  else f"{x['source']}: {money(x['amount'])} in FY{x['fiscal_year']}"
+                  for x in active_spec["levers"].get("funding_changes", [])]
         if added:
-            st.markdown("\n".join(f"- {line}" for line in added))
-            st.button("Clear expansions and purchases", key="budget_clear_additions", on_click=on_clear_additions)
+            st.markdown(md("\n".join(f"- {line}" for line in added)))
+            st.button("Clear expansions, purchases and grant changes", key="budget_clear_additions",
+                      on_click=on_clear_additions)
 
 active_spec = spec_from_widgets(active_spec)
 st.session_state[SCENARIOS_KEY][active_name] = active_spec
@@ -324,10 +375,16 @@ for col, r in zip(cols, compared, strict=True):
     s = r.projection.summary
     with col:
         st.markdown(f"**{r.scenario.name}**")
-        st.metric("Total spend", money(s["total_spend"]),
+        band = r.bands.horizon_band("spend")
+        st.metric(f"Total spend, FY{r.projection.years[0]}–FY{r.projection.years[-1]}", money(s["total_spend"]),
                   delta=None if r is baseline_result or abs(s["total_savings"]) < 0.5
-                  else f"{-s['total_savings']:+,.0f} $ vs baseline",
-                  delta_color="inverse")
+                  else f"{signed_money(-s['total_savings'])} vs baseline",
+                  delta_color="inverse",
+                  help=md(f"Likely range {money(band['p10'])} – {money(band['p90'])}: P10 and P90 of the simulated "
+                          "horizon totals (not a sum of yearly percentiles)."))
+        if r is not baseline_result:
+            st.metric(f"Savings in year 1 (FY{r.projection.years[0]})", money(s["year1_savings"]),
+                      help="Baseline − scenario in the first projected year; the horizon total is above.")
         st.metric("Funding gap", money(s["total_gap"]),
                   help="Σ over years of spend above available funding (expiring grants included).")
         st.metric("Expected impact", f"{s['expected_impact']:,.0f}",
@@ -360,6 +417,13 @@ with tabs[2]:
     st.caption(f"Monte Carlo, {active_result.bands.draws:,} draws: escalators ± "
                f"{active_result.scenario.assumptions.escalator_sd:.0%}, enrollment change ± "
                f"{active_result.scenario.assumptions.enrollment_sd:.0%} a year, effects within their 95% CIs.")
+    totals = active_result.bands
+    spend_band, impact_band = totals.horizon_band("spend"), totals.horizon_band("impact")
+    st.markdown(md(f"Over FY{active_result.projection.years[0]}–FY{active_result.projection.years[-1]}: total "
+                   f"spend {money(spend_band['p10'])} – {money(spend_band['p90'])} (P10–P90, median "
+                   f"{money(spend_band['p50'])}); expected impact {impact_band['p10']:,.0f} – "
+                   f"{impact_band['p90']:,.0f} SD × students. These are percentiles of the simulated horizon totals, "
+                   "not sums of the yearly bands below."))
     u = st.columns(2)
     u[0].plotly_chart(viz_budget.fan_chart_figure(bands, "spend"), key="budget_fan_spend")
     u[1].plotly_chart(viz_budget.fan_chart_figure(bands, "impact"), key="budget_fan_impact")
@@ -367,33 +431,45 @@ with tabs[3]:
     st.plotly_chart(viz_budget.funding_by_source_figure(active_result.projection), key="budget_funding_fig")
     gaps = active_result.projection.by_year.loc[active_result.projection.by_year["gap"] > 0.005]
     for row in gaps.itertuples():
-        st.warning(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}.",
+        st.warning(md(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}."),
                    icon=":material/warning:")
     st.dataframe(active_result.projection.by_source.round(2), hide_index=True, key="budget_source_table")
 with tabs[4]:
     per_tool = active_result.projection.by_tool.round(2)
-    if not state.can_see_students():  # board view: small counts shown as <10
-        per_tool = suppress_small(per_tool, ["students_at_dosage"], mask_cols=["expected_impact"])
+    if not state.can_see_students():  # board view: small counts shown as "<N" (EDTECH_SUPPRESS_MIN)
+        per_tool = suppress_small(per_tool, ["students_at_dosage"], min_n=suppression_threshold(),
+                                  mask_cols=["expected_impact"])
     st.dataframe(per_tool, hide_index=True, key="budget_tool_table")
 with tabs[5]:
     st.markdown("Choose **keep / right-size / expand / sunset** per tool to maximize expected impact under a cap "
-                "on tool spend over the horizon (must-keep tools are never sunset; expand is offered for the "
-                "expansions added to this scenario).")
+                "(must-keep tools are never sunset; expand is offered for the expansions added to this scenario).")
+    st.caption(f"The cap is a cap: cutting 10% means every fiscal year's cost of the tool lines (licenses, their PD "
+               f"and staff time) is at most 90% of what keeping every tool costs that year. A tool is sunset for harm "
+               f"only when P(effect < −{budget_cache.DECISION_THRESHOLD:g} SD) ≥ "
+               f"{pct(budget_cache.HARM_PROBABILITY)} (flat-prior approximation); a negative estimate whose interval "
+               "includes 0 counts as no effect, never as harm.")
     o = st.columns([2, 1])
-    o[0].slider("Cut tool spend by, %", 0, 60, 10, step=5, key="budget_opt_cut")
+    o[0].slider("Cut tool spend by, % a year", 0, 60, 10, step=5, key="budget_opt_cut")
     if o[1].button("Optimize", key="budget_optimize", type="primary", width="stretch"):
-        st.session_state[PLAN_KEY] = optimize_plan(inputs, active_result.scenario,
-                                                   cut_share=st.session_state["budget_opt_cut"] / 100)
+        st.session_state[PLAN_KEY] = budget_cache.get_plan(scope, active_spec, st.session_state["budget_opt_cut"] / 100)
     plan = st.session_state.get(PLAN_KEY)
     if plan is not None:
-        (st.success if plan.feasible else st.error)(plan.message)
+        (st.success if plan.feasible else st.error)(md(plan.message))
         if plan.feasible:
-            shown = plan.table.assign(option=plan.table["option"].map(OPTION_LABELS))
+            st.info(md(plan.why), icon=":material/info:")
+            caps = plan.by_year.assign(fiscal_year=[f"FY{y}" for y in plan.by_year["fiscal_year"]])
+            caps = caps.rename(columns={"fiscal_year": "Fiscal year", "baseline": "Keeping every tool", "cap": "Cap",
+                                        "plan": "Plan", "under_cap": "Under the cap by"})
+            for col in ("Keeping every tool", "Cap", "Plan", "Under the cap by"):
+                caps[col] = caps[col].map(money)
+            st.dataframe(caps, hide_index=True, key="budget_plan_caps")
+            shown = plan.table.assign(option=plan.table["option"].map(budget_cache.OPTION_LABELS))
             st.dataframe(shown[["tool_name", "option", "seats_year1", "cost", "saving", "impact", "explanation"]],
                          hide_index=True, key="budget_plan_table")
             st.button("Compare this plan as a new scenario", key="budget_apply_plan", on_click=on_apply_plan)
 with tabs[6]:
-    st.markdown(budget.__doc__.split("\n\n", 1)[1])
+    st.markdown(md(budget.__doc__.split("\n\n", 1)[1]))
+    st.markdown(md(budget_cache.optimizer.__doc__.split("\n\n", 1)[1]))
     st.markdown("Savings by lever are attributed in order (right-size, sunset, expand, refresh, PD, one-offs), "
                 "each measured with the earlier levers already applied, so they add up to the total.")
     st.json(active_spec, expanded=False)

@@ -1,4 +1,10 @@
-"""Cached budget inputs and scenario results for the Budget page (keyed on the data version)."""
+"""Cached budget inputs, scenario results and optimizer plans for the Budget page.
+
+Keyed on (scope, the versions of the parts the budget reads: `edtech.services.budget.READS`), so an
+import of an unrelated table, saving a scenario or a dry run keeps them; the scoreboard comes from the
+shared Workspace (`ui.cache.workspace(scope).board`), the one every page shows. Also re-exports the
+budget model and charts the page renders, so the page imports only `ui`.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +13,43 @@ from typing import Any
 
 import streamlit as st
 
-from edtech.budget.projection import BudgetInputs
-from edtech.services import budget as budget_service
+from edtech.budget import optimize as optimizer  # noqa: F401 - re-exported for the page (its method text)
+from edtech.budget import projection as model  # noqa: F401 - re-exported for the page
+from edtech.budget import viz as charts  # noqa: F401 - re-exported for the page
+from edtech.budget.optimize import DECISION_THRESHOLD, HARM_PROBABILITY, OPTION_LABELS, Plan  # noqa: F401
+from edtech.core.scope import Scope, from_key, scope_key
+from edtech.services import budget as service
 from ui import cache
 
-
-def _scope_key(scope: frozenset[str] | None) -> tuple[str, ...] | None:
-    return None if scope is None else tuple(sorted(scope))
+ScopeKey = tuple[str, ...] | None
 
 
-# the ROI scoring behind the inputs is the slow part (seconds); every lever edit reuses it
-@st.cache_resource(show_spinner="Scoring tools for the budget…", max_entries=4)
-def _inputs(scope_key: tuple[str, ...] | None, version: str) -> BudgetInputs:
-    from edtech.services.roi import load_weights
-
-    scope = None if scope_key is None else frozenset(scope_key)
-    district = cache.get_district(scope)
-    return budget_service.budget_inputs(district, load_weights(cache.get_engine()))
+# building the inputs reads the scoreboard (the slow part, shared with the ROI page); lever edits reuse it
+@st.cache_resource(show_spinner="Preparing the budget…", max_entries=4)
+def _inputs(scope: ScopeKey, key: cache.VersionKey) -> model.BudgetInputs:
+    return service.inputs_for(cache.workspace(from_key(scope)))
 
 
-def get_budget_inputs(scope: frozenset[str] | None = None) -> BudgetInputs:
-    return _inputs(_scope_key(scope), cache.data_version())
+def get_budget_inputs(scope: Scope = None) -> model.BudgetInputs:
+    return _inputs(scope_key(scope), cache.versions_key(service.READS))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _result(scope_key: tuple[str, ...] | None, version: str, spec_json: str) -> budget_service.ScenarioResult:
-    inputs = _inputs(scope_key, version)
-    return budget_service.run_scenario(inputs, json.loads(spec_json))
+def _result(scope: ScopeKey, key: cache.VersionKey, spec_json: str) -> service.ScenarioResult:
+    return service.run_scenario(_inputs(scope, key), json.loads(spec_json))
 
 
-def get_scenario_result(scope: frozenset[str] | None, spec: dict[str, Any]) -> budget_service.ScenarioResult:
+def get_scenario_result(scope: Scope, spec: dict[str, Any]) -> service.ScenarioResult:
     """Projection + waterfall + Monte Carlo for one spec (cheap, but shared across reruns)."""
-    return _result(_scope_key(scope), cache.data_version(), json.dumps(spec, sort_keys=True))
+    return _result(scope_key(scope), cache.versions_key(service.READS), json.dumps(spec, sort_keys=True))
+
+
+@st.cache_resource(show_spinner="Optimizing…", max_entries=16)
+def _plan(scope: ScopeKey, key: cache.VersionKey, spec_json: str, cut_share: float) -> Plan:
+    return service.plan_for(_inputs(scope, key), json.loads(spec_json), cut_share)
+
+
+def get_plan(scope: Scope, spec: dict[str, Any], cut_share: float) -> Plan:
+    """The optimizer's plan under a yearly cut of `cut_share` for the scenario's assumptions."""
+    return _plan(scope_key(scope), cache.versions_key(service.READS), json.dumps(spec, sort_keys=True),
+                 float(cut_share))

@@ -1,52 +1,107 @@
-"""Budget scenarios (methods.md §5): a scenario is data, a projection is a pure function of it.
+"""Budget scenarios (methods.md section 5, v2): a scenario is data, a projection is a pure function of it.
 
-`project_budget(inputs, scenario)` turns `BudgetInputs` (tool lines, device cohorts, funding,
-PD) and a `Scenario` (horizon, assumptions, levers) into per-fiscal-year spend by category and
-by funding source, available funding, the gap, savings vs the baseline (same assumptions, no
-levers), students served at dosage and expected impact (Σ effect × students at dosage).
+`project_budget(inputs, scenario)` turns `BudgetInputs` (tool lines with their contracts, device
+cohorts, funding, PD) and a `Scenario` (horizon, year 1, assumptions, levers) into per-fiscal-year
+spend by category and by funding source, available funding, the gap, savings vs the baseline (same
+assumptions, no levers), students served at dosage and expected impact (Σ effect × students at dosage).
 
 Conventions (shown in the app's "how this is computed"):
-- Fiscal year 2026 = July 2025 – June 2026. Year 1 of a projection is priced at today's contract
-  cost; each later year applies the tool's escalator (its own contract escalator, else the
-  scenario default of 3%) once per year.
-- Enrollment change g is compounded per year and scales per-student things: seats (so license
-  cost) and students served. Devices, PD and staff time are held flat.
-- Devices are annualized with the capital recovery factor over their useful life = refresh cycle,
-  capped at the years to the device's AUE date; a cohort is refreshed (a "wave") in the first
-  year its age reaches that life, at its purchase price (× the device price change per year).
-- Funding: a row for (source, year) is available as given unless the source expired before the
-  year began; after a source's last row it is rolled forward flat, pro-rated to the share of the
-  year before it expires (the grant "cliff"). Gap = spend − available funding (> 0 = shortfall).
-- Right-size: seats → min(seats, ceil(peak_active_30d × (1 + buffer))). Sunset: the tool's
-  license, PD and staff-time lines stop from year 1. Expand: extra seats (from chosen schools ×
-  grades of the enrollment table) at the tool's cost per seat, reaching dosage at the tool's
-  current rate (students at dosage / seats).
+- Fiscal year 2026 = July 2025 – June 2026. **Year 1 is the first fiscal year that starts after the
+  data's as-of date** (the year a decision taken now can still change), unless the scenario names
+  another `start_fiscal_year`.
+- **Escalation compounds from each contract's own terms**, whatever year the scenario starts: a
+  contract's annual cost holds until its end date; it renews the next day and every 12 months after
+  at its own escalator (else the scenario's default, 3%). A fiscal year with a renewal inside it pays
+  the old and the new price pro rata. A tool with several contracts (per school) prices each one.
+- Enrollment change g compounds per year from the data's school year and scales per-student things:
+  seats (so license cost) and students served. Devices, PD and staff time are held flat.
+- Devices are annualized with the capital recovery factor (r = discount rate) over their useful
+  life = the refresh cycle, capped at the device's auto-update expiration (AUE) date; a cohort is
+  replaced (a "wave") in the fiscal year its life ends, at its purchase price × the device price change.
+- Funding: a row for (source, year) is available as given unless the source expired before the year
+  began; after a source's last row it is rolled forward flat, pro-rated to the share of the year
+  before it expires (the grant "cliff"). Funding changes (a grant that ends early, a new amount)
+  apply on top. Gap = spend − available funding (> 0 = shortfall).
+- Right-size: seats → peak 30-day active users × (1 + buffer, default 10%), rounded up, never more
+  than today's (`edtech.core.rules.right_size_seats`, the rule every surface uses). Sunset: the tool's
+  license, PD and staff-time lines stop from year 1. Expand: extra seats (from chosen schools × grades of
+  the enrollment table) at the tool's price per seat, reaching dosage at the tool's current rate.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+import typing
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from edtech.core import rules
 from edtech.core.district import District
-from edtech.roi.engine import (
-    capital_recovery_factor,  # one definition for ROI and budgets
-    current_licenses,
-)
 
 SPEND_CATEGORIES = ("licenses", "devices", "pd", "other")
 DEFAULT_SOURCE = "general"
 FISCAL_YEAR_START_MONTH = 7
 MAX_HORIZON = 5
-PD_HOURLY_RATE = 50.0  # loaded rate for PD hours recorded without a cost (as the ROI engine)
+FIRST_FY, LAST_FY = 1900, 2200  # the validator's range for fiscal years
 
 
 class ScenarioError(ValueError):
     """A scenario spec that cannot be projected (message says what to fix)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Fiscal years
+# ---------------------------------------------------------------------------------------------
+
+
+def fiscal_year_of(date: pd.Timestamp) -> int:
+    """Fiscal year a date falls in (FY2026 = July 2025 – June 2026)."""
+    date = pd.Timestamp(date)
+    return date.year + 1 if date.month >= FISCAL_YEAR_START_MONTH else date.year
+
+
+def fiscal_year_bounds(fy: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[first day, first day of the next fiscal year)."""
+    start = pd.Timestamp(year=fy - 1, month=FISCAL_YEAR_START_MONTH, day=1)
+    return start, pd.Timestamp(year=fy, month=FISCAL_YEAR_START_MONTH, day=1)
+
+
+def first_year_after(as_of: pd.Timestamp) -> int:
+    """Year 1 by default (v2): the first fiscal year that starts after the as-of date."""
+    return fiscal_year_of(as_of) + 1
+
+
+def _share_of_year_before(expires: pd.Timestamp | None, fy: int) -> float:
+    """Share of fiscal year `fy` that falls on or before `expires` (1 when it never expires)."""
+    if expires is None or pd.isna(expires):
+        return 1.0
+    start, end = fiscal_year_bounds(fy)
+    available_until = pd.Timestamp(expires) + pd.Timedelta(days=1)  # the expiry day itself still counts
+    return float(np.clip((available_until - start) / (end - start), 0.0, 1.0))
+
+
+@lru_cache(maxsize=4096)
+def renewal_schedule(renews_on: pd.Timestamp, years: tuple[int, ...]) -> tuple[tuple[int, float], ...]:
+    """Per fiscal year (n, s): renewals on or before the year's first day, and the share of the year that
+    falls after a renewal inside it (0 when none). Renewals: `renews_on`, then every 12 months.
+
+    The year's price factor at escalator e is (1 + e)^n × (1 + s·e): the old and the new price pro rata.
+    """
+    out = []
+    renews_on = pd.Timestamp(renews_on).normalize()
+    for fy in years:
+        start, end = fiscal_year_bounds(fy)
+        n = 0
+        while renews_on + pd.DateOffset(years=n) <= start:
+            n += 1
+        nxt = renews_on + pd.DateOffset(years=n)
+        share = float((end - nxt) / (end - start)) if nxt < end else 0.0
+        out.append((n, share))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -55,48 +110,64 @@ class ScenarioError(ValueError):
 
 
 @dataclass(frozen=True)
+class ContractTerm:
+    """One contract row of a tool: its annual cost holds until it renews at its own escalator."""
+
+    annual_cost: float
+    escalator: float | None = None  # None = the scenario's default escalator
+    renews_on: pd.Timestamp | None = None  # end date + 1 day; None = start of the year after the data's
+
+
+@dataclass(frozen=True)
 class ToolLine:
-    """One licensed tool, as the budget needs it (narrow view of an ROI row + its license)."""
+    """One licensed tool, as the budget needs it (narrow view of a scoreboard row + its contracts)."""
 
     tool_id: str
     name: str
     seats: float
     annual_cost: float
     category: str = ""
-    peak_active: float = 0.0
-    effect: float | None = None  # effect size (SD) of students at dosage; None = not estimated
+    peak_active: float = 0.0  # peak 30-day active users (the scoreboard's contract-year peak)
+    effect: float | None = None  # headline effect size (SD) of students at dosage; None = not estimated
     effect_ci: tuple[float, float] | None = None  # 95% CI of `effect`
     students_at_dosage: float = 0.0
     roi_score: float | None = None
-    escalator: float | None = None  # contract escalator; None = scenario default
+    escalator: float | None = None  # contract escalator when `contracts` is empty; None = scenario default
     funding_source: str = DEFAULT_SOURCE
     pd_cost: float = 0.0  # training tied to the contract, per year
     other_cost: float = 0.0  # internal staff time tied to the contract, per year
+    contracts: tuple[ContractTerm, ...] = ()  # the tool's contract rows (price shares and renewal terms)
+    p_above: float | None = None  # decision probabilities from the scoreboard when it has them
+    p_below: float | None = None
 
     @property
     def cost_per_seat(self) -> float:
         return self.annual_cost / self.seats if self.seats > 0 else 0.0
 
     @property
-    def idle_license_value(self) -> float:
-        return max(0.0, self.seats - self.peak_active) * self.cost_per_seat
-
-    @property
     def dosage_rate(self) -> float:
         """Students at dosage per licensed seat: how expansion seats are expected to perform."""
         return min(1.0, self.students_at_dosage / self.seats) if self.seats > 0 else 0.0
 
+    def terms(self) -> tuple[ContractTerm, ...]:
+        """The contracts that price this tool (one line-level contract when none are known)."""
+        return self.contracts or (ContractTerm(self.annual_cost, self.escalator, None),)
+
 
 @dataclass(frozen=True)
 class DeviceCohort:
-    """Devices bought in the same fiscal year, of one type and price, sharing an AUE year."""
+    """Devices in service of one type and price, bought on one date, sharing an AUE date."""
 
     device_type: str
     count: int
     unit_cost: float
-    purchase_fy: int
-    aue_fy: int | None = None  # fiscal year the auto-update expiration falls in
+    purchase_date: pd.Timestamp
+    aue: pd.Timestamp | None = None  # auto-update expiration: no use after it
     funding_source: str = DEFAULT_SOURCE
+
+    @property
+    def purchase_fy(self) -> int:
+        return fiscal_year_of(self.purchase_date)
 
 
 @dataclass(frozen=True)
@@ -116,11 +187,16 @@ class BudgetInputs:
     devices: list[DeviceCohort] = field(default_factory=list)
     funding: list[FundingLine] = field(default_factory=list)
     pd_base: float = 0.0  # PD not tied to a contract, per year (trailing 12 months of sessions)
-    current_fy: int = 2026
+    current_fy: int = 2026  # fiscal year the data's as-of date falls in (today's prices are for it)
     # students per (school_id, grade_level): resolves "expand tool X to schools/grades"
     enrollment: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame({"school_id": [], "grade_level": [], "students": []})
     )
+
+    @property
+    def first_fy(self) -> int:
+        """Default year 1: the first fiscal year that starts after the data's as-of date."""
+        return self.current_fy + 1
 
     @property
     def is_empty(self) -> bool:
@@ -128,56 +204,99 @@ class BudgetInputs:
 
 
 # ---------------------------------------------------------------------------------------------
-# Scenario (data <-> JSON dict)
+# Scenario: dataclasses whose field metadata is the validator's table and the JSON Schema's source
 # ---------------------------------------------------------------------------------------------
+
+
+def _f(default: Any = MISSING, *, doc: str, factory: Any = MISSING, lo: float | None = None,
+       hi: float | None = None, enum: tuple[str, ...] | None = None, example: Any = None) -> Any:
+    """A scenario field: its default, its description and its bounds (read by validator and schema)."""
+    meta = {"doc": doc, "lo": lo, "hi": hi, "enum": enum, "example": example}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class Assumptions:
     """Facts about the world: the baseline shares them, so they do not count as savings."""
 
-    escalator: float = 0.03  # default price escalator for contracts without their own
-    discount_rate: float = 0.03  # r of the capital recovery factor
-    refresh_cycle_years: int = 5  # baseline device life (capped by AUE)
-    enrollment_change: float = 0.0  # per year, compounded
-    device_price_change: float = 0.0  # per year, applied to refreshed devices
-    device_cost_basis: str = "annualized"  # or "cash" (refresh waves paid in the year they happen)
-    escalator_sd: float = 0.02  # Monte Carlo spread of each tool's escalator
-    enrollment_sd: float = 0.01  # Monte Carlo spread of the yearly enrollment change
+    escalator: float = _f(rules.DEFAULT_ESCALATOR, lo=-0.5, hi=1.0,
+                          doc="Price escalator a year for contracts that name none (share: 0.03 = 3%).")
+    discount_rate: float = _f(rules.DISCOUNT_RATE, lo=0.0, hi=1.0,
+                              doc="r of the capital recovery factor that annualizes devices (share).")
+    refresh_cycle_years: int = _f(int(rules.DEVICE_LIFE_YEARS), lo=1, hi=20,
+                                  doc="Baseline device life in years (capped at each device's AUE date).")
+    enrollment_change: float = _f(0.0, lo=-0.5, hi=0.5,
+                                  doc="Enrollment change a year, compounded from the data's school year (share).")
+    device_price_change: float = _f(0.0, lo=-0.5, hi=1.0,
+                                    doc="Device price change a year, applied to refreshed devices (share).")
+    device_cost_basis: str = _f("annualized", enum=("annualized", "cash"),
+                                doc="'annualized' (capital recovery factor) or 'cash' (a refresh wave is paid "
+                                    "in the year it happens).")
+    escalator_sd: float = _f(0.02, lo=0.0, hi=0.5, doc="Monte Carlo spread (SD) of each tool's escalator.")
+    enrollment_sd: float = _f(0.01, lo=0.0, hi=0.5, doc="Monte Carlo spread (SD) of the yearly enrollment change.")
 
 
 @dataclass
 class Expansion:
-    tool_id: str
-    schools: list[str] = field(default_factory=list)  # empty = every school
-    grades: list[str] = field(default_factory=list)  # empty = every grade
-    extra_seats: int | None = None  # given directly, else counted from the enrollment table
-    start_fiscal_year: int | None = None  # None = year 1
+    """Buy a tool for more schools or grades."""
+
+    tool_id: str = _f(doc="Tool to expand (a tool_id of the licenses table).", example="T01")
+    schools: list[str] = _f(factory=list, doc="school_ids to add; empty = every school.")
+    grades: list[str] = _f(factory=list, doc="grade levels to add (PK, K, 1..12); empty = every grade.")
+    extra_seats: int | None = _f(None, lo=0, doc="Seats to add; null = the students of the chosen schools × "
+                                                 "grades in the enrollment table.")
+    start_fiscal_year: int | None = _f(None, lo=FIRST_FY, hi=LAST_FY, doc="First fiscal year of the new seats; "
+                                                                          "null = year 1.")
 
 
 @dataclass
 class OneOffPurchase:
-    name: str
-    fiscal_year: int
-    amount: float
-    category: str = "other"
-    funding_source: str = DEFAULT_SOURCE
+    """A purchase paid once, in one fiscal year."""
+
+    name: str = _f(doc="What is bought.", example="Interactive panels")
+    fiscal_year: int = _f(lo=FIRST_FY, hi=LAST_FY, doc="Fiscal year it is paid in (FY2027 = July 2026-June 2027).")
+    amount: float = _f(lo=0.0, doc="Dollars.")
+    category: str = _f("other", enum=SPEND_CATEGORIES, doc="Spend category it is counted in.")
+    funding_source: str = _f(DEFAULT_SOURCE, doc="Funding source it is charged to.")
+
+
+@dataclass
+class FundingChange:
+    """End or change a funding source: `ends_after` (last fiscal year it funds), or `amount` in `fiscal_year`."""
+
+    source: str = _f(doc="Funding source, as in the funding table (e.g. esser, title_i); a new name adds a source.")
+    fiscal_year: int | None = _f(None, lo=FIRST_FY, hi=LAST_FY,
+                                 doc="With `amount`: the fiscal year whose funding it replaces (later years "
+                                     "without a row on file roll it forward, as any last row).")
+    amount: float | None = _f(None, lo=0.0, doc="With `fiscal_year`: the source's funding that year, in dollars.")
+    ends_after: int | None = _f(None, lo=FIRST_FY, hi=LAST_FY,
+                                doc="The source funds nothing after this fiscal year (e.g. ESSER ends a year early).")
+
+
+# exactly one of these groups of fields must be given (validator and JSON Schema both read this table)
+ONE_OF: dict[type, tuple[tuple[str, ...], ...]] = {FundingChange: (("fiscal_year", "amount"), ("ends_after",))}
 
 
 @dataclass
 class Levers:
     """Decisions: whatever differs from the baseline because someone chose it."""
 
-    right_size_all: bool = False
-    right_size_tools: list[str] = field(default_factory=list)
-    right_size_buffer: float = 0.0  # seats = peak_active_30d × (1 + buffer)
-    sunset_below_roi: float | None = None
-    sunset_tools: list[str] = field(default_factory=list)
-    must_keep: list[str] = field(default_factory=list)  # never sunset (also for the optimizer)
-    expansions: list[Expansion] = field(default_factory=list)
-    refresh_cycle_years: int | None = None  # None = the assumption
-    one_off_purchases: list[OneOffPurchase] = field(default_factory=list)
-    pd_investment_per_year: float = 0.0
+    right_size_all: bool = _f(False, doc="Right-size every tool to peak 30-day users × (1 + buffer).")
+    right_size_tools: list[str] = _f(factory=list, doc="Tools to right-size (when right_size_all is false).")
+    right_size_buffer: float = _f(rules.RIGHT_SIZE_BUFFER, lo=0.0, hi=5.0,
+                                  doc="Buffer above peak use (share; 0.10 = 10%, the rule every surface uses).")
+    sunset_below_roi: float | None = _f(None, lo=0.0, hi=100.0,
+                                        doc="Sunset tools whose ROI score is below this (0-100); null = off.")
+    sunset_tools: list[str] = _f(factory=list, doc="Tools to sunset from year 1.")
+    must_keep: list[str] = _f(factory=list, doc="Tools never sunset (binding for the optimizer too).")
+    expansions: list[Expansion] = _f(factory=list, doc="Tools bought for more schools or grades.")
+    refresh_cycle_years: int | None = _f(None, lo=1, hi=20,
+                                         doc="Device refresh cycle in years; null = the assumption.")
+    one_off_purchases: list[OneOffPurchase] = _f(factory=list, doc="Purchases paid once.")
+    pd_investment_per_year: float = _f(0.0, lo=0.0, doc="Extra professional learning, dollars a year.")
+    funding_changes: list[FundingChange] = _f(factory=list, doc="Grants that end early or change amount.")
 
     @property
     def is_baseline(self) -> bool:
@@ -186,11 +305,15 @@ class Levers:
 
 @dataclass
 class Scenario:
-    name: str = "Scenario"
-    horizon_years: int = 3
-    start_fiscal_year: int | None = None  # None = the inputs' current fiscal year
-    assumptions: Assumptions = field(default_factory=Assumptions)
-    levers: Levers = field(default_factory=Levers)
+    """A budget what-if: horizon, year 1, assumptions (shared with the baseline) and levers (decisions)."""
+
+    name: str = _f("Scenario", doc="Name shown beside the baseline.")
+    horizon_years: int = _f(3, lo=1, hi=MAX_HORIZON, doc=f"Fiscal years projected (1-{MAX_HORIZON}).")
+    start_fiscal_year: int | None = _f(None, lo=FIRST_FY, hi=LAST_FY,
+                                       doc="Year 1; null = the first fiscal year that starts after the data's "
+                                           "as-of date.")
+    assumptions: Assumptions = _f(factory=Assumptions, doc="Facts about the world (shared with the baseline).")
+    levers: Levers = _f(factory=Levers, doc="Decisions (cleared in the baseline).")
 
     def baseline(self) -> Scenario:
         return replace(self, name="Baseline", levers=Levers())
@@ -203,151 +326,169 @@ class Scenario:
         return scenario_from_dict(spec)
 
 
-def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ScenarioError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
-def _number(where: str, value: Any, *, lo: float | None = None, hi: float | None = None,
-            integer: bool = False, optional: bool = False) -> Any:
-    if value is None and optional:
-        return None
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    args = typing.get_args(tp)
+    if args and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def _required(f: Field) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _check_number(where: str, value: Any, tp: type, meta: dict[str, Any]) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ScenarioError(f"{where} must be a number, got {value!r}")
-    if integer:
+    if tp is int:
         if float(value) != int(value):
             raise ScenarioError(f"{where} must be a whole number, got {value!r}")
         value = int(value)
-    if lo is not None and value < lo:
-        raise ScenarioError(f"{where} must be ≥ {lo}, got {value}")
-    if hi is not None and value > hi:
-        raise ScenarioError(f"{where} must be ≤ {hi}, got {value}")
+    else:
+        value = float(value)
+    if meta.get("lo") is not None and value < meta["lo"]:
+        raise ScenarioError(f"{where} must be ≥ {meta['lo']}, got {value}")
+    if meta.get("hi") is not None and value > meta["hi"]:
+        raise ScenarioError(f"{where} must be ≤ {meta['hi']}, got {value}")
     return value
 
 
-def _str_list(where: str, value: Any) -> list[str]:
+def _check_value(where: str, value: Any, tp: Any, meta: dict[str, Any]) -> Any:
+    tp, optional = _unwrap_optional(tp)
     if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-        raise ScenarioError(f"{where} must be a list of ids")
-    return [str(v) for v in value]
+        if optional:
+            return None
+        raise ScenarioError(f"{where} must be a number, got None" if tp in (int, float)
+                            else f"{where} is required")
+    if is_dataclass(tp):
+        return _from_dict(tp, value, where)
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ScenarioError(f"{where} must be a list")
+        if is_dataclass(item):
+            return [_from_dict(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+            raise ScenarioError(f"{where} must be a list of ids")
+        return [str(v) for v in value]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp in (int, float):
+        return _check_number(where, value, tp, meta)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ScenarioError(f"{where} must be a string, got {value!r}")
+        if meta.get("enum") and value not in meta["enum"]:
+            raise ScenarioError(f"{where} must be one of {', '.join(meta['enum'])}, got {value!r}")
+        return value
+    raise TypeError(f"no rule for {tp!r}")  # a new field type needs a rule here and in json_schema
 
 
-def _dict(where: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ScenarioError(f"{where} must be an object, got {type(value).__name__}")
-    return value
+def _from_dict(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass `cls` from a JSON-like dict, checking every field against its metadata."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where} must be an object, got {type(data).__name__}")
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        name = f"{where}.{f.name}" if where != "scenario" else f.name
+        if f.name not in data:
+            if _required(f):
+                raise ScenarioError(f"{name} is required")
+            continue
+        values[f.name] = _check_value(name, data[f.name], hints[f.name], dict(f.metadata))
+    if cls in ONE_OF:
+        given = [g for g in ONE_OF[cls] if all(values.get(k) is not None for k in g)]
+        partly = [g for g in ONE_OF[cls] if any(values.get(k) is not None for k in g) and g not in given]
+        if len(given) != 1 or partly:
+            choices = " or ".join("+".join(g) for g in ONE_OF[cls])
+            raise ScenarioError(f"{where} needs exactly one of: {choices}")
+    return cls(**values)
 
 
 def scenario_from_dict(spec: dict[str, Any]) -> Scenario:
     """Validate a JSON-like dict and build a Scenario; raises ScenarioError with a clear message."""
-    spec = _dict("scenario", spec)
-    _check_keys("scenario", spec, {f.name for f in fields(Scenario)})
-    a = _dict("assumptions", spec.get("assumptions"))
-    _check_keys("assumptions", a, {f.name for f in fields(Assumptions)})
-    d = Assumptions()
-    basis = a.get("device_cost_basis", d.device_cost_basis)
-    if basis not in ("annualized", "cash"):
-        raise ScenarioError(f"assumptions.device_cost_basis must be 'annualized' or 'cash', got {basis!r}")
-    assumptions = Assumptions(
-        escalator=_number("assumptions.escalator", a.get("escalator", d.escalator), lo=-0.5, hi=1.0),
-        discount_rate=_number("assumptions.discount_rate", a.get("discount_rate", d.discount_rate), lo=0, hi=1.0),
-        refresh_cycle_years=_number("assumptions.refresh_cycle_years",
-                                    a.get("refresh_cycle_years", d.refresh_cycle_years), lo=1, hi=20, integer=True),
-        enrollment_change=_number("assumptions.enrollment_change",
-                                  a.get("enrollment_change", d.enrollment_change), lo=-0.5, hi=0.5),
-        device_price_change=_number("assumptions.device_price_change",
-                                    a.get("device_price_change", d.device_price_change), lo=-0.5, hi=1.0),
-        device_cost_basis=basis,
-        escalator_sd=_number("assumptions.escalator_sd", a.get("escalator_sd", d.escalator_sd), lo=0, hi=0.5),
-        enrollment_sd=_number("assumptions.enrollment_sd", a.get("enrollment_sd", d.enrollment_sd), lo=0, hi=0.5),
-    )
-    lv = _dict("levers", spec.get("levers"))
-    _check_keys("levers", lv, {f.name for f in fields(Levers)})
-    expansions = []
-    for i, e in enumerate(lv.get("expansions") or []):
-        e = _dict(f"levers.expansions[{i}]", e)
-        _check_keys(f"levers.expansions[{i}]", e, {f.name for f in fields(Expansion)})
-        if not e.get("tool_id"):
-            raise ScenarioError(f"levers.expansions[{i}].tool_id is required")
-        expansions.append(Expansion(
-            tool_id=str(e["tool_id"]),
-            schools=_str_list(f"levers.expansions[{i}].schools", e.get("schools")),
-            grades=_str_list(f"levers.expansions[{i}].grades", e.get("grades")),
-            extra_seats=_number(f"levers.expansions[{i}].extra_seats", e.get("extra_seats"), lo=0,
-                                integer=True, optional=True),
-            start_fiscal_year=_number(f"levers.expansions[{i}].start_fiscal_year", e.get("start_fiscal_year"),
-                                      lo=1900, hi=2200, integer=True, optional=True),
-        ))
-    purchases = []
-    for i, p in enumerate(lv.get("one_off_purchases") or []):
-        p = _dict(f"levers.one_off_purchases[{i}]", p)
-        _check_keys(f"levers.one_off_purchases[{i}]", p, {f.name for f in fields(OneOffPurchase)})
-        category = p.get("category", "other")
-        if category not in SPEND_CATEGORIES:
-            raise ScenarioError(f"levers.one_off_purchases[{i}].category must be one of {', '.join(SPEND_CATEGORIES)}")
-        purchases.append(OneOffPurchase(
-            name=str(p.get("name") or f"purchase {i + 1}"),
-            fiscal_year=_number(f"levers.one_off_purchases[{i}].fiscal_year", p.get("fiscal_year"),
-                                lo=1900, hi=2200, integer=True),
-            amount=_number(f"levers.one_off_purchases[{i}].amount", p.get("amount"), lo=0),
-            category=category,
-            funding_source=str(p.get("funding_source") or DEFAULT_SOURCE),
-        ))
-    dl = Levers()
-    levers = Levers(
-        right_size_all=bool(lv.get("right_size_all", False)),
-        right_size_tools=_str_list("levers.right_size_tools", lv.get("right_size_tools")),
-        right_size_buffer=_number("levers.right_size_buffer", lv.get("right_size_buffer", dl.right_size_buffer),
-                                  lo=0, hi=5),
-        sunset_below_roi=_number("levers.sunset_below_roi", lv.get("sunset_below_roi"), lo=0, hi=100,
-                                 optional=True),
-        sunset_tools=_str_list("levers.sunset_tools", lv.get("sunset_tools")),
-        must_keep=_str_list("levers.must_keep", lv.get("must_keep")),
-        expansions=expansions,
-        refresh_cycle_years=_number("levers.refresh_cycle_years", lv.get("refresh_cycle_years"), lo=1, hi=20,
-                                    integer=True, optional=True),
-        one_off_purchases=purchases,
-        pd_investment_per_year=_number("levers.pd_investment_per_year", lv.get("pd_investment_per_year", 0.0),
-                                       lo=0),
-    )
-    return Scenario(
-        name=str(spec.get("name") or "Scenario"),
-        horizon_years=_number("horizon_years", spec.get("horizon_years", 3), lo=1, hi=MAX_HORIZON, integer=True),
-        start_fiscal_year=_number("start_fiscal_year", spec.get("start_fiscal_year"), lo=1900, hi=2200,
-                                  integer=True, optional=True),
-        assumptions=assumptions,
-        levers=levers,
-    )
+    return _from_dict(Scenario, spec, "scenario")
 
 
-# ---------------------------------------------------------------------------------------------
-# Small formulas
-# ---------------------------------------------------------------------------------------------
+def _schema_of(tp: Any, meta: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    tp, optional = _unwrap_optional(tp)
+    out: dict[str, Any]
+    if is_dataclass(tp):
+        defs.setdefault(tp.__name__, None)
+        if defs[tp.__name__] is None:
+            defs[tp.__name__] = _object_schema(tp, defs)
+        out = {"$ref": f"#/$defs/{tp.__name__}"}
+    elif typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        items = _schema_of(item, {}, defs) if is_dataclass(item) else {"type": ["string", "integer"]}
+        out = {"type": "array", "items": items}
+    elif tp is bool:
+        out = {"type": "boolean"}
+    elif tp is int:
+        out = {"type": "integer"}
+    elif tp is float:
+        out = {"type": "number"}
+    elif tp is str:
+        out = {"type": "string"}
+    else:
+        raise TypeError(f"no schema for {tp!r}")
+    if meta.get("lo") is not None:
+        out["minimum"] = meta["lo"]
+    if meta.get("hi") is not None:
+        out["maximum"] = meta["hi"]
+    if meta.get("enum"):
+        out["enum"] = list(meta["enum"])
+    if optional:
+        out = {"anyOf": [out, {"type": "null"}]} if "$ref" in out else {**out, "type": [out["type"], "null"]}
+    if meta.get("doc"):
+        out["description"] = meta["doc"]
+    return out
 
 
-def fiscal_year_of(date: pd.Timestamp) -> int:
-    """Fiscal year a date falls in (FY2026 = July 2025 – June 2026)."""
-    date = pd.Timestamp(date)
-    return date.year + 1 if date.month >= FISCAL_YEAR_START_MONTH else date.year
+def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    hints = _hints(cls)
+    props = {}
+    for f in fields(cls):
+        prop = _schema_of(hints[f.name], dict(f.metadata), defs)
+        if f.default is not MISSING:
+            prop["default"] = f.default
+        elif f.default_factory is not MISSING and not is_dataclass(f.default_factory):
+            prop["default"] = f.default_factory()
+        props[f.name] = prop
+    out: dict[str, Any] = {"type": "object", "description": (cls.__doc__ or "").strip(), "properties": props,
+                           "additionalProperties": False}
+    required = [f.name for f in fields(cls) if _required(f)]
+    if required:
+        out["required"] = required
+    if cls in ONE_OF:
+        groups = ONE_OF[cls]
+        out["oneOf"] = [{"required": list(g), "properties": {k: {"not": {"type": "null"}} for k in g},
+                         "not": {"anyOf": [{"required": [k], "properties": {k: {"not": {"type": "null"}}}}
+                                           for other in groups if other != g for k in other]}}
+                        for g in groups]
+    return out
 
 
-def fiscal_year_bounds(fy: int) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[first day, first day of the next fiscal year)."""
-    start = pd.Timestamp(year=fy - 1, month=FISCAL_YEAR_START_MONTH, day=1)
-    return start, pd.Timestamp(year=fy, month=FISCAL_YEAR_START_MONTH, day=1)
-
-
-def _share_of_year_before(expires: pd.Timestamp | None, fy: int) -> float:
-    """Share of fiscal year `fy` that falls on or before `expires` (1 when it never expires)."""
-    if expires is None or pd.isna(expires):
-        return 1.0
-    start, end = fiscal_year_bounds(fy)
-    available_until = pd.Timestamp(expires) + pd.Timedelta(days=1)  # the expiry day itself still counts
-    return float(np.clip((available_until - start) / (end - start), 0.0, 1.0))
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of a scenario spec, generated from the dataclasses the validator reads."""
+    defs: dict[str, Any] = {}
+    root = _object_schema(Scenario, defs)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://edtech-compass.local/schemas/scenario.json",
+            "title": "EdTech Compass budget scenario (python -m edtech scenario run SPEC.json)",
+            **root, "$defs": {k: v for k, v in sorted(defs.items())}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,19 +498,42 @@ def _share_of_year_before(expires: pd.Timestamp | None, fy: int) -> float:
 
 @dataclass
 class ToolArrays:
-    """Per tool × year quantities before enrollment and escalator factors (for MC and the optimizer)."""
+    """Per tool × year quantities of a scenario (shared by the projection, Monte Carlo and optimizer)."""
 
     tool_ids: list[str]
     action: list[str]
-    seats: np.ndarray  # T × Y, licensed seats at year-1 enrollment
-    dosage: np.ndarray  # T × Y, students at dosage at year-1 enrollment
-    cost_per_seat: np.ndarray  # T
-    escalator: np.ndarray  # T
+    years: list[int]
+    seats: np.ndarray  # T × Y, licensed seats at today's enrollment
+    dosage: np.ndarray  # T × Y, students at dosage at today's enrollment
+    cost_per_seat: np.ndarray  # T, today's price per seat
     fixed_cost: np.ndarray  # T × Y, PD + staff time tied to the contract
     pd_cost: np.ndarray  # T × Y
     other_cost: np.ndarray  # T × Y
     effect: np.ndarray  # T, 0 where not estimated
     effect_se: np.ndarray  # T, 0 where not estimated
+    # contracts (C of them): which tool, its share of the tool's price, escalator and renewal schedule
+    contract_tool: np.ndarray  # C
+    contract_weight: np.ndarray  # C
+    contract_escalator: np.ndarray  # C
+    renewals: np.ndarray  # C × Y, renewals on or before each year's first day
+    renewal_share: np.ndarray  # C × Y, share of the year after a renewal inside it
+    enrollment_years: np.ndarray  # Y, years of enrollment change since the data's school year
+
+    def price_factor(self, escalator_shift: np.ndarray | None = None) -> np.ndarray:
+        """(..., T, Y): each tool's price in each year relative to today's, its contracts weighted by cost.
+
+        escalator_shift (..., T) moves every contract's escalator of a tool (Monte Carlo); noise never
+        pushes an escalator below 0 unless the contract's own is negative."""
+        esc = self.contract_escalator
+        if escalator_shift is not None:
+            shifted = esc + escalator_shift[..., self.contract_tool]
+            esc = np.maximum(shifted, np.minimum(esc, 0.0))
+        esc = np.asarray(esc)[..., None]  # (..., C, 1)
+        per_contract = (1.0 + esc) ** self.renewals * (1.0 + self.renewal_share * esc)  # (..., C, Y)
+        n_tools = len(self.tool_ids)
+        onehot = np.zeros((n_tools, len(self.contract_tool)))
+        onehot[self.contract_tool, np.arange(len(self.contract_tool))] = self.contract_weight
+        return np.einsum("tc,...cy->...ty", onehot, per_contract)
 
 
 @dataclass
@@ -384,8 +548,9 @@ class Projection:
     summary: dict[str, float]
 
 
-def _years(inputs: BudgetInputs, scenario: Scenario) -> list[int]:
-    start = scenario.start_fiscal_year or inputs.current_fy
+def scenario_years(inputs: BudgetInputs, scenario: Scenario) -> list[int]:
+    """The fiscal years a scenario projects: year 1 (its own, else the inputs' default) onwards."""
+    start = scenario.start_fiscal_year or inputs.first_fy
     return [start + k for k in range(scenario.horizon_years)]
 
 
@@ -404,12 +569,6 @@ def expansion_seats(inputs: BudgetInputs, expansion: Expansion) -> int:
     return int(enrol.loc[mask, "students"].sum())
 
 
-def right_sized_seats(tool: ToolLine, buffer: float) -> float:
-    """min(seats, ceil(peak × (1 + buffer))): right-sizing never adds seats."""
-    target = math.ceil(round(tool.peak_active * (1.0 + buffer), 9))
-    return float(min(tool.seats, target))
-
-
 def sunset_set(inputs: BudgetInputs, levers: Levers) -> set[str]:
     keep = set(levers.must_keep)
     out = set(levers.sunset_tools)
@@ -419,13 +578,25 @@ def sunset_set(inputs: BudgetInputs, levers: Levers) -> set[str]:
     return out - keep
 
 
+def effect_se(tool: ToolLine) -> float:
+    """SE of the effect approximated from its 95% CI: (high − low) / (2 × 1.96)."""
+    if tool.effect_ci is None or any(pd.isna(c) for c in tool.effect_ci):
+        return 0.0
+    return max(0.0, (tool.effect_ci[1] - tool.effect_ci[0]) / (2 * 1.959963984540054))
+
+
+def _default_renewal(inputs: BudgetInputs) -> pd.Timestamp:
+    """A contract without known terms is priced for the data's fiscal year and renews when it ends."""
+    return fiscal_year_bounds(inputs.current_fy)[1]
+
+
 def tool_arrays(inputs: BudgetInputs, scenario: Scenario, actions: dict[str, str] | None = None) -> ToolArrays:
-    """Seats, dosage and costs per tool × year under the scenario's levers (or explicit `actions`).
+    """Seats, dosage, costs and price terms per tool × year under the scenario's levers (or `actions`).
 
     `actions` maps tool_id -> keep | right_size | expand | sunset (the optimizer's options);
     without it the actions follow the levers (a tool may be both right-sized and expanded).
     """
-    years = _years(inputs, scenario)
+    years = scenario_years(inputs, scenario)
     n_tools, n_years = len(inputs.tools), len(years)
     levers, assume = scenario.levers, scenario.assumptions
     seats = np.zeros((n_tools, n_years))
@@ -433,9 +604,9 @@ def tool_arrays(inputs: BudgetInputs, scenario: Scenario, actions: dict[str, str
     pd_cost = np.zeros((n_tools, n_years))
     other_cost = np.zeros((n_tools, n_years))
     cps = np.zeros(n_tools)
-    esc = np.zeros(n_tools)
     effect = np.zeros(n_tools)
-    effect_se = np.zeros(n_tools)
+    se = np.zeros(n_tools)
+    c_tool, c_weight, c_esc, c_n, c_s = [], [], [], [], []
     action_names: list[str] = []
     sunset = sunset_set(inputs, levers)
     right_size = {t.tool_id for t in inputs.tools} if levers.right_size_all else set(levers.right_size_tools)
@@ -443,17 +614,28 @@ def tool_arrays(inputs: BudgetInputs, scenario: Scenario, actions: dict[str, str
     for e in levers.expansions:
         expansions.setdefault(e.tool_id, []).append(e)
     year_arr = np.array(years)
+    year_key = tuple(years)
+    default_renewal = _default_renewal(inputs)
     for i, tool in enumerate(inputs.tools):
         cps[i] = tool.cost_per_seat
-        esc[i] = tool.escalator if tool.escalator is not None and not pd.isna(tool.escalator) else assume.escalator
+        terms = tool.terms()
+        total = sum(max(0.0, t.annual_cost) for t in terms)
+        for term in terms:
+            c_tool.append(i)
+            c_weight.append(max(0.0, term.annual_cost) / total if total > 0 else 1.0 / len(terms))
+            own = term.escalator
+            c_esc.append(float(own) if own is not None and not pd.isna(own) else assume.escalator)
+            schedule = renewal_schedule(term.renews_on if term.renews_on is not None and not pd.isna(term.renews_on)
+                                        else default_renewal, year_key)
+            c_n.append([n for n, _ in schedule])
+            c_s.append([s for _, s in schedule])
         if tool.effect is not None and not pd.isna(tool.effect):
             effect[i] = tool.effect
-            if tool.effect_ci is not None and all(not pd.isna(c) for c in tool.effect_ci):
-                effect_se[i] = max(0.0, (tool.effect_ci[1] - tool.effect_ci[0]) / (2 * 1.959963984540054))
+            se[i] = effect_se(tool)
         if actions is not None:
             act = actions.get(tool.tool_id, "keep")
-            do_sunset, do_right, tool_expansions = act == "sunset", act == "right_size", (
-                expansions.get(tool.tool_id, []) if act == "expand" else [])
+            do_sunset, do_right = act == "sunset", act == "right_size"
+            tool_expansions = expansions.get(tool.tool_id, []) if act == "expand" else []
         else:
             do_sunset = tool.tool_id in sunset
             do_right = tool.tool_id in right_size
@@ -463,111 +645,139 @@ def tool_arrays(inputs: BudgetInputs, scenario: Scenario, actions: dict[str, str
         action_names.append(act)
         if do_sunset:
             continue
-        base_seats = right_sized_seats(tool, levers.right_size_buffer) if do_right else float(tool.seats)
+        base_seats = (float(rules.right_size_seats(tool.peak_active, tool.seats, levers.right_size_buffer))
+                      if do_right else float(tool.seats))
         seats[i, :] = base_seats
         dosage[i, :] = min(tool.students_at_dosage, base_seats)
         pd_cost[i, :] = tool.pd_cost
         other_cost[i, :] = tool.other_cost
         for e in tool_expansions:
             extra = expansion_seats(inputs, e)
-            start = e.start_fiscal_year or years[0]
-            on = year_arr >= start
+            on = year_arr >= (e.start_fiscal_year or years[0])
             seats[i, on] += extra
             dosage[i, on] += extra * tool.dosage_rate
     return ToolArrays(
-        tool_ids=[t.tool_id for t in inputs.tools], action=action_names, seats=seats, dosage=dosage,
-        cost_per_seat=cps, escalator=esc, fixed_cost=pd_cost + other_cost, pd_cost=pd_cost,
-        other_cost=other_cost, effect=effect, effect_se=effect_se,
+        tool_ids=[t.tool_id for t in inputs.tools], action=action_names, years=years, seats=seats, dosage=dosage,
+        cost_per_seat=cps, fixed_cost=pd_cost + other_cost, pd_cost=pd_cost, other_cost=other_cost,
+        effect=effect, effect_se=se, contract_tool=np.array(c_tool, dtype=int),
+        contract_weight=np.array(c_weight, dtype=float), contract_escalator=np.array(c_esc, dtype=float),
+        renewals=np.array(c_n, dtype=float).reshape(len(c_tool), n_years),
+        renewal_share=np.array(c_s, dtype=float).reshape(len(c_tool), n_years),
+        enrollment_years=np.maximum(0, year_arr - inputs.current_fy).astype(float),
     )
 
 
-def license_spend(arrays: ToolArrays, enrollment_factor: np.ndarray, escalator: np.ndarray | None = None) -> np.ndarray:
-    """seats × cost/seat × enrollment factor × (1 + escalator)^k; broadcasts over leading draw axes.
-
-    enrollment_factor: (..., Y); escalator: (..., T) or None for the point values.
-    """
-    esc = arrays.escalator if escalator is None else escalator
-    k = np.arange(arrays.seats.shape[1])
-    price_factor = (1.0 + esc)[..., :, None] ** k  # (..., T, Y)
-    return arrays.seats * arrays.cost_per_seat[:, None] * price_factor * enrollment_factor[..., None, :]
-
-
-def enrollment_factors(change: float | np.ndarray, n_years: int) -> np.ndarray:
-    """(1 + g)^k for k = 0..Y−1; g may be an array of draws (returns draws × Y)."""
+def enrollment_factors(change: float | np.ndarray, enrollment_years: np.ndarray) -> np.ndarray:
+    """(1 + g)^k per year, k = years since the data's school year; g may be an array of draws (→ draws × Y)."""
     g = np.asarray(change, dtype=float)
-    return (1.0 + g)[..., None] ** np.arange(n_years)
+    return (1.0 + g)[..., None] ** np.asarray(enrollment_years, dtype=float)
 
 
-def _device_rows(inputs: BudgetInputs, scenario: Scenario) -> tuple[dict[int, dict[str, float]],
-                                                                     dict[tuple[int, str], float]]:
-    """Per fiscal year {annualized, refreshed, capital, spend} and spend by (year, funding source)."""
-    years = _years(inputs, scenario)
-    assume = scenario.assumptions
-    cycle = scenario.levers.refresh_cycle_years or assume.refresh_cycle_years
-    annualized_basis = assume.device_cost_basis == "annualized"
-    rows = {y: {"annualized": 0.0, "refreshed": 0.0, "capital": 0.0, "spend": 0.0} for y in years}
-    by_source: dict[tuple[int, str], float] = {}
-    for c in inputs.devices:
-        life = cycle
-        if c.aue_fy is not None and c.aue_fy > c.purchase_fy:
-            life = min(cycle, c.aue_fy - c.purchase_fy)  # no use after it stops getting updates
-        generation_fy, unit_cost = c.purchase_fy, c.unit_cost
-        for y in years:
-            cash = 0.0
-            if y - generation_fy >= life:  # refresh wave: replaced this year, new life = the cycle
-                generation_fy, life = y, cycle
-                unit_cost = c.unit_cost * (1.0 + assume.device_price_change) ** (y - c.purchase_fy)
-                cash = c.count * unit_cost
-                rows[y]["refreshed"] += c.count
-                rows[y]["capital"] += cash
-            annual = c.count * unit_cost * capital_recovery_factor(assume.discount_rate, life)
-            rows[y]["annualized"] += annual
-            charged = annual if annualized_basis else cash
-            rows[y]["spend"] += charged
-            by_source[(y, c.funding_source)] = by_source.get((y, c.funding_source), 0.0) + charged
-    return rows, by_source
+def license_spend(arrays: ToolArrays, enrollment_factor: np.ndarray, price_factor: np.ndarray | None = None) -> np.ndarray:
+    """seats × today's price per seat × price factor × enrollment factor; broadcasts over leading draw axes.
+
+    enrollment_factor: (..., Y); price_factor: (..., T, Y), default the point escalators."""
+    pf = arrays.price_factor() if price_factor is None else price_factor
+    return arrays.seats * arrays.cost_per_seat[:, None] * pf * enrollment_factor[..., None, :]
 
 
 def device_schedule(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
     """Per fiscal year: annualized device cost, refresh-wave device count and capital outlay, and
-    `spend` (annualized, or the capital outlay on a cash basis)."""
-    rows, by_source = _device_rows(inputs, scenario)
-    out = pd.DataFrame([{"fiscal_year": y, **v} for y, v in rows.items()],
-                       columns=["fiscal_year", "annualized", "refreshed", "capital", "spend"])
+    `spend` (annualized, or the capital outlay on a cash basis); attrs["by_source"] = spend by (year, source).
+
+    Life = `rules.device_life_years` (refresh cycle capped at the AUE date, at least a year); a cohort is
+    replaced in the fiscal year its life ends, then lives a full cycle."""
+    years = scenario_years(inputs, scenario)
+    assume = scenario.assumptions
+    cycle = float(scenario.levers.refresh_cycle_years or assume.refresh_cycle_years)
+    rows = {k: np.zeros(len(years)) for k in ("annualized", "refreshed", "capital", "spend")}
+    by_source: dict[tuple[int, str], float] = {}
+    if inputs.devices:
+        cohorts = inputs.devices
+        bought = pd.Series([pd.Timestamp(c.purchase_date) for c in cohorts], dtype="datetime64[ns]")
+        aue = pd.Series([pd.Timestamp(c.aue) if c.aue is not None else pd.NaT for c in cohorts],
+                        dtype="datetime64[ns]")
+        life = rules.device_life_years(bought, aue, default_life=cycle).to_numpy(dtype=float)
+        ends = bought + pd.to_timedelta(life * 365.25, unit="D")
+        wave_fy = (ends.dt.year + (ends.dt.month >= FISCAL_YEAR_START_MONTH)).to_numpy(dtype=int)
+        count = np.array([c.count for c in cohorts], dtype=float)
+        base_cost = np.array([c.unit_cost for c in cohorts], dtype=float)
+        purchase_fy = np.array([c.purchase_fy for c in cohorts], dtype=int)
+        sources = [c.funding_source or DEFAULT_SOURCE for c in cohorts]
+        unit = base_cost.copy()
+        cash_basis = assume.device_cost_basis == "cash"
+        for j, y in enumerate(years):
+            wave = y >= wave_fy
+            unit = np.where(wave, base_cost * (1.0 + assume.device_price_change) ** (y - purchase_fy), unit)
+            life = np.where(wave, cycle, life)
+            wave_fy = np.where(wave, y + int(round(cycle)), wave_fy)
+            cash = np.where(wave, count * unit, 0.0)
+            crf = {v: rules.capital_recovery_factor(assume.discount_rate, v) for v in np.unique(life)}
+            annual = count * unit * np.array([crf[v] for v in life])
+            charged = cash if cash_basis else annual
+            rows["annualized"][j] = annual.sum()
+            rows["refreshed"][j] = count[wave].sum()
+            rows["capital"][j] = cash.sum()
+            rows["spend"][j] = charged.sum()
+            for source in set(sources):
+                mask = np.array([s == source for s in sources])
+                by_source[(y, source)] = by_source.get((y, source), 0.0) + float(charged[mask].sum())
+    out = pd.DataFrame({"fiscal_year": years, **rows})
     out.attrs["by_source"] = by_source
     return out
 
 
-def total_spend_by_year(inputs: BudgetInputs, scenario: Scenario) -> np.ndarray:
-    """Total spend per fiscal year without building any frame (the waterfall's many projections)."""
-    years = _years(inputs, scenario)
-    levers = scenario.levers
-    arrays = tool_arrays(inputs, scenario)
-    ef = enrollment_factors(scenario.assumptions.enrollment_change, len(years))
-    total = license_spend(arrays, ef).sum(axis=0) + arrays.fixed_cost.sum(axis=0)
-    rows, _ = _device_rows(inputs, scenario)
-    total = total + np.array([rows[y]["spend"] for y in years]) + inputs.pd_base + levers.pd_investment_per_year
+def _one_offs(levers: Levers, years: list[int]) -> np.ndarray:
+    total = np.zeros(len(years))
     for p in levers.one_off_purchases:
         if p.fiscal_year in years:
             total[years.index(p.fiscal_year)] += p.amount
     return total
 
 
-def available_funding(inputs: BudgetInputs, years: list[int]) -> pd.DataFrame:
+def total_spend_by_year(inputs: BudgetInputs, scenario: Scenario) -> np.ndarray:
+    """Total spend per fiscal year without building any frame (the waterfall's many projections)."""
+    years = scenario_years(inputs, scenario)
+    levers = scenario.levers
+    arrays = tool_arrays(inputs, scenario)
+    ef = enrollment_factors(scenario.assumptions.enrollment_change, arrays.enrollment_years)
+    total = license_spend(arrays, ef).sum(axis=0) + arrays.fixed_cost.sum(axis=0)
+    devices = device_schedule(inputs, scenario)["spend"].to_numpy(dtype=float)
+    return total + devices + inputs.pd_base + levers.pd_investment_per_year + _one_offs(levers, years)
+
+
+def funding_lines_with_changes(funding: list[FundingLine], changes: list[FundingChange]) -> tuple[
+        list[FundingLine], dict[str, int]]:
+    """The funding rows after the scenario's changes, and each ended source's last fiscal year."""
+    lines = list(funding)
+    ends: dict[str, int] = {}
+    for change in changes:
+        if change.ends_after is not None:
+            ends[change.source] = min(change.ends_after, ends.get(change.source, change.ends_after))
+        else:
+            lines = [f for f in lines if not (f.source == change.source and f.fiscal_year == change.fiscal_year)]
+            lines.append(FundingLine(change.source, int(change.fiscal_year), float(change.amount)))
+    return lines, ends
+
+
+def available_funding(inputs: BudgetInputs, years: list[int], changes: list[FundingChange] | None = None) -> pd.DataFrame:
     """Funding by source and fiscal year (long frame: fiscal_year, source, available)."""
+    lines, ends = funding_lines_with_changes(inputs.funding, changes or [])
     rows = []
     by_source: dict[str, list[FundingLine]] = {}
-    for f in inputs.funding:
+    for f in lines:
         by_source.setdefault(f.source, []).append(f)
-    for source, lines in by_source.items():
-        last_fy = max(f.fiscal_year for f in lines)
+    for source, source_lines in by_source.items():
+        last_fy = max(f.fiscal_year for f in source_lines)
         for y in years:
-            given = [f for f in lines if f.fiscal_year == y]
-            if given:
+            given = [f for f in source_lines if f.fiscal_year == y]
+            if source in ends and y > ends[source]:
+                amount = 0.0  # the grant ended (a funding change)
+            elif given:
                 # expired before the year began = cannot be spent; otherwise as budgeted
                 amount = sum(f.amount for f in given if _share_of_year_before(f.expires, y) > 0)
             elif y > last_fy:
-                latest = [f for f in lines if f.fiscal_year == last_fy]
+                latest = [f for f in source_lines if f.fiscal_year == last_fy]
                 amount = sum(f.amount * _share_of_year_before(f.expires, y) for f in latest)
             else:  # a year before the source's first row, or a gap between rows
                 amount = 0.0
@@ -576,20 +786,24 @@ def available_funding(inputs: BudgetInputs, years: list[int]) -> pd.DataFrame:
 
 
 def _project_core(inputs: BudgetInputs, scenario: Scenario) -> dict[str, Any]:
-    years = _years(inputs, scenario)
+    years = scenario_years(inputs, scenario)
     n_years = len(years)
-    assume, levers = scenario.assumptions, scenario.levers
+    levers = scenario.levers
     arrays = tool_arrays(inputs, scenario)
-    ef = enrollment_factors(assume.enrollment_change, n_years)
+    ef = enrollment_factors(scenario.assumptions.enrollment_change, arrays.enrollment_years)
     lic = license_spend(arrays, ef) if inputs.tools else np.zeros((0, n_years))
     dosage = arrays.dosage * ef[None, :]
     impact = arrays.effect[:, None] * dosage
     devices = device_schedule(inputs, scenario)
+    one_offs = {c: np.zeros(n_years) for c in SPEND_CATEGORIES}
+    for p in levers.one_off_purchases:
+        if p.fiscal_year in years:
+            one_offs[p.category][years.index(p.fiscal_year)] += p.amount
     spend = {
-        "licenses": lic.sum(axis=0),
-        "devices": devices["spend"].to_numpy(dtype=float),
-        "pd": arrays.pd_cost.sum(axis=0) + inputs.pd_base + levers.pd_investment_per_year,
-        "other": arrays.other_cost.sum(axis=0),
+        "licenses": lic.sum(axis=0) + one_offs["licenses"],
+        "devices": devices["spend"].to_numpy(dtype=float) + one_offs["devices"],
+        "pd": arrays.pd_cost.sum(axis=0) + inputs.pd_base + levers.pd_investment_per_year + one_offs["pd"],
+        "other": arrays.other_cost.sum(axis=0) + one_offs["other"],
     }
     source_spend: dict[tuple[int, str], float] = {}
 
@@ -605,11 +819,8 @@ def _project_core(inputs: BudgetInputs, scenario: Scenario) -> dict[str, Any]:
         charge(y, DEFAULT_SOURCE, inputs.pd_base + levers.pd_investment_per_year)
     for p in levers.one_off_purchases:
         if p.fiscal_year in years:
-            j = years.index(p.fiscal_year)
-            spend[p.category] = spend[p.category].copy()
-            spend[p.category][j] += p.amount
             charge(p.fiscal_year, p.funding_source or DEFAULT_SOURCE, p.amount)
-    funding = available_funding(inputs, years)
+    funding = available_funding(inputs, years, levers.funding_changes)
     by_year = pd.DataFrame({"fiscal_year": years, **{c: np.asarray(spend[c], dtype=float) for c in SPEND_CATEGORIES}})
     by_year["total_spend"] = by_year[list(SPEND_CATEGORIES)].sum(axis=1)
     avail = funding.groupby("fiscal_year")["available"].sum() if len(funding) else pd.Series(dtype=float)
@@ -655,6 +866,8 @@ def project_budget(inputs: BudgetInputs, scenario: Scenario) -> Projection:
     by_year["savings"] = by_year["baseline_spend"] - by_year["total_spend"]
     by_year["baseline_impact"] = base["by_year"]["expected_impact"].to_numpy()
     summary = {
+        "first_fiscal_year": int(core["years"][0]),
+        "last_fiscal_year": int(core["years"][-1]),
         "total_spend": float(by_year["total_spend"].sum()),
         "baseline_spend": float(by_year["baseline_spend"].sum()),
         "total_savings": float(by_year["savings"].sum()),
@@ -677,7 +890,7 @@ LEVER_STEPS: tuple[tuple[str, str], ...] = (
     ("refresh", "Device refresh cycle"),
     ("pd", "PD investment"),
     ("one_off", "One-off purchases"),
-)
+)  # funding changes move no spend, so they have no step
 
 
 def _levers_up_to(levers: Levers, step: int) -> Levers:
@@ -719,6 +932,22 @@ def savings_by_lever(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
     return out
 
 
+def right_size_savings_by_year(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
+    """Per tool and year: what right-sizing saves = `rules.right_size_savings` (today's price per seat,
+    the scenario's buffer) × that tool's price factor × the enrollment factor of the year."""
+    arrays = tool_arrays(inputs, replace(scenario, levers=Levers(right_size_buffer=scenario.levers.right_size_buffer)))
+    ef = enrollment_factors(scenario.assumptions.enrollment_change, arrays.enrollment_years)
+    pf = arrays.price_factor()
+    rows = []
+    for i, tool in enumerate(inputs.tools):
+        annual = rules.right_size_savings(tool.seats, tool.peak_active, tool.annual_cost,
+                                          scenario.levers.right_size_buffer)
+        for j, y in enumerate(arrays.years):
+            rows.append({"tool_id": tool.tool_id, "fiscal_year": y, "annual_at_today_price": annual,
+                         "saving": annual * pf[i, j] * ef[j]})
+    return pd.DataFrame(rows, columns=["tool_id", "fiscal_year", "annual_at_today_price", "saving"])
+
+
 def projection_table(projection: Projection) -> pd.DataFrame:
     """The per-year table people read (rounded to cents), for CLI and downloads."""
     cols = ["fiscal_year", *SPEND_CATEGORIES, "total_spend", "available_funding", "gap", "baseline_spend",
@@ -732,135 +961,94 @@ def projection_table(projection: Projection) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# Building inputs from a District (+ the ROI engine's per-tool table)
+# Building inputs from a District and its ROI scoreboard
 # ---------------------------------------------------------------------------------------------
 
 
-def _first(row: pd.Series, names: tuple[str, ...], default: Any = None) -> Any:
-    for n in names:
-        if n in row.index and not pd.isna(row[n]):
-            return row[n]
-    return default
+def _value(row: pd.Series, name: str, default: Any = None) -> Any:
+    value = row.get(name, default)
+    return default if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)) else value
 
 
-def _license_summary(licenses: pd.DataFrame) -> pd.DataFrame:
-    """Per tool: escalator (cost-weighted), main funding source, PD cost and staff time."""
+def _contract_terms(licenses: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per tool, from its current contract rows: the contracts (cost, escalator, renewal date), the main
+    funding source (largest cost) and the contracts' PD cost (`rules.pd_cost`) and staff time."""
+    out: dict[str, dict[str, Any]] = {}
     if licenses is None or len(licenses) == 0:
-        return pd.DataFrame(columns=["tool_id", "seats", "annual_cost", "escalator", "funding_source",
-                                     "pd_cost", "other_cost"])
-    lic = licenses.copy()
-    lic["tool_id"] = lic["tool_id"].astype(str)
-    lic["annual_cost"] = lic["annual_cost"].astype(float).fillna(0.0)
-    rows = []
+        return out
+    lic = licenses.assign(tool_id=licenses["tool_id"].astype(str),
+                          annual_cost=licenses["annual_cost"].astype(float).fillna(0.0))
+    lic["pd"] = rules.pd_cost(lic["pd_cost"].astype(float), lic["pd_hours"].astype(float))
     for tool_id, g in lic.groupby("tool_id", sort=True):
-        cost = g["annual_cost"]
-        esc = g["price_escalator_pct"].astype(float)
-        has_esc = esc.notna()
-        escalator = (float((esc[has_esc] * cost[has_esc]).sum() / cost[has_esc].sum())
-                     if has_esc.any() and cost[has_esc].sum() > 0 else
-                     (float(esc[has_esc].mean()) if has_esc.any() else None))
-        src = g.assign(src=g["funding_source"].astype(object).where(g["funding_source"].notna(), DEFAULT_SOURCE))
-        main_source = str(src.groupby("src")["annual_cost"].sum().idxmax()) if len(src) else DEFAULT_SOURCE
-        rows.append({
-            "tool_id": tool_id, "seats": float(g["seats"].sum()), "annual_cost": float(cost.sum()),
-            "escalator": escalator, "funding_source": main_source,
-            "pd_cost": float(g["pd_cost"].astype(float).fillna(0).sum()),
-            "other_cost": float(g["internal_cost"].astype(float).fillna(0).sum()),
-        })
-    return pd.DataFrame(rows)
+        contracts = tuple(
+            ContractTerm(annual_cost=float(r.annual_cost),
+                         escalator=None if pd.isna(r.price_escalator_pct) else float(r.price_escalator_pct),
+                         renews_on=None if pd.isna(r.end_date) else pd.Timestamp(r.end_date) + pd.Timedelta(days=1))
+            for r in g.itertuples(index=False))
+        source = g["funding_source"].astype(object).where(g["funding_source"].notna(), DEFAULT_SOURCE)
+        out[str(tool_id)] = {
+            "contracts": contracts,
+            "funding_source": str(g.groupby(source)["annual_cost"].sum().idxmax()),
+            "pd_cost": float(g["pd"].sum()),
+            "other_cost": float(g["internal_cost"].astype(float).fillna(0.0).sum()),
+        }
+    return out
 
 
-def tool_lines_from_roi(roi: pd.DataFrame, licenses: pd.DataFrame | None = None,
-                        tools: pd.DataFrame | None = None) -> list[ToolLine]:
-    """Adapter: the ROI engine's per-tool table (+ license details) → ToolLines.
-
-    Accepts the column names the ROI engine may use (peak_active_30d / peak_active, students at
-    dosage under a few spellings); license escalator, funding source, PD and staff time come from
-    the licenses frame because they are contract facts, not ROI results.
-    """
-    lic = _license_summary(licenses).set_index("tool_id") if licenses is not None else pd.DataFrame()
-    cats = {}
-    if tools is not None and len(tools):
-        cats = dict(zip(tools["tool_id"].astype(str), tools["category"], strict=False))
+def tool_lines_from_board(board: pd.DataFrame, licenses: pd.DataFrame | None = None) -> list[ToolLine]:
+    """The ROI scoreboard (one row per tool: seats, annual_cost, peak_active_30d, effect_size and CI,
+    dosage_met, roi_score, pd_cost, internal_cost, optional p_above/p_below) + the tools' current contract
+    rows → ToolLines. Seats and cost are the scoreboard's (a scope's share for a coordinator); the contract
+    rows give each contract's share of the price, its escalator and renewal date, and the funding source."""
+    terms = _contract_terms(licenses) if licenses is not None else {}
     lines = []
-    for _, row in roi.iterrows():
+    for _, row in board.iterrows():
         tool_id = str(row["tool_id"])
-        lrow = lic.loc[tool_id] if tool_id in lic.index else None
-        seats = float(_first(row, ("seats",), lrow["seats"] if lrow is not None else 0.0))
-        annual_cost = float(_first(row, ("annual_cost", "license_cost"), lrow["annual_cost"] if lrow is not None else 0.0))
+        seats = float(_value(row, "seats", 0.0))
+        annual_cost = float(_value(row, "annual_cost", 0.0))
         if seats <= 0 and annual_cost <= 0:
             continue  # not licensed: nothing to budget
-        low, high = _first(row, ("effect_ci_low",)), _first(row, ("effect_ci_high",))
-        effect = _first(row, ("effect_size", "effect"))
-        roi_score = _first(row, ("roi_score",))
-        category = _first(row, ("category",), cats.get(tool_id, ""))
+        contract = terms.get(tool_id, {})
+        low, high = _value(row, "effect_ci_low"), _value(row, "effect_ci_high")
+        effect, roi_score = _value(row, "effect_size"), _value(row, "roi_score")
+        p_above, p_below = _value(row, "p_above"), _value(row, "p_below")
         lines.append(ToolLine(
             tool_id=tool_id,
-            name=str(_first(row, ("tool_name", "name"), tool_id)),
-            category="" if category is None else str(category),
+            name=str(_value(row, "tool_name", tool_id)),
+            category=str(_value(row, "category", "")),
             seats=seats,
             annual_cost=annual_cost,
-            peak_active=float(_first(row, ("peak_active_30d", "peak_active", "peak_active_users"), 0.0)),
+            peak_active=float(_value(row, "peak_active_30d", 0.0)),
             effect=None if effect is None else float(effect),
             effect_ci=None if low is None or high is None else (float(low), float(high)),
-            students_at_dosage=float(_first(row, ("students_at_dosage", "dosage_met_students", "dosage_met",
-                                                  "n_dosage_met", "students_dosage_met"), 0.0)),
+            students_at_dosage=float(_value(row, "dosage_met", 0.0)),
             roi_score=None if roi_score is None else float(roi_score),
-            escalator=None if lrow is None or lrow["escalator"] is None or pd.isna(lrow["escalator"])
-            else float(lrow["escalator"]),
-            funding_source=str(lrow["funding_source"]) if lrow is not None else DEFAULT_SOURCE,
-            # the ROI engine's ingredients (PD sessions in the contract window, else license PD) when given
-            pd_cost=float(_first(row, ("pd_cost",), lrow["pd_cost"] if lrow is not None else 0.0)),
-            other_cost=float(_first(row, ("internal_cost",), lrow["other_cost"] if lrow is not None else 0.0)),
+            funding_source=str(contract.get("funding_source", DEFAULT_SOURCE)),
+            # the ROI engine's ingredients (PD in the contract window, staff time) when it has them
+            pd_cost=float(_value(row, "pd_cost", contract.get("pd_cost", 0.0))),
+            other_cost=float(_value(row, "internal_cost", contract.get("other_cost", 0.0))),
+            contracts=contract.get("contracts", ()),
+            p_above=None if p_above is None else float(p_above),
+            p_below=None if p_below is None else float(p_below),
         ))
     return lines
 
 
-def peak_active_30d(usage: pd.DataFrame) -> pd.Series:
-    """Per tool: max over weeks of distinct students active in the trailing 30 days (methods §1)."""
-    if usage is None or len(usage) == 0:
-        return pd.Series(dtype=float)
-    active = usage[(usage["minutes"].astype(float) > 0) | (usage["sessions"].astype(float) > 0)]
-    weeks = np.sort(active["week_start"].unique())
-    out: dict[str, float] = {}
-    for tool_id, g in active.groupby("tool_id", sort=False):
-        best = 0
-        for w in weeks:
-            end = pd.Timestamp(w) + pd.Timedelta(days=6)
-            window = g[(g["week_start"] > end - pd.Timedelta(days=30)) & (g["week_start"] <= end)]
-            best = max(best, window["student_id"].nunique())
-        out[str(tool_id)] = float(best)
-    return pd.Series(out, dtype=float)
-
-
-def tool_lines_from_licenses(district: District) -> list[ToolLine]:
-    """Fallback when no ROI table is available: contract facts + peak use, no effects."""
-    lic = _license_summary(current_licenses(district.licenses, district.as_of))
-    if len(lic) == 0:
-        return []
-    peaks = peak_active_30d(district.usage)
-    names = dict(zip(district.tools["tool_id"].astype(str), district.tools["tool_name"], strict=False))
-    roi = lic.assign(tool_name=lic["tool_id"].map(names).fillna(lic["tool_id"]),
-                     peak_active_30d=lic["tool_id"].map(peaks).fillna(0.0))
-    return tool_lines_from_roi(roi[["tool_id", "tool_name", "seats", "annual_cost", "peak_active_30d"]],
-                               current_licenses(district.licenses, district.as_of), district.tools)
-
-
 def device_cohorts(devices: pd.DataFrame) -> list[DeviceCohort]:
-    """Devices in service (not retired/lost) grouped by type, purchase year, price and AUE year."""
+    """Devices in service (not retired/lost) grouped by type, purchase date, price and AUE date."""
     if devices is None or len(devices) == 0:
         return []
-    d = devices[~devices["status"].astype(object).isin(["retired", "lost"])].copy()
+    d = devices[~devices["status"].astype(object).isin(["retired", "lost"])]
     d = d[d["purchase_date"].notna()]
     if len(d) == 0:
         return []
-    d["purchase_fy"] = [fiscal_year_of(x) for x in d["purchase_date"]]
-    d["aue_fy"] = [fiscal_year_of(x) if not pd.isna(x) else -1 for x in d["auto_update_expiration"]]
-    d["unit_cost"] = d["purchase_cost"].astype(float).fillna(0.0).round(2)
-    d["device_type"] = d["device_type"].astype(object).where(d["device_type"].notna(), "device")
-    grouped = d.groupby(["device_type", "purchase_fy", "aue_fy", "unit_cost"], sort=True).size()
-    return [DeviceCohort(device_type=str(t), count=int(n), unit_cost=float(c), purchase_fy=int(p),
-                         aue_fy=None if a == -1 else int(a))
+    d = d.assign(unit_cost=d["purchase_cost"].astype(float).fillna(0.0).round(2),
+                 device_type=d["device_type"].astype(object).where(d["device_type"].notna(), "device"),
+                 aue=d["auto_update_expiration"].fillna(pd.Timestamp.max.normalize()))
+    grouped = d.groupby(["device_type", "purchase_date", "aue", "unit_cost"], sort=True).size()
+    none = pd.Timestamp.max.normalize()
+    return [DeviceCohort(device_type=str(t), count=int(n), unit_cost=float(c), purchase_date=pd.Timestamp(p),
+                         aue=None if a == none else pd.Timestamp(a))
             for (t, p, a, c), n in grouped.items()]
 
 
@@ -873,19 +1061,16 @@ def funding_lines(funding: pd.DataFrame) -> list[FundingLine]:
             for r in funding.itertuples(index=False)]
 
 
-def inputs_from_district(district: District, roi: pd.DataFrame | None = None) -> BudgetInputs:
-    """Reduce a District (+ optional ROI table) to BudgetInputs."""
+def inputs_from_district(district: District, board: pd.DataFrame | None = None) -> BudgetInputs:
+    """Reduce a District and its ROI scoreboard to BudgetInputs (no scoreboard = no tool lines)."""
     as_of = district.as_of
-    tools = (tool_lines_from_roi(roi, current_licenses(district.licenses, as_of), district.tools)
-             if roi is not None and len(roi) else tool_lines_from_licenses(district))
-    pd_sessions = district.pd_sessions
+    current = rules.current_licenses(district.licenses, as_of)
+    tools = tool_lines_from_board(board, current) if board is not None and len(board) else []
+    sessions = district.pd_sessions
     # PD not tied to a licensed tool (tool trainings are in the tool's line and stop if it is sunset)
-    tool_ids = {t.tool_id for t in tools}
-    general = ~pd_sessions["tool_id"].astype(object).isin(tool_ids)
-    recent = pd_sessions[general & (pd_sessions["date"] > as_of - pd.Timedelta(days=365))
-                         & (pd_sessions["date"] <= as_of)]
-    cost = recent["cost"].astype(float)
-    pd_base = float(cost.where(cost.notna(), recent["hours"].astype(float).fillna(0.0) * PD_HOURLY_RATE).sum())
+    general = ~sessions["tool_id"].astype(object).isin({t.tool_id for t in tools})
+    recent = sessions[general & (sessions["date"] > as_of - pd.Timedelta(days=365)) & (sessions["date"] <= as_of)]
+    pd_base = float(rules.pd_cost(recent["cost"].astype(float), recent["hours"].astype(float)).sum())
     students = district.students
     enrollment = (students.assign(school_id=students["school_id"].astype(str),
                                   grade_level=students["grade_level"].astype(str))

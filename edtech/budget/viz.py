@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from edtech.budget.projection import SPEND_CATEGORIES, Projection
+from edtech.core.format import money
 
 CATEGORY_LABELS = {"licenses": "Licenses", "devices": "Devices (annualized)", "pd": "Professional learning",
                    "other": "Other (staff time, one-offs)"}
@@ -50,12 +51,12 @@ def savings_waterfall_figure(savings: pd.DataFrame, title: str = "Where the savi
     y = [baseline, *(-steps["saving"]).tolist(), scenario_total]
     measure = ["absolute", *["relative"] * len(steps), "total"]
     fig = go.Figure(go.Waterfall(
-        x=x, y=y, measure=measure, texttemplate="%{delta:$,.0f}", textposition="outside",
+        x=x, y=y, measure=measure, textposition="outside",
         decreasing={"marker": {"color": "#2ca02c"}}, increasing={"marker": {"color": GAP_COLOR}},
         totals={"marker": {"color": "#1f77b4"}}, connector={"line": {"color": "#888"}},
         hovertemplate="%{x}: %{y:$,.0f}<extra></extra>",
     ))
-    fig.update_traces(text=[f"${v:,.0f}" for v in y], texttemplate="%{text}")
+    fig.update_traces(text=[money(v) for v in y], texttemplate="%{text}")
     return _money_layout(fig, title, "Spend over the horizon")
 
 
@@ -103,7 +104,7 @@ def funding_by_source_figure(projection: Projection) -> go.Figure:
     if short.any():
         fig.add_scatter(x=[x[i] for i in range(len(x)) if short.iloc[i]], y=by_year.loc[short, "total_spend"],
                         name="Gap (spend > funding)", mode="markers+text", marker={"color": GAP_COLOR, "size": 12},
-                        text=[f"gap ${v:,.0f}" for v in gap[short]], textposition="top center",
+                        text=[f"gap {money(v)}" for v in gap[short]], textposition="top center",
                         hovertemplate="%{text}<extra></extra>")
     fig.update_layout(barmode="stack")
     return _money_layout(fig, f"{projection.scenario.name}: funding by source vs spend")

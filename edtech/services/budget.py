@@ -1,5 +1,5 @@
-"""Budget scenario use cases: inputs from the database, one scenario's full result, exports,
-the `scenario run` command and the recompute benchmark."""
+"""Budget scenario use cases: inputs from a district and its ROI scoreboard, one scenario's full result,
+the optimizer, exports, the `scenario run | example | schema` commands and the recompute benchmark."""
 
 from __future__ import annotations
 
@@ -17,13 +17,20 @@ from sqlalchemy.engine import Engine
 
 from edtech.budget import projection as budget
 from edtech.budget.montecarlo import DEFAULT_DRAWS, MonteCarloResult, simulate_budget
+from edtech.budget.optimize import Plan, optimize_plan
+from edtech.core import rules
 from edtech.core.district import District
+from edtech.core.format import money
 from edtech.core.privacy import neutralize_frame
-from edtech.roi import engine as roi
 from edtech.store import data
 
 EXIT_OK, EXIT_USAGE, EXIT_REJECTED = 0, 2, 3
 MAX_COMPARED = 4  # scenarios side by side with the baseline
+
+# what the budget inputs read (cache keys are built from these): the tables behind the ROI scoreboard
+# and the budget's own (funding, devices, PD), plus the saved settings the scoreboard depends on
+READS = ("table:schools", "table:students", "table:tools", "table:licenses", "table:usage", "table:assessments",
+         "table:devices", "table:pd_sessions", "table:funding", "setting:roi_weights", "setting:roi_outcome_choice")
 
 
 @dataclass
@@ -36,19 +43,22 @@ class ScenarioResult:
     bands: MonteCarloResult
 
 
-def budget_inputs(district: District, weights: dict[str, float] | None = None) -> budget.BudgetInputs:
-    """District → BudgetInputs, with effects and ROI scores from the ROI engine."""
-    if district.is_empty or len(district.licenses) == 0:
-        return budget.inputs_from_district(district)
-    scored = roi.score_tools(district, weights=weights)
-    return budget.inputs_from_district(district, scored)
+def budget_inputs(district: District, board: pd.DataFrame | None) -> budget.BudgetInputs:
+    """District + its ROI scoreboard (`edtech.roi.engine.score_tools`, or a Workspace's `.board`) → inputs.
+
+    Tools, seats, cost, peak use, effects and ROI scores come from the scoreboard, so the budget quotes the
+    same figures as every other surface; contract terms, devices, funding and PD come from the district."""
+    return budget.inputs_from_district(district, board)
 
 
-def load_inputs(engine: Engine, scope: frozenset[str] | None = None) -> budget.BudgetInputs:
-    from edtech.services.roi import load_weights  # saved ROI weights, so sunset-below-score matches the ROI page
+def inputs_for(workspace: Any) -> budget.BudgetInputs:
+    """A Workspace's budget inputs: its scope's district and its scoreboard (the board every surface shows)."""
+    return budget_inputs(workspace.district, workspace.board)
 
-    data.init_db(engine)
-    return budget_inputs(data.load_district(engine, scope=scope), load_weights(engine))
+
+def default_spec(name: str = "Scenario") -> dict[str, Any]:
+    """A fresh scenario: 3 years from the default year 1, no levers (right-size buffer 10% when used)."""
+    return budget.Scenario(name=name, horizon_years=3).to_dict()
 
 
 def run_scenario(inputs: budget.BudgetInputs, spec: dict[str, Any] | budget.Scenario, *,
@@ -62,19 +72,33 @@ def run_scenario(inputs: budget.BudgetInputs, spec: dict[str, Any] | budget.Scen
     )
 
 
+def plan_for(inputs: budget.BudgetInputs, spec: dict[str, Any] | budget.Scenario, cut_share: float) -> Plan:
+    """The optimizer's plan for a scenario's assumptions and must-keep tools under a yearly cut."""
+    scenario = spec if isinstance(spec, budget.Scenario) else budget.scenario_from_dict(spec)
+    return optimize_plan(inputs, scenario, cut_share=cut_share)
+
+
+def plan_scenario(plan: Plan, spec: dict[str, Any], cut_share: float) -> dict[str, Any]:
+    """The plan as a new scenario spec (same horizon, year 1 and assumptions)."""
+    scenario = budget.scenario_from_dict(spec)
+    return budget.Scenario(name=f"Optimized ({cut_share:.0%} cut)", horizon_years=scenario.horizon_years,
+                           start_fiscal_year=scenario.start_fiscal_year, assumptions=scenario.assumptions,
+                           levers=plan.to_levers(scenario.levers)).to_dict()
+
+
 def comparison_table(results: list[ScenarioResult]) -> pd.DataFrame:
-    """One row per scenario: horizon totals people compare side by side."""
+    """One row per scenario: horizon totals people compare side by side (P10/P90 of simulated totals)."""
     rows = []
     for r in results:
         s = r.projection.summary
-        spend_band = r.bands.bands[r.bands.bands["metric"] == "spend"]
+        band = r.bands.horizon_band("spend")
         rows.append({
             "scenario": r.scenario.name, "years": f"FY{r.projection.years[0]}–FY{r.projection.years[-1]}",
             "total_spend": s["total_spend"], "savings_vs_baseline": s["total_savings"],
             "year1_savings": s["year1_savings"], "available_funding": s["total_available_funding"],
             "total_gap": s["total_gap"], "years_with_gap": s["years_with_gap"],
             "students_at_dosage_year1": s["students_at_dosage_year1"], "expected_impact": s["expected_impact"],
-            "spend_p10": float(spend_band["p10"].sum()), "spend_p90": float(spend_band["p90"].sum()),
+            "spend_p10": band["p10"], "spend_p90": band["p90"],
         })
     return pd.DataFrame(rows)
 
@@ -102,7 +126,8 @@ def to_excel_bytes(results: list[ScenarioResult]) -> bytes:
                                                                       index=False)
             neutralize_frame(r.projection.by_tool.round(2)).to_excel(writer, sheet_name=f"{prefix} by tool",
                                                                     index=False)
-            r.bands.bands.round(2).to_excel(writer, sheet_name=f"{prefix} uncertainty", index=False)
+            pd.concat([r.bands.bands, r.bands.totals.assign(fiscal_year="horizon")], ignore_index=True).round(2) \
+                .to_excel(writer, sheet_name=f"{prefix} uncertainty", index=False)
         names = pd.DataFrame({"sheet prefix": [f"S{i}" for i in range(1, len(results) + 1)],
                               "scenario": [r.scenario.name for r in results],
                               "spec (JSON)": [json.dumps(r.scenario.to_dict()) for r in results]})
@@ -134,6 +159,53 @@ def delete_saved_scenario(engine: Engine, name: str) -> None:
     data.delete_scenario(engine, name)
 
 
+# --------------------------------------------------------------------------- the spec, documented
+
+def example_spec(tool_ids: list[str] | None = None, schools: list[str] | None = None,
+                 sources: list[str] | None = None, first_fy: int = 2027) -> dict[str, Any]:
+    """A complete, valid spec that sets every lever: tool ids, schools and funding sources of the
+    database when given (most expensive tools first), else placeholders."""
+    known = list(dict.fromkeys(tool_ids or [])) or ["T01", "T02", "T03", "T04", "T05"]
+    # roles: right-size the two most expensive, keep and expand the third, sunset the cheapest
+    tools = [*(known * 3)[:3], known[-1], known[-1]]
+    grant = next((s for s in (sources or []) if "esser" in s.lower()), (sources or ["esser"])[-1])
+    scenario = budget.Scenario(
+        name="Example: right-size, sunset, expand, grant ends early", horizon_years=3, start_fiscal_year=first_fy,
+        assumptions=budget.Assumptions(escalator=0.03, discount_rate=0.03, refresh_cycle_years=5,
+                                       enrollment_change=-0.01, device_price_change=0.02,
+                                       device_cost_basis="annualized", escalator_sd=0.02, enrollment_sd=0.01),
+        levers=budget.Levers(
+            right_size_all=False, right_size_tools=[tools[0], tools[1]], right_size_buffer=rules.RIGHT_SIZE_BUFFER,
+            sunset_below_roi=20.0, sunset_tools=[tools[4]], must_keep=[tools[2]],
+            expansions=[budget.Expansion(tool_id=tools[2], schools=list((schools or ["0101"])[:1]), grades=["6", "7"],
+                                         extra_seats=None, start_fiscal_year=first_fy + 1)],
+            refresh_cycle_years=6,
+            one_off_purchases=[budget.OneOffPurchase(name="Interactive panels", fiscal_year=first_fy, amount=25_000.0,
+                                                     category="devices", funding_source="general")],
+            pd_investment_per_year=10_000.0,
+            funding_changes=[budget.FundingChange(source=grant, ends_after=first_fy - 1),
+                             budget.FundingChange(source="general", fiscal_year=first_fy + 2, amount=700_000.0)],
+        ),
+    )
+    return scenario.to_dict()
+
+
+def example_for_database(engine: Engine) -> dict[str, Any]:
+    """`example_spec` with the database's tools (current contracts, most expensive first), schools and
+    funding sources; year 1 = the fiscal year after the latest contract start (a cheap stand-in for the
+    as-of date, which needs the usage table)."""
+    data.init_db(engine)
+    licenses = data.read_table(engine, "licenses")
+    if licenses.empty:
+        return example_spec()
+    latest = licenses["start_date"].max()
+    current = rules.current_licenses(licenses, latest)
+    ranked = current.groupby("tool_id")["annual_cost"].sum().sort_values(ascending=False)
+    schools = data.read_table(engine, "schools")["school_id"].astype(str).tolist()
+    sources = sorted(data.read_table(engine, "funding")["source"].astype(str).unique())
+    return example_spec([str(t) for t in ranked.index], schools, sources, budget.fiscal_year_of(latest) + 1)
+
+
 # --------------------------------------------------------------------------- CLI
 
 def _json_number(value: Any) -> Any:
@@ -142,6 +214,18 @@ def _json_number(value: Any) -> Any:
     if hasattr(value, "item"):
         return _json_number(value.item())
     return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _json_number(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def inputs_from_database(engine: Engine) -> budget.BudgetInputs:
+    """The director's (whole-district) inputs, through the same Workspace the app uses."""
+    from edtech.services.workspace import Workspace  # the ROI analysis is imported only when needed
+
+    data.init_db(engine)
+    return inputs_for(Workspace(engine))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -159,8 +243,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except budget.ScenarioError as exc:
         print(f"error: scenario rejected: {exc}", file=sys.stderr)
         return EXIT_REJECTED
-    engine = data.make_engine(args.db)
-    inputs = load_inputs(engine)
+    inputs = inputs_from_database(data.make_engine(args.db))
     if inputs.is_empty:
         print("No licenses, devices or funding in the database yet: import data first "
               "(python -m edtech demo loads the sample district).", file=sys.stderr)
@@ -169,12 +252,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json":
         payload = {
             "scenario": scenario.to_dict(),
-            "years": [{k: _json_number(v) for k, v in row.items()} for row in table.to_dict(orient="records")],
+            "years": _records(table),
             "summary": {k: _json_number(v) for k, v in result.projection.summary.items()},
-            "savings_by_lever": [{k: _json_number(v) for k, v in row.items()}
-                                 for row in result.savings.to_dict(orient="records")],
-            "uncertainty": [{k: _json_number(v) for k, v in row.items()}
-                            for row in result.bands.bands.to_dict(orient="records")],
+            "savings_by_lever": _records(result.savings),
+            "uncertainty": _records(result.bands.bands),
+            "uncertainty_horizon": _records(result.bands.totals),
             "monte_carlo": {"draws": result.bands.draws, "seed": result.bands.seed},
         }
         json.dump(payload, sys.stdout, indent=2)
@@ -182,30 +264,55 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     shown = table.set_index("fiscal_year").T
     shown.columns = [f"FY{y}" for y in shown.columns]
-    print(f"Scenario: {scenario.name}  (horizon {scenario.horizon_years} years, "
+    print(f"Scenario: {scenario.name}  (FY{result.projection.years[0]}–FY{result.projection.years[-1]}, "
           f"{len(inputs.tools)} tools, {sum(c.count for c in inputs.devices):,} devices)")
     print(shown.to_string(float_format=lambda v: f"{v:,.2f}"))
     s = result.projection.summary
+    band = result.bands.horizon_band("spend")
     print()
-    print(f"Total spend ${s['total_spend']:,.2f} vs baseline ${s['baseline_spend']:,.2f}: "
-          f"savings ${s['total_savings']:,.2f} (year 1: ${s['year1_savings']:,.2f})")
-    print(f"Funding gap ${s['total_gap']:,.2f} over {s['years_with_gap']} year(s); "
+    print(f"Total spend {money(s['total_spend'], 2)} (P10–P90 of simulated totals: {money(band['p10'])} – "
+          f"{money(band['p90'])}) vs baseline {money(s['baseline_spend'], 2)}: savings {money(s['total_savings'], 2)} "
+          f"over the horizon (year 1: {money(s['year1_savings'], 2)})")
+    print(f"Funding gap {money(s['total_gap'], 2)} over {s['years_with_gap']} year(s); "
           f"expected impact {s['expected_impact']:,.1f} SD x students (baseline {s['baseline_impact']:,.1f})")
+    return EXIT_OK
+
+
+def _cmd_example(args: argparse.Namespace) -> int:
+    spec = example_for_database(data.make_engine(args.db))
+    json.dump(spec, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    json.dump(budget.scenario_json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
     return EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("scenario", help="budget scenarios: project a what-if over 1-5 fiscal years",
-                                   description="Budget scenarios (methods.md section 5).")
+                                   description="Budget scenarios (methods.md section 5). `scenario example` prints a "
+                                               "complete spec, `scenario schema` its JSON Schema.")
     sub = parser.add_subparsers(dest="scenario_command", metavar="ACTION")
     run = sub.add_parser("run", help="project SPEC.json: per-year spend, funding gap, savings, impact, P10/P50/P90",
                          description="Project a scenario spec (JSON: name, horizon_years, start_fiscal_year, "
-                                     "assumptions, levers) against the district in the database.")
+                                     "assumptions, levers; see `scenario schema`) against the district in the "
+                                     "database.")
     run.add_argument("spec", metavar="SPEC.json")
     run.add_argument("--format", choices=["table", "json"], default="table")
     run.add_argument("--draws", type=int, default=DEFAULT_DRAWS, help="Monte Carlo draws (default 2000)")
     run.add_argument("--seed", type=int, default=2025)
     run.set_defaults(func=_cmd_run)
+    example = sub.add_parser("example", help="print a complete, valid scenario spec (every lever set)",
+                             description="Print a scenario spec that sets every lever, with tool ids, schools and "
+                                         "funding sources from the database when it has some.")
+    example.set_defaults(func=_cmd_example)
+    schema = sub.add_parser("schema", help="print the scenario spec's JSON Schema",
+                            description="Print the JSON Schema (2020-12) of a scenario spec, generated from the "
+                                        "code that validates it.")
+    schema.set_defaults(func=_cmd_schema)
 
     def _usage(args: argparse.Namespace) -> int:
         parser.print_help(sys.stderr)
@@ -219,11 +326,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def bench_budget(n_students: int = 6000, seed: int = 2025, repeats: int = 5) -> dict[str, float]:
     """Milliseconds to recompute after one lever edit (projection + savings waterfall + 2,000-draw
     Monte Carlo), warm: the district's inputs are built once, as the page caches them."""
+    from edtech.roi.engine import score_tools
     from edtech.sample.generate import generate_district
 
     started = time.perf_counter()
     district = generate_district(n_students=n_students, seed=seed).district
-    inputs = budget_inputs(district)
+    inputs = budget_inputs(district, score_tools(district))
     inputs_done = time.perf_counter()
     spec = {"name": "bench", "horizon_years": 5, "levers": {"right_size_all": True, "sunset_below_roi": 30}}
     run_scenario(inputs, spec)  # warm-up
