@@ -473,3 +473,26 @@ def test_sample_esser_cliff_opens_a_gap_in_fy2028(sample_inputs_and_board) -> No
         {"horizon_years": 3, "levers": {"funding_changes": [{"source": "esser", "ends_after": 2026}]}}))
     assert early.by_source.set_index(["fiscal_year", "source"]).loc[(2027, "esser"), "available"] == 0
     assert early.summary["total_gap"] >= p.summary["total_gap"]
+
+
+def test_sample_optimizer_stays_under_each_years_cap_and_never_sunsets_on_noise(sample_inputs_and_board) -> None:
+    from edtech.budget.optimize import decision_probabilities, optimize_plan
+
+    inputs, board = sample_inputs_and_board
+    plan = optimize_plan(inputs, Scenario(horizon_years=3), cut_share=0.10)
+    assert plan.feasible and plan.years == [2027, 2028, 2029]
+    assert (plan.by_year["plan"] <= plan.by_year["cap"] + 1e-6).all()
+    assert plan.by_year["cap"].to_numpy() == pytest.approx(0.9 * plan.by_year["baseline"].to_numpy())
+    t = plan.table.set_index("tool_id")
+    # tools whose CI includes 0 (AlgebraForge, Lexicon Lane: negative estimates) are not sunset for harm
+    includes_zero = board[(board["effect_ci_low"] < 0) & (board["effect_ci_high"] > 0)]["tool_id"]
+    assert len(includes_zero) >= 2
+    for tool_id in includes_zero:
+        assert not t.loc[tool_id, "likely_harm"]
+        assert t.loc[tool_id, "option"] != "sunset" or "to meet the cap" in t.loc[tool_id, "explanation"]
+        assert decision_probabilities(next(x for x in inputs.tools if x.tool_id == tool_id))[2] < 0.8
+    # the plan says how far under the cap it lands and why (right-sizing idle seats alone saves more than 10%)
+    under = plan.cap - plan.total_cost
+    assert under > 0 and "under the cap" in plan.why and "right-sizing idle seats saves" in plan.why
+    right_sized = project_budget(inputs, Scenario(horizon_years=3, levers=plan.to_levers()))
+    assert right_sized.by_tool["total"].sum() == pytest.approx(plan.total_cost)
