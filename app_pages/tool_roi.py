@@ -53,8 +53,8 @@ with st.expander("ROI score weights", icon=":material/tune:"):
                                        key=WEIGHT_KEYS[part])
                       for col, part in zip(cols, WEIGHT_KEYS, strict=True)}
             b1, b2 = st.columns([1, 4])
-            save = b1.form_submit_button("Save weights", icon=":material/save:")
-            reset = b2.form_submit_button("Reset to defaults")
+            save = b1.form_submit_button("Save weights", icon=":material/save:", key="roi_save_weights")
+            reset = b2.form_submit_button("Reset to defaults", key="roi_reset_weights")
         if save or reset:
             new = dict(components.DEFAULT_WEIGHTS) if reset else {k: float(v) for k, v in picked.items()}
             if sum(new.values()) <= 0:

@@ -19,7 +19,7 @@ def _open(page: str) -> AppTest:
 
 def _first_tool(at: AppTest) -> str:
     table = at.dataframe[0].value  # the scoreboard is the first table
-    return table.sort_values("ROI score", ascending=False)["Tool"].iloc[0]
+    return table.sort_values("Rank")["Tool"].iloc[0]
 
 
 def test_empty_database_shows_a_friendly_message(empty_db_url):
@@ -29,25 +29,29 @@ def test_empty_database_shows_a_friendly_message(empty_db_url):
     assert any("no district data yet" in i.value for i in at.info)
 
 
-def test_weights_change_the_ranking(sample_db_url):
+def test_saved_weights_change_the_ranking_everywhere(sample_db_url):
+    """The page ranks with the saved weights only (the ones the report, budget and CLI use)."""
+    from edtech.services.roi import load_weights, scoreboard_for
+    from edtech.store import data
+
+    engine = data.make_engine(sample_db_url)
     at = _open("app_pages/tool_roi.py")
+    before = _first_tool(at)
     for part, value in {"utilization": 100, "fidelity": 0, "effect": 0, "cost_effectiveness": 0}.items():
         at.slider(key=f"roi_w_{part}").set_value(value)
-    at.run()
-    assert not at.exception
-    by_use = _first_tool(at)
-    for part, value in {"utilization": 0, "effect": 100}.items():
-        at.slider(key=f"roi_w_{part}").set_value(value)
-    at.run()
-    assert not at.exception
-    by_effect = _first_tool(at)
-    assert by_use != by_effect
-    assert by_effect == "Mathigo Adaptive Math"  # the largest planted effect
     at.button(key="roi_save_weights").click().run()
     assert not at.exception
-    from edtech.services.roi import load_weights
-    from edtech.store import data
-    assert load_weights(data.make_engine(sample_db_url))["effect"] == 100.0
+    by_use = _first_tool(at)
+    assert load_weights(engine)["utilization"] == 100.0
+    assert by_use == scoreboard_for(engine).iloc[0]["tool_name"]   # the CLI's ranking is the page's
+    for part, value in {"utilization": 0, "effect": 100}.items():
+        at.slider(key=f"roi_w_{part}").set_value(value)
+    at.button(key="roi_save_weights").click().run()
+    assert not at.exception
+    by_effect = _first_tool(at)
+    assert by_use != by_effect and before != by_use
+    assert by_effect == "Mathigo Adaptive Math"  # the largest planted effect
+    assert load_weights(engine)["effect"] == 100.0
 
 
 def test_drilldown_renders_effect_with_ci_and_explanation(sample_db_url):

@@ -224,11 +224,12 @@ def test_renewal_memos_one_page_per_tool(built):
         text = reader.pages[0].extract_text()
         assert row["tool_name"] in text and row["recommendation"] in text
         assert "Right-size seats" in text and "Vetting" in text and row["evidence_label"] in text
-    # dollar impact of a right-size recommendation: seats above the recommended count x price per seat
+    # dollar impact of a right-size recommendation: the ROI reason's figure (seats above the right-size
+    # count x today's price per seat), said once
     rs = due[due["recommendation"].str.startswith("right-size")].iloc[0]
-    impact = memo.dollar_impact(rs, 0.0)
+    impact = memo.dollar_impact(rs)
     expected = (rs["seats"] - rs["right_size_seats"]) * rs["annual_cost"] / rs["seats"]
-    assert f"${expected:,.0f}" in impact
+    assert f"${expected:,.0f}" in impact and f"${expected:,.0f}" in rs["recommendation_reason"]
 
 
 def test_missing_browser_is_a_clear_error(monkeypatch):

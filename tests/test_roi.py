@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from edtech.core import rules
 from edtech.core.district import District, conform_frame
 from edtech.evidence import effects
 from edtech.roi import engine as roi
@@ -19,10 +20,10 @@ WEEK0 = pd.Timestamp("2025-09-01")  # a Monday
 
 def test_capital_recovery_factor_hand_computed():
     growth = 1.03**5
-    assert roi.capital_recovery_factor(0.03, 5) == pytest.approx(0.03 * growth / (growth - 1))
-    assert roi.capital_recovery_factor(0.03, 5) == pytest.approx(0.218355, abs=1e-6)
-    assert roi.capital_recovery_factor(0.0, 4) == 0.25
-    assert roi.annualized_cost(1000, 0.03, 5) == pytest.approx(218.355, abs=1e-3)
+    assert rules.capital_recovery_factor(0.03, 5) == pytest.approx(0.03 * growth / (growth - 1))
+    assert rules.capital_recovery_factor(0.03, 5) == pytest.approx(0.218355, abs=1e-6)
+    assert rules.capital_recovery_factor(0.0, 4) == 0.25
+    assert 1000 * rules.capital_recovery_factor(0.03, 5) == pytest.approx(218.355, abs=1e-3)
 
 
 def test_device_life_capped_at_aue():
@@ -36,18 +37,18 @@ def test_device_life_capped_at_aue():
     assert list(out["device_id"]) == ["d1", "d2"]  # retired devices are not costed
     life = (pd.Timestamp("2026-01-01") - pd.Timestamp("2023-01-01")).days / 365.25
     assert out["life_years"].iloc[0] == pytest.approx(life)
-    assert out["annualized_cost"].iloc[0] == pytest.approx(300 * roi.capital_recovery_factor(0.03, life))
+    assert out["annualized_cost"].iloc[0] == pytest.approx(300 * rules.capital_recovery_factor(0.03, life))
     assert out["life_years"].iloc[1] == 5.0
     assert out["annualized_cost"].iloc[1] == pytest.approx(300 * 0.218355, abs=1e-3)
 
 
 def test_utilization_idle_value_right_size():
-    assert roi.utilization(30, 40) == 0.75
-    assert math.isnan(roi.utilization(5, 0))
-    assert roi.idle_license_value(100, 60, 5000) == 2000.0
-    assert roi.idle_license_value(100, 130, 5000) == 0.0
-    assert roi.right_size_seats(100, 0.10) == 110
-    assert roi.right_size_seats(101, 0.10) == 112  # 111.1 rounds up
+    assert rules.utilization(30, 40) == 0.75
+    assert math.isnan(rules.utilization(5, 0))
+    assert rules.idle_license_value(100, 60, 5000) == 2000.0
+    assert rules.idle_license_value(100, 130, 5000) == 0.0
+    assert rules.right_size_seats(100, buffer=0.10) == 110
+    assert rules.right_size_seats(101, buffer=0.10) == 112  # 111.1 rounds up
 
 
 @pytest.mark.parametrize(("avg", "weeks", "expected"), [
@@ -57,11 +58,11 @@ def test_utilization_idle_value_right_size():
     (120.0, 24, True),
 ])
 def test_dosage_80_80_rule(avg, weeks, expected):
-    assert roi.dosage_met(avg, weeks, 60.0, 24) is expected
+    assert rules.dosage_met(avg, weeks, 60.0, 24) is expected
 
 
 def test_dosage_unknown_without_vendor_guidance():
-    out = roi.dosage_met(pd.Series([50.0, 10.0]), pd.Series([20, 20]), pd.Series([np.nan, 30.0]),
+    out = rules.dosage_met(pd.Series([50.0, 10.0]), pd.Series([20, 20]), pd.Series([np.nan, 30.0]),
                          pd.Series([24.0, 24.0]))
     assert out.isna().tolist() == [True, False]
     assert out.iloc[1] == False  # noqa: E712 - pandas boolean scalar
@@ -136,21 +137,20 @@ def test_school_frame_shares_district_seats_and_fidelity(tiny):
     assert s1["peak_active_30d"] == 2 and s2["peak_active_30d"] == 2
 
 
-def _scope(district: District, school_ids: set[str]) -> District:
-    """What load_district returns for a school scope (student-level frames and school rows filtered)."""
-    students = district.students[district.students["school_id"].isin(school_ids)]
-    lic = district.licenses
-    return District(schools=district.schools[district.schools["school_id"].isin(school_ids)], students=students,
-                    tools=district.tools, licenses=lic[lic["school_id"].isna() | lic["school_id"].isin(school_ids)],
-                    usage=district.usage[district.usage["student_id"].isin(set(students["student_id"]))])
-
-
 def test_scope_gets_its_share_of_district_seats(tiny):
-    m = roi.compute_usage_metrics(_scope(tiny, {"S2"}), whole=tiny)
-    t1 = m.tools.set_index("tool_id").loc["T1"]
+    from edtech.core.scope import restrict_district
+
+    m = roi.compute_usage_metrics(tiny)
+    board = roi.order_scoreboard(roi.score_metrics(roi.combine(m, roi.compute_effects(tiny, m))))
+    scoped = roi.scope_board(board, m, frozenset({"S2"})).set_index("tool_id")
+    t1 = scoped.loc["T1"]
     assert t1["seats"] == 4 and t1["annual_cost"] == pytest.approx(400.0)  # S2's share of the 10 seats
     assert t1["active_users"] == 2 and t1["utilization"] == 0.5
-    assert "T2" not in set(m.schools["tool_id"])                           # S1's own license is out of scope
+    assert bool(t1["scope_share"])
+    assert "T2" not in scoped.index                                          # S1's own license is out of scope
+    # evidence and recommendation stay the district's
+    assert t1["recommendation"] == board.set_index("tool_id").loc["T1", "recommendation"]
+    assert restrict_district(tiny, frozenset({"S2"})).as_of == tiny.as_of
 
 
 # ---------------------------------------------------------------- flags
@@ -188,11 +188,12 @@ def test_no_flags_on_the_boundaries():
 
 
 def test_concentrated_rule():
-    assert roi.is_concentrated([90, 2, 2, 2, 2, 2], n_schools=6)         # top 1 of 6 schools has 90%
-    assert not roi.is_concentrated([80, 4, 4, 4, 4, 4], n_schools=6)     # exactly 80% is not more than 80%
-    assert roi.is_concentrated([45, 45, 5, 5], n_schools=12)             # top 2 of 12 schools
-    assert not roi.is_concentrated([45, 45, 5, 5], n_schools=6)          # only 1 school may count
-    assert not roi.is_concentrated([0, 0], n_schools=2)
+    assert rules.is_concentrated([90, 2, 2, 2, 2, 2], n_schools=6)         # top 1 of 6 schools has 90%
+    assert not rules.is_concentrated([80, 4, 4, 4, 4, 4], n_schools=6)     # exactly 80% is not more than 80%
+    assert rules.is_concentrated([45, 45, 5, 5], n_schools=12)             # top 2 of 12 schools
+    assert not rules.is_concentrated([45, 45, 5, 5], n_schools=6)          # only 1 school may count
+    assert not rules.is_concentrated([0, 0], n_schools=2)
+    assert not rules.is_concentrated([100], n_schools=1)   # one school is not a concentration
 
 
 # ---------------------------------------------------------------- score and recommendation
@@ -357,6 +358,6 @@ def test_weights_are_saved_and_loaded(engine):
     from edtech.services import roi as service
 
     assert service.load_weights(engine) == roi.DEFAULT_WEIGHTS
-    assert service.save_weights(engine, {"utilization": 50, "effect": 10, "bogus": 3, "fidelity": -1})
+    service.save_weights(engine, {"utilization": 50, "effect": 10, "bogus": 3, "fidelity": -1})
     assert service.load_weights(engine) == {"utilization": 50.0, "fidelity": 15.0, "effect": 10.0,
                                             "cost_effectiveness": 25.0}

@@ -52,7 +52,12 @@ def versions_key(parts: Iterable[str]) -> VersionKey:
     wanted = set(parts)
     if "table:*" in wanted:
         wanted = (wanted - {"table:*"}) | {k for k in current if k.startswith("table:")}
-    return (("db", config.database_url()), *((p, current.get(p, "0")) for p in sorted(wanted)))
+    return tuple((p, current.get(p, "0")) for p in sorted(wanted))
+
+
+def data_version() -> str:
+    """Every part at once (for views that really read everything)."""
+    return data.data_version(get_engine())
 
 
 # cache_resource: results are shared read-only between reruns and sessions (no per-call unpickling)

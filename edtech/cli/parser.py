@@ -59,7 +59,28 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+GLOBAL_OPTIONS = ("--db",)  # accepted before or after the sub-command (data contract v2)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move `--db URL` / `--db=URL` found after the sub-command to the front, where argparse reads it."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        name = a.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and "=" in a:
+            front.append(a)
+        elif a in GLOBAL_OPTIONS and i + 1 < len(argv):
+            front += [a, argv[i + 1]]
+            i += 1
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)

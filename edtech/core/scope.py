@@ -20,8 +20,9 @@ Scope = frozenset[str] | None
 
 SCOPE_HELP = ("Figures are about your schools: students, usage and dosage are your schools' own; seats and "
               "spend are your schools' own licenses plus their share of each district-wide license (by the "
-              "share of the students rostered in the tool's grade band). Evidence, recommendations, "
-              "medians and concentration are district facts, computed on the whole district.")
+              "share of the students rostered in the tool's grade band); training, staff time and savings are their share "
+              "pro rata to seats. Evidence, recommendations, medians and concentration are district facts, "
+              "computed on the whole district.")
 
 
 class ScopeError(ValueError):

@@ -618,18 +618,27 @@ def scope_board(board: pd.DataFrame, metrics: UsageMetrics, scope: frozenset[str
     shared = sf.groupby("tool_id")["seats_shared"].any()
     hours = sf.groupby("tool_id")["hours"].sum()
     out = board.copy()
+    district_seats = out["seats"].where(out["seats"] > 0)
+    district_cost = out["annual_cost"]
     for col in sums.columns:
         out[col] = out["tool_id"].map(sums[col]).fillna(0.0)
     out["seats"] = out["seats"].round().astype("int64")
     for col in ["active_users", "active_7d", "active_30d", "dosage_met", "peak_active_30d"]:
         out[col] = out[col].round().astype("int64")
     out["scope_share"] = out["tool_id"].map(shared).fillna(False).astype(bool)
+    # the scope's share of district-level costs and savings: pro rata to its seats
+    share = (out["seats"] / district_seats).fillna(0.0)
+    out["ingredients_cost"] = out["annual_cost"] + (board["ingredients_cost"] - district_cost).fillna(0.0) * share
+    for col in ("right_size_savings", "savings_if_followed", "pd_cost", "internal_cost", "device_cost"):
+        if col in out.columns:
+            out[col] = board[col].fillna(0.0) * share
     seats = out["seats"].where(out["seats"] > 0)
     users = out["active_users"].where(out["active_users"] > 0)
     out["utilization"] = out["active_users"] / seats
     out["cost_per_seat"] = out["annual_cost"] / seats
     out["cost_per_active_user"] = out["annual_cost"] / users
     out["cost_per_hour"] = out["annual_cost"] / out["tool_id"].map(hours).where(lambda h: h > 0)
+    out["cost_per_student_served"] = out["ingredients_cost"] / users
     out["dosage_met_share"] = out["dosage_met"] / out["dosage_known"].where(out["dosage_known"] > 0)
     out["fidelity_share"] = (out["dosage_met"] / out["licensed_students"].where(out["licensed_students"] > 0)
                              ).where(out["dosage_known"] > 0)

@@ -194,6 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     engine = data.make_engine(args.db)
+    data.init_db(engine)
     known = set(data.read_table(engine, "schools")["school_id"])
     unknown = sorted(set(args.school or ()) - known)
     if unknown:

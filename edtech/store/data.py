@@ -81,12 +81,13 @@ def data_versions(engine: Engine) -> dict[str, str]:
     `table:<kind>` (the last import that stored rows of that table: a dry run or a rejected file
     changes nothing), `setting:<key>`, `scenarios` and `models`."""
     with engine.connect() as conn:
-        imports = conn.execute(select(ImportLog.kind, func.max(ImportLog.id))
+        imports = conn.execute(select(ImportLog.kind, func.max(ImportLog.id), func.max(ImportLog.imported_at))
                                .where(ImportLog.status == "imported").group_by(ImportLog.kind)).all()
         settings = conn.execute(select(Setting.key, Setting.value)).all()
         scenario = conn.execute(select(func.count(), func.max(Scenario.updated_at)).select_from(Scenario)).first()
         model = conn.execute(select(func.count(), func.max(ModelVersion.id))).first()
-    out = {f"table:{kind}": str(last) for kind, last in imports}
+    # id and time: copies of one database share the token (and so their cached analyses), others do not
+    out = {f"table:{kind}": f"{last}@{when}" for kind, last, when in imports}
     for key, value in settings:
         out[f"setting:{key}"] = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out["scenarios"] = f"{scenario[0]}@{scenario[1]}"
