@@ -398,9 +398,11 @@ st.dataframe(table, hide_index=True, key="budget_compare_table", column_config={
 st.plotly_chart(viz_budget.scenario_comparison_figure([r.projection for r in compared]), key="budget_compare_fig")
 
 d = st.columns(2)
-d[0].download_button("Download CSV", budget_service.to_csv_bytes(compared), file_name="budget_scenarios.csv",
+# built when clicked (an Excel workbook takes about a second): lever edits do not wait for it
+d[0].download_button("Download CSV", lambda: budget_service.to_csv_bytes(compared), file_name="budget_scenarios.csv",
                      mime="text/csv", key="budget_download_csv", icon=":material/download:")
-d[1].download_button("Download Excel", budget_service.to_excel_bytes(compared), file_name="budget_scenarios.xlsx",
+d[1].download_button("Download Excel", lambda: budget_service.to_excel_bytes(compared),
+                     file_name="budget_scenarios.xlsx",
                      mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                      key="budget_download_xlsx", icon=":material/table:")
 

@@ -496,3 +496,23 @@ def test_sample_optimizer_stays_under_each_years_cap_and_never_sunsets_on_noise(
     assert under > 0 and "under the cap" in plan.why and "right-sizing idle seats saves" in plan.why
     right_sized = project_budget(inputs, Scenario(horizon_years=3, levers=plan.to_levers()))
     assert right_sized.by_tool["total"].sum() == pytest.approx(plan.total_cost)
+
+
+def test_exports_carry_every_scenario_and_the_horizon_bands() -> None:
+    import io
+
+    from edtech.services.budget import comparison_table, run_scenario, to_csv_bytes, to_excel_bytes
+
+    inputs = three_year_inputs()
+    results = [run_scenario(inputs, three_year_scenario().baseline(), draws=300),
+               run_scenario(inputs, three_year_scenario(), draws=300)]
+    table = comparison_table(results).set_index("scenario")
+    band = results[1].bands.horizon_band("spend")
+    assert table.loc["Trim math", "spend_p10"] == band["p10"] and table.loc["Trim math", "spend_p90"] == band["p90"]
+    assert table.loc["Trim math", "years"] == "FY2027–FY2029"
+    csv = pd.read_csv(io.BytesIO(to_csv_bytes(results)))
+    assert list(csv["scenario"].unique()) == ["Baseline", "Trim math"] and len(csv) == 6
+    book = pd.read_excel(io.BytesIO(to_excel_bytes(results)), sheet_name=None)
+    assert {"Summary", "By year", "S2 uncertainty", "Scenarios"} <= set(book)
+    horizon = book["S2 uncertainty"]
+    assert (horizon["fiscal_year"].astype(str) == "horizon").sum() == 3  # spend, impact, gap totals

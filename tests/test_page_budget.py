@@ -1,4 +1,5 @@
-"""AppTest: the Budget page — empty database, create, edit, save, reload and compare scenarios."""
+"""AppTest: the Budget page — empty database, create, edit, save, reload and compare scenarios; year 1,
+the grant-change lever and the optimizer's cap explanation."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_create_edit_save_reload_and_compare(sample_db_url):
     # edit: right-size everything -> savings appear immediately
     at.checkbox(key="budget_right_size_all").check().run()
     assert not at.exception, at.exception
-    spend = [v for label, v in _metrics(at) if label == "Total spend"]
+    spend = [v for label, v in _metrics(at) if label.startswith("Total spend, FY2027–FY2029")]
     assert len(spend) == 2 and spend[0] != spend[1]
     table = _frame(at, "savings_vs_baseline")
     edited = table.set_index("scenario").loc["Scenario 1"]
@@ -107,12 +108,38 @@ def test_create_edit_save_reload_and_compare(sample_db_url):
     assert again.selectbox(key="budget_load_name").options == []
 
 
+def test_year_one_picker_and_grant_change_lever(sample_db_url):
+    at = _open()
+    # year 1 defaults to the first fiscal year after the data's date (2026-06-07 -> FY2027)
+    assert at.selectbox(key="budget_start_fy").value == 2027
+    assert _frame(at, "savings_vs_baseline").set_index("scenario").loc["Scenario 1", "years"] == "FY2027–FY2029"
+    # end ESSER a year early (after FY2026): the scenario loses FY2027's ESSER money, the baseline keeps it
+    at.selectbox(key="budget_grant_source").set_value("esser").run()
+    at.radio(key="budget_grant_mode").set_value("Ends after").run()
+    at.selectbox(key="budget_grant_fy").set_value(2026).run()
+    at.button(key="budget_add_grant").click().run()
+    assert not at.exception, at.exception
+    assert any("esser: ends after FY2026" in m.value for m in at.markdown)
+    table = _frame(at, "available_funding").set_index("scenario")
+    assert table.loc["Baseline", "available_funding"] - table.loc["Scenario 1", "available_funding"] == \
+        np.float64(118_500.0)  # the FY2027 ESSER row
+    # pick FY2029 as year 1: the comparison moves, escalation keeps counting from the contracts' renewals
+    at.selectbox(key="budget_start_fy").set_value(2029).run()
+    assert not at.exception, at.exception
+    moved = _frame(at, "savings_vs_baseline").set_index("scenario")
+    assert moved.loc["Scenario 1", "years"] == "FY2029–FY2031"
+    assert moved.loc["Scenario 1", "total_spend"] > table.loc["Scenario 1", "total_spend"]
+
+
 def test_optimizer_plan_becomes_a_scenario(sample_db_url):
     at = _open()
     at.button(key="budget_optimize").click().run()
     assert not at.exception, at.exception
     plan = _frame(at, "explanation")
     assert len(plan) == 10 and plan["explanation"].str.len().min() > 20
+    caps = _frame(at, "Under the cap by")
+    assert list(caps["Fiscal year"]) == ["FY2027", "FY2028", "FY2029"] and caps["Cap"].str.startswith("$").all()
+    assert any("under the cap" in i.value and "Why:" in i.value for i in at.info)
     at.button(key="budget_apply_plan").click().run()
     assert at.selectbox(key="budget_active").value == "Optimized (10% cut)"
     table = _frame(at, "savings_vs_baseline").set_index("scenario")

@@ -681,6 +681,26 @@ def license_spend(arrays: ToolArrays, enrollment_factor: np.ndarray, price_facto
     return arrays.seats * arrays.cost_per_seat[:, None] * pf * enrollment_factor[..., None, :]
 
 
+@lru_cache(maxsize=32)
+def _cohort_arrays(cohorts: tuple[DeviceCohort, ...], cycle: float) -> dict[str, Any]:
+    """Per cohort: useful life (`rules.device_life_years`: the cycle capped at the AUE date), the fiscal year
+    that life ends in, count, price, purchase year and funding source (cached: every projection needs them)."""
+    bought = pd.Series([pd.Timestamp(c.purchase_date) for c in cohorts], dtype="datetime64[ns]")
+    aue = pd.Series([pd.Timestamp(c.aue) if c.aue is not None else pd.NaT for c in cohorts], dtype="datetime64[ns]")
+    life = rules.device_life_years(bought, aue, default_life=cycle).to_numpy(dtype=float)
+    ends = bought + pd.to_timedelta(life * 365.25, unit="D")
+    sources = sorted({c.funding_source or DEFAULT_SOURCE for c in cohorts})
+    return {
+        "life": life,
+        "wave_fy": (ends.dt.year + (ends.dt.month >= FISCAL_YEAR_START_MONTH)).to_numpy(dtype=int),
+        "count": np.array([c.count for c in cohorts], dtype=float),
+        "unit_cost": np.array([c.unit_cost for c in cohorts], dtype=float),
+        "purchase_fy": np.array([c.purchase_fy for c in cohorts], dtype=int),
+        "sources": sources,
+        "source_index": np.array([sources.index(c.funding_source or DEFAULT_SOURCE) for c in cohorts], dtype=int),
+    }
+
+
 def device_schedule(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
     """Per fiscal year: annualized device cost, refresh-wave device count and capital outlay, and
     `spend` (annualized, or the capital outlay on a cash basis); attrs["by_source"] = spend by (year, source).
@@ -693,35 +713,26 @@ def device_schedule(inputs: BudgetInputs, scenario: Scenario) -> pd.DataFrame:
     rows = {k: np.zeros(len(years)) for k in ("annualized", "refreshed", "capital", "spend")}
     by_source: dict[tuple[int, str], float] = {}
     if inputs.devices:
-        cohorts = inputs.devices
-        bought = pd.Series([pd.Timestamp(c.purchase_date) for c in cohorts], dtype="datetime64[ns]")
-        aue = pd.Series([pd.Timestamp(c.aue) if c.aue is not None else pd.NaT for c in cohorts],
-                        dtype="datetime64[ns]")
-        life = rules.device_life_years(bought, aue, default_life=cycle).to_numpy(dtype=float)
-        ends = bought + pd.to_timedelta(life * 365.25, unit="D")
-        wave_fy = (ends.dt.year + (ends.dt.month >= FISCAL_YEAR_START_MONTH)).to_numpy(dtype=int)
-        count = np.array([c.count for c in cohorts], dtype=float)
-        base_cost = np.array([c.unit_cost for c in cohorts], dtype=float)
-        purchase_fy = np.array([c.purchase_fy for c in cohorts], dtype=int)
-        sources = [c.funding_source or DEFAULT_SOURCE for c in cohorts]
-        unit = base_cost.copy()
+        c = _cohort_arrays(tuple(inputs.devices), cycle)
+        life, wave_fy, count, unit = c["life"], c["wave_fy"], c["count"], c["unit_cost"]
         cash_basis = assume.device_cost_basis == "cash"
         for j, y in enumerate(years):
             wave = y >= wave_fy
-            unit = np.where(wave, base_cost * (1.0 + assume.device_price_change) ** (y - purchase_fy), unit)
+            unit = np.where(wave, c["unit_cost"] * (1.0 + assume.device_price_change) ** (y - c["purchase_fy"]), unit)
             life = np.where(wave, cycle, life)
             wave_fy = np.where(wave, y + int(round(cycle)), wave_fy)
             cash = np.where(wave, count * unit, 0.0)
-            crf = {v: rules.capital_recovery_factor(assume.discount_rate, v) for v in np.unique(life)}
-            annual = count * unit * np.array([crf[v] for v in life])
+            lives, where = np.unique(life, return_inverse=True)
+            crf = np.array([rules.capital_recovery_factor(assume.discount_rate, v) for v in lives])[where]
+            annual = count * unit * crf
             charged = cash if cash_basis else annual
             rows["annualized"][j] = annual.sum()
             rows["refreshed"][j] = count[wave].sum()
             rows["capital"][j] = cash.sum()
             rows["spend"][j] = charged.sum()
-            for source in set(sources):
-                mask = np.array([s == source for s in sources])
-                by_source[(y, source)] = by_source.get((y, source), 0.0) + float(charged[mask].sum())
+            per_source = np.bincount(c["source_index"], weights=charged, minlength=len(c["sources"]))
+            for source, amount in zip(c["sources"], per_source, strict=True):
+                by_source[(y, source)] = by_source.get((y, source), 0.0) + float(amount)
     out = pd.DataFrame({"fiscal_year": years, **rows})
     out.attrs["by_source"] = by_source
     return out
