@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test setup system-deps lint bench sample clean
+.PHONY: run test test-slow setup system-deps lint bench sample clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ run: setup
 test: setup system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+## Slow checks: coverage simulations of the effect estimator (minutes, not seconds).
+test-slow: setup system-deps
+	$(BIN)/python -m pytest -q -m slow
 
 lint: setup
 	$(BIN)/ruff check .
