@@ -3,17 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from edtech.core import config
-from edtech.core.privacy import neutralize_frame
-from edtech.ingest import contract as ct
-from edtech.services import uploads
-from edtech.store import data
-from ui import cache
+from ui import data_io as io
 from ui.components import load_sample_button
 
 st.title("Data")
-engine = cache.get_engine()
-counts = data.table_counts(engine)
+counts = io.table_counts()
 
 if not any(counts.values()):
     st.info("The database is empty. Load the sample district to explore, or upload your own files below.",
@@ -22,20 +16,20 @@ if not any(counts.values()):
 
 st.subheader("Upload files")
 st.caption(f"CSV (any of , ; tab |), Excel .xlsx, Parquet, or a zip of several files — OneRoster and "
-           f"LearnPlatform exports are recognised. Up to {config.UPLOAD_LIMIT_MB} MB per upload; the command "
+           f"LearnPlatform exports are recognised. Up to {io.UPLOAD_LIMIT_MB} MB per upload; the command "
            "line has no limit. Each file is imported whole or not at all; re-importing changes nothing.")
 with st.expander("What the files look like (columns, formats, templates)", icon=":material/table_view:"):
-    kind = st.selectbox("Table", list(ct.KINDS), key="data_help_kind")
-    st.dataframe(ct.describe_table(kind), hide_index=True, width="stretch")
-    st.download_button(f"Download a {kind} template (CSV)", ct.template_csv(kind), file_name=f"{kind}.csv",
+    kind = st.selectbox("Table", list(io.KINDS), key="data_help_kind")
+    st.dataframe(io.describe_table(kind), hide_index=True, width="stretch")
+    st.download_button(f"Download a {kind} template (CSV)", io.template_csv(kind), file_name=f"{kind}.csv",
                        mime="text/csv", key="data_template", icon=":material/download:")
 uploaded = st.file_uploader("Files", accept_multiple_files=True, key="data_files",
                             type=["csv", "tsv", "txt", "xlsx", "parquet", "zip"])
 if uploaded:
-    files = [data.UploadFile(u.name, u.getvalue()) for u in uploaded]
-    previews = uploads.preview_upload(files)
+    files = [io.UploadFile(u.name, u.getvalue()) for u in uploaded]
+    previews = io.preview_upload(files)
     kinds: dict[str, str] = {}
-    options = list(ct.KINDS)
+    options = list(io.KINDS)
     for i, p in enumerate(previews):
         with st.expander(f"{p.name} → {p.kind or 'unknown table'}", expanded=len(previews) <= 3):
             if p.problem:
@@ -55,7 +49,7 @@ if uploaded:
     go = c2.button("Import", key="data_import", type="primary", icon=":material/upload:")
     if check or go:
         bar = st.progress(0.0, text="Starting…")
-        reports = data.import_upload(engine, files, kinds=kinds, dry_run=check, skip_unknown_refs=skip,
+        reports = io.import_upload(files, kinds=kinds, dry_run=check, skip_unknown_refs=skip,
                                      progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
         bar.progress(1.0, text="Done")
         st.session_state["data_last_reports"] = reports
@@ -63,7 +57,7 @@ if uploaded:
 reports = st.session_state.get("data_last_reports")
 if reports:
     st.subheader("Validation report")
-    table = uploads.reports_frame(reports)
+    table = io.reports_frame(reports)
     st.dataframe(table, hide_index=True)
     for r in reports:
         if r.ok:
@@ -73,18 +67,18 @@ if reports:
             st.markdown("\n".join(f"- {line}" for line in r.error_lines()[:12]))
         for w in r.warnings:
             st.warning(w)
-    errors = uploads.errors_frame(reports)
+    errors = io.errors_frame(reports)
     if len(errors):
-        st.download_button("Download the error report (CSV)", neutralize_frame(errors).to_csv(index=False),
+        st.download_button("Download the error report (CSV)", io.neutralize_frame(errors).to_csv(index=False),
                            file_name="import_errors.csv", mime="text/csv", key="data_errors_csv")
 
 st.subheader("What is loaded")
 st.dataframe({"table": list(counts), "rows": list(counts.values())}, hide_index=True)
 
 st.subheader("Import history")
-history = data.import_history(engine)
+history = io.import_history()
 if history.empty:
     st.caption("No imports yet.")
 else:
     history["imported_at"] = pd.to_datetime(history["imported_at"]).dt.strftime("%Y-%m-%d %H:%M")
-    st.dataframe(neutralize_frame(history.drop(columns=["message", "checksum"])), hide_index=True)
+    st.dataframe(io.neutralize_frame(history.drop(columns=["message", "checksum"])), hide_index=True)

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 PALETTE = {"good": "#1a7f37", "warn": "#bf8700", "bad": "#cf222e", "neutral": "#57606a", "accent": "#1f6feb"}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+def layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10),
                       template="plotly_white", legend_title_text="")
     return fig
@@ -29,7 +29,7 @@ def utilization_bar(tools: pd.DataFrame) -> go.Figure:
                   annotation_position="bottom right")
     top = float((t["utilization"].fillna(0) * 100).max()) if len(t) else 100.0
     fig.update_xaxes(title="Seats used in the contract year (%)", range=[0, max(100.0, top) * 1.12])
-    return _layout(fig, "Utilization by tool", height=max(300, 36 * len(t) + 80))
+    return layout(fig, "Utilization by tool", height=max(300, 36 * len(t) + 80))
 
 
 def spend_by_category(by_cat: pd.DataFrame) -> go.Figure:
@@ -39,7 +39,7 @@ def spend_by_category(by_cat: pd.DataFrame) -> go.Figure:
     fig.add_bar(x=by_cat["category"], y=by_cat["idle_license_value"], name="Idle seats", marker_color=PALETTE["bad"])
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="Annual cost ($)", tickprefix="$")
-    return _layout(fig, "Annual spend by category: used vs idle seats")
+    return layout(fig, "Annual spend by category: used vs idle seats")
 
 
 def weekly_active_line(weekly: pd.DataFrame) -> go.Figure:
@@ -47,4 +47,4 @@ def weekly_active_line(weekly: pd.DataFrame) -> go.Figure:
     fig.update_traces(line_color=PALETTE["accent"])
     fig.update_xaxes(title="Week")
     fig.update_yaxes(title="Students active that week")
-    return _layout(fig, "Students using any tool, by week")
+    return layout(fig, "Students using any tool, by week")

@@ -165,7 +165,7 @@ def memo_pdf(m: Memo, trend_png: bytes | None) -> bytes:
     """One A4 portrait page (school table font shrinks for many schools so it stays one page)."""
     from fpdf.fonts import FontFace
 
-    from edtech.report.pdf import ACCENT, FONT, GREY, LIGHT, _col_widths, new_pdf
+    from edtech.report.pdf import ACCENT, FONT, GREY, LIGHT, col_widths, new_pdf
 
     pdf = new_pdf(f"Renewal memo · {m.tool_name}")
     pdf.set_auto_page_break(False)
@@ -217,7 +217,7 @@ def memo_pdf(m: Memo, trend_png: bytes | None) -> bytes:
     pdf.cell(0, 5, "Spread across schools", new_x="LMARGIN", new_y="NEXT")
     if len(m.schools):
         pdf.set_font(FONT, "", size)
-        widths = _col_widths(pdf, m.schools, width, size)
+        widths = col_widths(pdf, m.schools, width, size)
         with pdf.table(width=width, col_widths=widths, align="LEFT", line_height=size * 0.46,
                        headings_style=FontFace(emphasis="BOLD", color=(255, 255, 255), fill_color=ACCENT),
                        text_align=["LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"], borders_layout="HORIZONTAL_LINES",

@@ -114,7 +114,7 @@ def kpi_tiles(pdf: FPDF, kpis: Sequence[Kpi]) -> None:
     pdf.set_xy(MARGIN, y + h + 4)
 
 
-def _col_widths(pdf: FPDF, frame: pd.DataFrame, total: float, size: float) -> list[float]:
+def col_widths(pdf: FPDF, frame: pd.DataFrame, total: float, size: float) -> list[float]:
     """Each column as wide as its widest cell (headers may wrap at spaces); when the sum is too wide
     the widest columns give up space first (their cells wrap), when narrow the slack is shared."""
     pad = 2.8
@@ -148,7 +148,7 @@ def table(pdf: FPDF, t: ReportTable, size: float = 8.0) -> None:
         paragraph(pdf, "Nothing to show.", 9)
         return
     pdf.set_font(FONT, "", size)
-    widths = _col_widths(pdf, frame, CONTENT_W, size)
+    widths = col_widths(pdf, frame, CONTENT_W, size)
     numeric = [bool(frame[c].astype(str).str.match(r"^[-+$<\d]").mean() > 0.6) for c in frame.columns]
     header_style = FontFace(emphasis="BOLD", color=(255, 255, 255), fill_color=ACCENT)
     with pdf.table(width=CONTENT_W, col_widths=widths, align="LEFT", line_height=size * 0.52,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from edtech.core.charts import PALETTE, _layout
+from edtech.core.charts import PALETTE, layout
 from edtech.evidence import effects
 
 LABEL_COLORS = {
@@ -45,7 +45,7 @@ def quadrant(board: pd.DataFrame) -> go.Figure:
         low, high = np.log10(t["cost_per_active_user"].min()), np.log10(t["cost_per_active_user"].max())
         fig.update_xaxes(range=[low - 0.3, high + 0.3])
     fig.update_yaxes(title="Effect size (SD; hollow = not measured)")
-    return _layout(fig, "Cost vs effect: top-left is the sweet spot (bubble = annual spend)", height=460)
+    return layout(fig, "Cost vs effect: top-left is the sweet spot (bubble = annual spend)", height=460)
 
 
 def weekly_active(weekly: pd.DataFrame, seats: float | None = None) -> go.Figure:
@@ -59,7 +59,7 @@ def weekly_active(weekly: pd.DataFrame, seats: float | None = None) -> go.Figure
         fig.add_hline(y=seats, line_color=PALETTE["bad"], line_dash="dot", annotation_text=f"{int(seats):,} seats")
     fig.update_xaxes(title="Week")
     fig.update_yaxes(title="Students")
-    return _layout(fig, "Weekly active students")
+    return layout(fig, "Weekly active students")
 
 
 def school_breakdown(schools: pd.DataFrame) -> go.Figure:
@@ -74,7 +74,7 @@ def school_breakdown(schools: pd.DataFrame) -> go.Figure:
     fig.add_vline(x=80, line_dash="dot", line_color=PALETTE["neutral"], annotation_text="80% fidelity")
     fig.update_layout(barmode="group")
     fig.update_xaxes(title="% of seats")
-    return _layout(fig, "By school: seats used and dosage met", height=max(300, 40 * len(s) + 100))
+    return layout(fig, "By school: seats used and dosage met", height=max(300, 40 * len(s) + 100))
 
 
 def dosage_distribution(students: pd.DataFrame, recommended_minutes: float | None) -> go.Figure:
@@ -94,7 +94,7 @@ def dosage_distribution(students: pd.DataFrame, recommended_minutes: float | Non
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title="Average minutes per week used")
     fig.update_yaxes(title="Students")
-    return _layout(fig, "Dosage: minutes per week of each student who used it")
+    return layout(fig, "Dosage: minutes per week of each student who used it")
 
 
 def effect_forest(rows: pd.DataFrame) -> go.Figure:
@@ -122,4 +122,4 @@ def effect_forest(rows: pd.DataFrame) -> go.Figure:
                         hovertemplate="%{y}: %{x:.3f} SD<extra></extra>", showlegend=False)
     fig.add_vline(x=0, line_color=PALETTE["neutral"])
     fig.update_xaxes(title="Effect size (SD units), 95% interval")
-    return _layout(fig, "Effect estimates", height=max(260, 45 * len(items) + 120))
+    return layout(fig, "Effect estimates", height=max(260, 45 * len(items) + 120))
