@@ -31,9 +31,6 @@ def can_see_students() -> bool:
     return bool(ROLES.get(current_role(), {}).get("students", False))
 
 
-def can_see_budget() -> bool:
-    return bool(ROLES.get(current_role(), {}).get("budget", False))
-
 
 def current_scope() -> frozenset[str] | None:
     """None = every school; else the coordinator's chosen schools."""

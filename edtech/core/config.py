@@ -9,7 +9,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "data"
 SAMPLES_DIR = DATA_DIR / "samples"
 DEFAULT_DB_PATH = DATA_DIR / "edtech.db"
-SHARED_DIR = ROOT.parent / "shared"
 
 SUPPRESS_MIN = int(os.environ.get("EDTECH_SUPPRESS_MIN", "10"))       # small-cell suppression (5-30)
 UPLOAD_LIMIT_MB = int(os.environ.get("EDTECH_UPLOAD_LIMIT_MB", "200"))  # single upload limit in the app

@@ -33,32 +33,6 @@ class Parsed:
     percent_scale: float | None = None  # 100 when a percent column was read as 0-100
 
 
-def blank_mask(raw: pd.Series) -> pd.Series:
-    s = raw.astype("object")
-    return s.isna() | (s.astype(str).str.strip() == "")
-
-
-def _by_unique(raw: pd.Series, parse_one: Callable[[str], object], dtype: str | None = None) -> tuple[pd.Series, pd.Series]:
-    """Apply parse_one to each distinct non-blank text; returns (values, reasons)."""
-    codes, uniques = pd.factorize(raw.astype("object"), use_na_sentinel=True)
-    vals: list[object] = []
-    why: list[object] = []
-    for u in uniques:
-        try:
-            vals.append(parse_one(str(u).strip()))
-            why.append(None)
-        except ValueError as exc:
-            vals.append(None)
-            why.append(str(exc))
-    vals_arr = np.array(vals + [None], dtype=object)
-    why_arr = np.array(why + [None], dtype=object)
-    idx = np.where(codes < 0, len(uniques), codes)
-    values = pd.Series(vals_arr[idx], index=raw.index)
-    reasons = pd.Series(why_arr[idx], index=raw.index)
-    if dtype:
-        values = values.astype(dtype)
-    return values, reasons
-
 
 def parse_date_text(text: str) -> pd.Timestamp:
     m = _ISO.match(text)

@@ -56,13 +56,6 @@ def _ensure_server() -> None:
     kaleido.start_sync_server(silence_warnings=True)  # no-op when already running
 
 
-def stop_server() -> None:
-    """Close the persistent browser (it is also closed at interpreter exit)."""
-    import kaleido
-
-    with _lock:
-        kaleido.stop_sync_server(silence_warnings=True)
-
 
 def render_png(fig: go.Figure, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT,
                scale: float = DEFAULT_SCALE) -> bytes:

@@ -144,7 +144,6 @@ TOOL_SPECS: tuple[dict, ...] = (
          coppa="school consent (under 13)", interop="Clever SSO", rating=3.0,
          price=8.0, scope="school", funding="title_iv_a", target_util=0.42, session_len=10),
 )
-EFFECT_TOOLS = tuple(t["tool_id"] for t in TOOL_SPECS if "effect_sd" in t)
 ASSESSMENTS = {"math": "MAP Math", "ela": "MAP Reading"}
 DIGITAL_DUST_TOOL = "T09"
 CONCENTRATED_TOOL, CONCENTRATED_SCHOOLS = "T08", ("0202", "0302")

@@ -220,4 +220,22 @@ def run_cli(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def bench_adoption(n_students: int = 50000, seed: int = 2025) -> dict[str, float]:
+    """Seconds to build the district adoption report and one school's slice (generation not counted)."""
+    import time
+
+    from edtech.core.scope import restrict_district
+    from edtech.sample.generate import generate_district
+
+    district = generate_district(n_students=n_students, seed=seed).district
+    started = time.perf_counter()
+    full = build_report(district)
+    built = time.perf_counter()
+    school = frozenset({str(district.schools["school_id"].iloc[0])})
+    scope_report(full, school, restrict_district(district, school))
+    done = time.perf_counter()
+    return {"n_students": float(n_students), "district_report_seconds": round(built - started, 3),
+            "school_slice_seconds": round(done - built, 3)}
+
+
 __all__ = ["AdoptionReport", "build_report", "load_report", "register", "school_table"]

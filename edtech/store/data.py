@@ -151,11 +151,6 @@ class ImportReport:
                 + (f", {self.skipped:,} skipped" if self.skipped else ""))
 
 
-class RejectedError(Exception):
-    def __init__(self, report: ImportReport):
-        super().__init__(report.summary())
-        self.report = report
-
 
 # --------------------------------------------------------------------------- writing
 def _column_values(series: pd.Series, postgres: bool) -> list:
