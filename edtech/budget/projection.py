@@ -832,37 +832,40 @@ def _project_core(inputs: BudgetInputs, scenario: Scenario) -> dict[str, Any]:
         if p.fiscal_year in years:
             charge(p.fiscal_year, p.funding_source or DEFAULT_SOURCE, p.amount)
     funding = available_funding(inputs, years, levers.funding_changes)
-    by_year = pd.DataFrame({"fiscal_year": years, **{c: np.asarray(spend[c], dtype=float) for c in SPEND_CATEGORIES}})
-    by_year["total_spend"] = by_year[list(SPEND_CATEGORIES)].sum(axis=1)
-    avail = funding.groupby("fiscal_year")["available"].sum() if len(funding) else pd.Series(dtype=float)
-    by_year["available_funding"] = by_year["fiscal_year"].map(avail).fillna(0.0).astype(float)
-    by_year["gap"] = by_year["total_spend"] - by_year["available_funding"]
-    by_year["students_at_dosage"] = dosage.sum(axis=0) if len(dosage) else 0.0
-    by_year["expected_impact"] = impact.sum(axis=0) if len(impact) else 0.0
-    by_year["devices_refreshed"] = devices["refreshed"].to_numpy().round().astype(int)
-    by_year["device_capital_outlay"] = devices["capital"].to_numpy()
+    available = {(int(y), str(src)): float(a) for y, src, a in funding.itertuples(index=False)}
+    total_spend = sum(np.asarray(spend[c], dtype=float) for c in SPEND_CATEGORIES)
+    funded = np.array([sum(a for (fy, _), a in available.items() if fy == y) for y in years], dtype=float)
+    # built from arrays in one go: a projection is rebuilt on every lever edit
+    by_year = pd.DataFrame({
+        "fiscal_year": years, **{c: np.asarray(spend[c], dtype=float) for c in SPEND_CATEGORIES},
+        "total_spend": total_spend, "available_funding": funded, "gap": total_spend - funded,
+        "students_at_dosage": dosage.sum(axis=0) if len(dosage) else np.zeros(n_years),
+        "expected_impact": impact.sum(axis=0) if len(impact) else np.zeros(n_years),
+        "devices_refreshed": devices["refreshed"].to_numpy().round().astype(int),
+        "device_capital_outlay": devices["capital"].to_numpy(),
+    })
+    keys = sorted(set(source_spend) | set(available))
+    spent = np.array([source_spend.get(k, 0.0) for k in keys], dtype=float)
+    got = np.array([available.get(k, 0.0) for k in keys], dtype=float)
+    by_source = pd.DataFrame({"fiscal_year": np.array([k[0] for k in keys], dtype=int),
+                              "source": pd.Series([k[1] for k in keys], dtype=object), "spend": spent,
+                              "available": got, "shortfall": np.clip(spent - got, 0.0, None)})
 
-    src = pd.DataFrame([{"fiscal_year": y, "source": s, "spend": v} for (y, s), v in source_spend.items()],
-                       columns=["fiscal_year", "source", "spend"])
-    by_source = src.merge(funding, on=["fiscal_year", "source"], how="outer")
-    by_source[["spend", "available"]] = by_source[["spend", "available"]].fillna(0.0)
-    by_source["shortfall"] = (by_source["spend"] - by_source["available"]).clip(lower=0.0)
-    by_source = by_source.sort_values(["fiscal_year", "source"]).reset_index(drop=True)
-
-    tool_rows = []
-    for i, tool in enumerate(inputs.tools):
-        for j, y in enumerate(years):
-            tool_rows.append({
-                "tool_id": tool.tool_id, "tool_name": tool.name, "fiscal_year": y, "action": arrays.action[i],
-                "seats": float(arrays.seats[i, j] * ef[j]), "license_spend": float(lic[i, j]),
-                "pd": float(arrays.pd_cost[i, j]), "other": float(arrays.other_cost[i, j]),
-                "total": float(lic[i, j] + arrays.fixed_cost[i, j]),
-                "students_at_dosage": float(dosage[i, j]), "expected_impact": float(impact[i, j]),
-                "funding_source": tool.funding_source,
-            })
-    by_tool = pd.DataFrame(tool_rows, columns=[
-        "tool_id", "tool_name", "fiscal_year", "action", "seats", "license_spend", "pd", "other", "total",
-        "students_at_dosage", "expected_impact", "funding_source"])
+    n_tools = len(inputs.tools)
+    by_tool = pd.DataFrame({  # tool-major, one row per tool x year (built column-wise: it is rebuilt per edit)
+        "tool_id": np.repeat([t.tool_id for t in inputs.tools], n_years).astype(object),
+        "tool_name": np.repeat([t.name for t in inputs.tools], n_years).astype(object),
+        "fiscal_year": np.tile(np.asarray(years, dtype=int), n_tools),
+        "action": np.repeat(arrays.action, n_years).astype(object),
+        "seats": (arrays.seats * ef[None, :]).ravel(),
+        "license_spend": lic.ravel(),
+        "pd": arrays.pd_cost.ravel(),
+        "other": arrays.other_cost.ravel(),
+        "total": (lic + arrays.fixed_cost).ravel(),
+        "students_at_dosage": dosage.ravel(),
+        "expected_impact": impact.ravel(),
+        "funding_source": np.repeat([t.funding_source for t in inputs.tools], n_years).astype(object),
+    })
     return {"years": years, "by_year": by_year, "by_source": by_source, "by_tool": by_tool}
 
 
