@@ -162,9 +162,11 @@ def delete_saved_scenario(engine: Engine, name: str) -> None:
 # --------------------------------------------------------------------------- the spec, documented
 
 def example_spec(tool_ids: list[str] | None = None, schools: list[str] | None = None,
-                 sources: list[str] | None = None, first_fy: int = 2027) -> dict[str, Any]:
+                 sources: list[str] | None = None, first_fy: int | None = None) -> dict[str, Any]:
     """A complete, valid spec that sets every lever: tool ids, schools and funding sources of the
-    database when given (most expensive tools first), else placeholders."""
+    database when given (most expensive tools first), else placeholders; year 1 = `first_fy`, else the
+    first fiscal year that starts after today."""
+    first_fy = first_fy or budget.first_year_after(pd.Timestamp.today())
     known = list(dict.fromkeys(tool_ids or [])) or ["T01", "T02", "T03", "T04", "T05"]
     # roles: right-size the two most expensive, keep and expand the third, sunset the cheapest
     tools = [*(known * 3)[:3], known[-1], known[-1]]
