@@ -144,3 +144,15 @@ def test_optimizer_plan_becomes_a_scenario(sample_db_url):
     assert at.selectbox(key="budget_active").value == "Optimized (10% cut)"
     table = _frame(at, "savings_vs_baseline").set_index("scenario")
     assert table.loc["Optimized (10% cut)", "savings_vs_baseline"] > 0
+
+
+def test_board_view_suppresses_small_counts_at_the_configured_threshold(sample_db_url, monkeypatch):
+    from edtech.core import config
+
+    monkeypatch.setattr(config, "SUPPRESS_MIN", 20)  # EDTECH_SUPPRESS_MIN, not a hard-coded 10
+    at = open_page(PAGE, role="Board member", timeout=60)
+    per_tool = _frame(at, "license_spend")
+    shown = per_tool["students_at_dosage"].astype(str)
+    assert (shown == "<20").any()  # tools with no student at dosage yet
+    assert not (shown == "<10").any()
+    assert per_tool.loc[shown == "<20", "expected_impact"].isna().all()  # masked with the count
