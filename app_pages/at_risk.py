@@ -35,16 +35,25 @@ if not target:
     st.info("Type the outcome column to predict.")
     st.stop()
 
-already = risk_cache.is_trained(scope, target, validation)
+columns = risk_cache.table_columns(scope)
+auto_audit = [c for c in columns if risk.is_subgroup_name(c)]
+audit = st.multiselect(
+    "Also keep out of the model (audit only)", [c for c in columns if c not in auto_audit and not risk.is_id_name(c)],
+    key="risk_audit",
+    help="Columns used only for the fairness audit, never as inputs. Already audit-only: "
+         + (", ".join(auto_audit) or "none") + " (race, ethnicity, gender, sex, FRL, ELL, IEP, disability, "
+         "nationality, age band, deprivation index... are always audit-only).")
+
+already = risk_cache.is_trained(scope, target, validation, audit)
 if st.button("Train and check the model", key="risk_train", type="primary") or already:
     try:
         if already:
-            trained = risk_cache.get_training(scope, target, validation)
+            trained = risk_cache.get_training(scope, target, validation, audit)
         else:
             with st.status("Training the model…", expanded=True) as status:
                 bar = st.progress(0.0, text="starting")
                 trained = risk_cache.get_training(
-                    scope, target, validation,
+                    scope, target, validation, audit,
                     progress=lambda share, msg: bar.progress(min(max(share, 0.0), 1.0), text=msg))
                 status.update(label="Model trained and checked", state="complete", expanded=False)
             if scope is None:  # a district-wide model becomes a stored version (board report, `risk score`)
@@ -62,22 +71,34 @@ if st.session_state.get("risk_saved_version"):
     st.caption(f"Stored as model version #{st.session_state['risk_saved_version']} (metrics, data fingerprint, "
                "model card and the fitted model); the board report's at-risk counts use the latest version.")
 m = result.metrics
+for warning in result.warnings:
+    st.warning(f"`{warning['column']}` {warning['reason']}.")
 st.subheader("Does the model beat simple rules?")
-st.caption(f"{result.validation}; every number is out-of-sample. Capacity k = {m['k']:.0%} of students flagged.")
+spread = (f"mean over {result.n_seeds} cross-validation seeds, [min, max] in brackets" if result.n_seeds > 1
+          else f"latest cohort, {result.range_kind} in brackets")
+st.caption(f"{result.validation}; every number is out-of-sample ({spread}). Capacity k = {m['k']:.0%} of students "
+           f"flagged. No-information rate {m['no_information_rate']:.1%}: the accuracy of always predicting the "
+           "majority class, which any accuracy must beat.")
 rows = {"model": m, **result.baselines}
-table = pd.DataFrame([{"": name.replace("_", " "), "ROC AUC": r.get("roc_auc"), "PR AUC": r.get("pr_auc"),
-                       "Brier": r.get("brier"), "accuracy": r.get("accuracy"),
-                       "precision at k": r.get("precision_at_k"), "recall at k": r.get("recall_at_k"),
+table = pd.DataFrame([{"": risk.BASELINE_LABELS.get(name, name),
+                       "ROC AUC": risk.format_with_range(r, "roc_auc"), "PR AUC": risk.format_with_range(r, "pr_auc"),
+                       "Brier": risk.format_with_range(r, "brier"),
+                       "accuracy": risk.format_with_range(r, "accuracy", pct=True),
+                       "no-information rate": f"{m['no_information_rate']:.1%}",
+                       "precision at k": risk.format_with_range(r, "precision_at_k", pct=True),
+                       "recall at k": risk.format_with_range(r, "recall_at_k", pct=True),
                        "how": r.get("description", risk.MODEL_LABELS[result.model_kind])}
                       for name, r in rows.items()])
-st.dataframe(table, hide_index=True, width="stretch", key="risk_metrics",
-             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("ROC AUC", "PR AUC", "Brier")}
-             | {c: st.column_config.NumberColumn(format="percent") for c in ("accuracy", "precision at k",
-                                                                             "recall at k")})
-if result.recommended:
-    st.success("The model beats every available baseline on PR AUC and precision at k.")
+st.dataframe(table, hide_index=True, width="stretch", key="risk_metrics")
+for name, reason in result.unavailable_baselines.items():
+    st.caption(f"{risk.BASELINE_LABELS.get(name, name)}: not computed ({reason}).")
+headline = risk.recommendation_headline(result)
+if result.recommended is None:
+    st.info(headline)
+elif result.recommended:
+    st.success(headline)
 else:
-    st.warning("The model does not beat every baseline: prefer the simple rule until it does.")
+    st.warning(headline + " Prefer the simple rule until the model does better.")
 
 g1, g2 = st.columns(2)
 g1.plotly_chart(viz.calibration_figure(result.calibration), key="risk_calibration")
@@ -85,9 +106,10 @@ g2.plotly_chart(viz.pr_figure(result.pr_curve, m["k"], result.baselines), key="r
 
 st.subheader("Fairness audit")
 st.caption("Selection at the top k%. Ratios compare each group with the largest one; outside 0.8–1.25 is flagged. "
-           "Groups under 10 students are shown as <10.")
+           f"Groups under {result.suppression_min} students are shown as <{result.suppression_min}.")
 if result.fairness.empty:
-    st.info("No subgroup columns (race/ethnicity, gender, FRL, ELL, IEP) to audit.")
+    st.info("No subgroup columns (race/ethnicity, gender, FRL, ELL, IEP, disability, age band...) to audit; "
+            "mark columns as audit-only above.")
 else:
     st.dataframe(result.fairness, hide_index=True, width="stretch", key="risk_fairness")
     flags = risk.fairness_flags(result.fairness)
@@ -100,7 +122,7 @@ st.subheader("Students to support")
 if not state.can_see_students():
     st.info("Your role sees aggregates only; the student list is shown to roles allowed to see students.")
 else:
-    scores = risk_cache.get_scores(scope, target, validation).copy()
+    scores = risk_cache.get_scores(scope, target, validation, audit).copy()
     schools = sorted(scores["school"].dropna().unique()) if "school" in scores.columns else []
     cap1, cap2 = st.columns([1, 2])
     default_k = cap1.slider("Capacity: share of students each school can support", 0.01, 0.5, 0.10, 0.01,

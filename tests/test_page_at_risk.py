@@ -30,9 +30,19 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     at.run(timeout=180)
     assert not at.exception, at.exception
     metrics = at.dataframe[0].value
-    assert list(metrics[""]) == ["model", "abc rule", "school only"]
+    assert list(metrics[""]) == ["model", "ABC rule", "school-only model"]
     model, abc = metrics.iloc[0], metrics.iloc[1]
-    assert model["precision at k"] > abc["precision at k"]
+
+    def mean(cell: str) -> float:  # "61.0% [60.2%, 61.7%]": mean over the CV seeds, [min, max]
+        return float(cell.split()[0].rstrip("%"))
+
+    assert mean(model["precision at k"]) > mean(abc["precision at k"])
+    assert "[" in model["ROC AUC"] and "[" in model["accuracy"]
+    # v2: the no-information rate beside accuracy, the verdict worded from the rule, no leakage on the sample
+    assert model["no-information rate"].endswith("%")
+    assert any("No-information rate" in c.value for c in at.caption)
+    assert any(s.value.startswith("Recommended: better than the ABC rule") for s in at.success)
+    assert not [w.value for w in at.warning if "predicts the target" in w.value or "treated as an ID" in w.value]
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert len(charts) == 3
     fairness = at.dataframe[1].value

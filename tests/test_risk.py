@@ -61,7 +61,8 @@ def test_target_columns_and_subgroups_leave_features() -> None:
     assert spec.id_column == "student_id"
     assert set(spec.audit) == {"sex", "FRL"}
     assert spec.numeric == ("absences",) and spec.categorical == ("school",)
-    assert spec.dropped == {"G3": "target", "G1": "excluded", "const": "constant"}
+    assert spec.dropped == {"student_id": "ID (named like an identifier)", "G3": "target", "G1": "excluded",
+                            "const": "constant"}
     included = risk.select_features(df, ["G3"], exclude=["G1"], include=["sex"])
     assert "sex" in included.categorical and "sex" not in included.audit
 
@@ -163,7 +164,8 @@ def test_evaluate_recovers_planted_signal_and_scores_with_reasons() -> None:
     assert top["student_id"].startswith("s") and top["rank"] == 1
     assert any(w in top["reason_1"] for w in ("attended", "course failure"))
     card = risk.model_card(result, "planted table", date="2026-01-01")
-    assert "abc rule" in card and "2026-01-01" in card and "Limitations" in card
+    assert "ABC rule" in card and "2026-01-01" in card and "Limitations" in card
+    assert "No-information rate" in card and "Verdict: Recommended" in card
 
 
 def test_model_artifact_roundtrip_via_skops() -> None:
@@ -199,6 +201,16 @@ def test_cli_json_on_a_semicolon_file(tmp_path: Path, capsys: pytest.CaptureFixt
         assert key in out
     assert out["n"] == 200 and "student_id" not in out["features"] and "gender" in out["audit_columns"]
     assert set(out["baselines"]["abc_rule"]) >= {"roc_auc", "precision_at_k", "accuracy", "brier"}
+    # data contract v2 "risk evaluate" shape: means with ranges, NIR, warnings, verdict with a note
+    for metric in ("roc_auc", "pr_auc", "brier", "accuracy", "precision_at_k", "recall_at_k"):
+        low, high = out[f"{metric}_range"]
+        assert low <= out[metric] <= high
+        low, high = out["baselines"]["abc_rule"][f"{metric}_range"]
+        assert low <= out["baselines"]["abc_rule"][metric] <= high
+    assert out["no_information_rate"] == pytest.approx(max(out["positives"], 200 - out["positives"]) / 200)
+    assert out["warnings"] == [] and out["n_seeds"] == 3
+    assert out["recommended"] in (True, False) and isinstance(out["recommendation_note"], str)
+    assert set(out["baselines"]) == {"abc_rule", "school_only"}
 
 
 # ----------------------------------------------------------------------------- acceptance (UCI)

@@ -1,4 +1,9 @@
-"""Cached at-risk training and scoring: trained once per data version, scope, target and design.
+"""Cached at-risk training and scoring.
+
+A trained model is keyed on (scope, the versions of the tables training reads, target, validation
+design, extra audit-only columns). The versions come from `ui.cache.versions_key(risk_service.READS)`,
+so only an import that stores students, indicators, schools, usage or assessments makes a model
+stale; saving ROI weights, a scenario, a dry-run import or a model version never retrains.
 
 Trained models are shared read-only between sessions; training runs only when the user presses
 the button (the page checks `is_trained` before calling `get_training`). Scores use cache_resource.
@@ -8,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -18,34 +23,29 @@ from edtech.services import risk as risk_service
 from ui import cache
 
 ScopeKey = tuple[str, ...] | None
+TrainingKey = tuple[ScopeKey, cache.VersionKey, str, str, tuple[str, ...]]
 MAX_MODELS = 6
-# Trained models per (scope, data version, target, validation). A plain process-wide dict rather
-# than st.cache_resource: training reports progress into page elements, which Streamlit's cache
-# would try to replay on every hit. Keys carry the data version, so stale entries are never read.
-_TRAINED: OrderedDict[tuple, risk_service.TrainedRisk] = OrderedDict()
+# Trained models per TrainingKey. A plain process-wide dict rather than st.cache_resource: training
+# reports progress into page elements, which Streamlit's cache would try to replay on every hit.
+_TRAINED: OrderedDict[TrainingKey, risk_service.TrainedRisk] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def _key(scope: frozenset[str] | None) -> ScopeKey:
-    return None if scope is None else tuple(sorted(scope))
+def training_key(scope: frozenset[str] | None, target: str, validation: str,
+                 audit: Sequence[str] = ()) -> TrainingKey:
+    """What a trained model depends on: nothing else (weights, scenarios, model versions) is in it."""
+    return (cache.scope_key(scope), cache.versions_key(risk_service.READS), target, validation,
+            tuple(sorted(audit)))
 
 
-def _version() -> str:
-    """The data version without the model-version part: storing the model just trained must not
-    make it look stale."""
-    return cache.data_version().rsplit("|m", 1)[0]
-
-
-def _training(scope_key: ScopeKey, version: str, target: str, validation: str,
-              progress: Callable[[float, str], None] | None = None) -> risk_service.TrainedRisk:
-    key = (scope_key, version, target, validation)
+def _training(key: TrainingKey, progress: Callable[[float, str], None] | None = None) -> risk_service.TrainedRisk:
     with _LOCK:
         if key in _TRAINED:
             _TRAINED.move_to_end(key)
             return _TRAINED[key]
-    scope = None if scope_key is None else frozenset(scope_key)
-    trained = risk_service.train_district(cache.get_district(scope), target, validation=validation,
-                                          progress=progress)
+    scope_key, _, target, validation, audit = key
+    trained = risk_service.train_district(cache.get_district(cache.from_key(scope_key)), target,
+                                          validation=validation, audit=list(audit), progress=progress)
     with _LOCK:
         _TRAINED[key] = trained
         while len(_TRAINED) > MAX_MODELS:
@@ -53,28 +53,32 @@ def _training(scope_key: ScopeKey, version: str, target: str, validation: str,
     return trained
 
 
-def is_trained(scope: frozenset[str] | None, target: str, validation: str) -> bool:
-    return (_key(scope), _version(), target, validation) in _TRAINED
+def is_trained(scope: frozenset[str] | None, target: str, validation: str, audit: Sequence[str] = ()) -> bool:
+    return training_key(scope, target, validation, audit) in _TRAINED
 
 
-def get_training(scope: frozenset[str] | None, target: str, validation: str,
+def get_training(scope: frozenset[str] | None, target: str, validation: str, audit: Sequence[str] = (),
                  progress: Callable[[float, str], None] | None = None) -> risk_service.TrainedRisk:
-    return _training(_key(scope), _version(), target, validation, progress=progress)
+    return _training(training_key(scope, target, validation, audit), progress=progress)
 
 
 @st.cache_resource(show_spinner="Scoring students…", max_entries=6)
-def _scores(scope_key: ScopeKey, version: str, target: str, validation: str) -> pd.DataFrame:
-    trained = _training(scope_key, version, target, validation)
+def _scores(key: TrainingKey) -> pd.DataFrame:
+    trained = _training(key)
     bundle = risk_service.model_bundle(trained.result)
     return risk_service.score_table(bundle, trained.table, k=risk.DEFAULT_K)
 
 
-def get_scores(scope: frozenset[str] | None, target: str, validation: str) -> pd.DataFrame:
+def get_scores(scope: frozenset[str] | None, target: str, validation: str, audit: Sequence[str] = ()) -> pd.DataFrame:
     """Latest-cohort students with risk and three reasons (computed once, then shared)."""
-    return _scores(_key(scope), _version(), target, validation)
+    return _scores(training_key(scope, target, validation, audit))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def district_table_columns(scope_key: ScopeKey, version: str) -> list[str]:
-    scope = None if scope_key is None else frozenset(scope_key)
-    return list(risk_service.district_table(cache.get_district(scope)).columns)
+def _table_columns(scope_key: ScopeKey, versions: cache.VersionKey) -> list[str]:
+    return list(risk_service.district_table(cache.get_district(cache.from_key(scope_key))).columns)
+
+
+def table_columns(scope: frozenset[str] | None) -> list[str]:
+    """Columns of the student table the model is trained on (for the audit-column picker)."""
+    return _table_columns(cache.scope_key(scope), cache.versions_key(risk_service.READS))
