@@ -1,25 +1,34 @@
-"""Outcome effect of a tool on an assessment, and how strong the evidence is (methods.md section 2).
+"""Outcome effect of a tool on an assessment, and how strong the evidence is (methods.md v2, section 2).
 
 Treatment = students who met dosage; comparison = students of the same grades who did not use the
 tool in the contract year; below-dosage users get their own estimate. Effects are Hedges-corrected
-standardized mean differences: regression coefficient / pooled within-grade SD of the post score.
-Estimation uses statsmodels (OLS on a pandas dummy-coded design, cluster-robust by school with >= 10 schools) and scikit-learn
-(propensity model, nearest-neighbour matching). Pure: frames in, frames out.
+standardized mean differences: regression coefficient / pooled within-group, within-grade SD of the post
+score (WWC), the SE and CI scaled the same way.
+
+Two estimators (adjusted regression; the same regression on a matched sample) but ONE headline, declared
+before any p-value is seen: the matched estimate when matching kept >= 50% of treated students and the matched
+sample is equivalent at baseline, otherwise the adjusted one. The label, the CI, the decision probabilities and
+every downstream use come from the headline; the other estimate is a robustness check only.
+
+Inference runs on arrays through `edtech.evidence.inference.ols_cluster_inference` (CR2 cluster-robust by school
+with Bell-McCaffrey t critical values, an exact reference when few schools have treated students, HC1 with t
+below 10 schools); matching uses scikit-learn. Pure: frames in, frames out.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
+
+from edtech.evidence import inference
 
 LABEL_MODERATE = "Moderate (Tier II-like)"
 LABEL_PROMISING = "Promising (Tier III-like)"
@@ -27,20 +36,42 @@ LABEL_RATIONALE = "Rationale (Tier IV-like)"
 LABEL_NONE = "No detectable effect"
 LABEL_NEGATIVE = "Negative"
 LABEL_INSUFFICIENT = "Insufficient data"
-LABELS = [LABEL_MODERATE, LABEL_PROMISING, LABEL_RATIONALE, LABEL_NONE, LABEL_NEGATIVE, LABEL_INSUFFICIENT]
+LABEL_INCONCLUSIVE = "Inconclusive"
+LABELS = [LABEL_MODERATE, LABEL_PROMISING, LABEL_RATIONALE, LABEL_NONE, LABEL_NEGATIVE, LABEL_INSUFFICIENT,
+          LABEL_INCONCLUSIVE]
+# data contract v2: the stable code automation reads beside the human label
+EVIDENCE_CODES = {
+    LABEL_MODERATE: "moderate", LABEL_PROMISING: "promising", LABEL_RATIONALE: "rationale",
+    LABEL_NONE: "no_detectable_effect", LABEL_NEGATIVE: "negative", LABEL_INSUFFICIENT: "insufficient_data",
+    LABEL_INCONCLUSIVE: "inconclusive",
+}
+POSITIVE_CODES = ("moderate", "promising")
 
 BASELINE_SATISFIED = "satisfied"
 BASELINE_ADJUST = "satisfied with pre-score in the model"
 BASELINE_NOT = "not satisfied"
 BASELINE_UNKNOWN = "unknown"
 
+METHOD_ADJUSTED = "adjusted"
+METHOD_MATCHED = "matched"
+ROLE_HEADLINE = "headline"
+ROLE_ROBUSTNESS = "robustness"
+ROLE_BELOW = "below dosage"
+ROLE_GAP = "unadjusted gap"
+
 MIN_GROUP = 30             # fewer students than this in either group -> insufficient data
-MIN_MODERATE_N = 350       # students (and >= 2 schools) needed for the Moderate label
-CLUSTER_MIN_SCHOOLS = 10   # cluster-robust SEs need enough clusters
+MIN_MODERATE_N = 350       # students (and >= 2 schools) needed for Moderate; fewer = underpowered
+POWERED_MDE = 0.25         # a study that cannot detect 0.25 SD (80% power) is underpowered
+MATCH_KEEP_SHARE = 0.5     # matched estimate is the headline only when matching kept >= 50% of treated students
+DECISION_THRESHOLD = 0.05  # default "moved the needle" threshold t (SD) for the decision probabilities
+CLUSTER_MIN_SCHOOLS = inference.MIN_CLUSTERS   # cluster-robust SEs need enough clusters
 ALPHA = 0.05
 MATCH_CALIPER = 0.25       # max distance (SD units of pre score and propensity logit) for a match
 SUBGROUP_COLS = ("frl", "ell", "iep")
 WINDOW_ORDER = {"pre": 0, "fall": 1, "winter": 2, "spring": 3, "post": 4}
+FLAT_PRIOR_NOTE = "flat-prior approximation"
+
+FewTreated = Literal["exact", "ibm", "bootstrap"]
 
 
 # ---------------------------------------------------------------- small formulas (unit-tested)
@@ -69,15 +100,37 @@ def baseline_status(std_diff: float) -> str:
     return BASELINE_NOT
 
 
-def pooled_within_grade_sd(values: pd.Series, grades: pd.Series) -> float:
-    """SD of the values minus their grade mean, with one degree of freedom per grade."""
-    resid = values - values.groupby(grades).transform("mean")
-    dof = len(values) - grades.nunique()
-    return math.sqrt(float((resid**2).sum()) / dof) if dof > 0 else math.nan
+def baseline_holds(status: str) -> bool:
+    """Equivalent at baseline for an estimate with the pre-score in the model (|d| <= 0.25)."""
+    return status in (BASELINE_SATISFIED, BASELINE_ADJUST)
+
+
+def _codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    """0..L-1 integer codes of labels (integer codes pass through np.unique, the fast path of the simulation)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub":
+        return np.unique(arr, return_inverse=True)[1].reshape(-1)
+    return pd.factorize(pd.Series(arr, dtype=object).astype(str))[0]
+
+
+def pooled_within_grade_sd(values: pd.Series | np.ndarray, grades: pd.Series | np.ndarray,
+                           groups: pd.Series | np.ndarray | None = None) -> float:
+    """WWC pooled SD within grade: SD of the values minus their grade (x group, when `groups` is given) mean,
+    with one degree of freedom per non-empty cell. With `groups` = treated/comparison this is methods v2's
+    standardizer: the within-group SD of both groups pooled over all grades."""
+    v = np.asarray(values, dtype=float)
+    cells = _codes(grades) * 2 + (np.asarray(groups, dtype=float) != 0) if groups is not None else _codes(grades)
+    cells = np.unique(cells, return_inverse=True)[1].reshape(-1)
+    if v.size == 0:
+        return math.nan
+    counts = np.bincount(cells)
+    means = np.bincount(cells, weights=v) / np.maximum(counts, 1)
+    dof = v.size - int((counts > 0).sum())
+    return math.sqrt(float(np.sum((v - means[cells]) ** 2)) / dof) if dof > 0 else math.nan
 
 
 def standardized_difference(treated: pd.Series, comparison: pd.Series) -> float:
-    """Hedges g of two groups (pooled SD, small-sample corrected)."""
+    """Hedges g of two groups of one grade (pooled SD, small-sample corrected)."""
     n1, n0 = treated.count(), comparison.count()
     if n1 < 2 or n0 < 2:
         return math.nan
@@ -87,9 +140,30 @@ def standardized_difference(treated: pd.Series, comparison: pd.Series) -> float:
     return hedges_correction(n1 + n0) * (treated.mean() - comparison.mean()) / pooled
 
 
+def baseline_difference(pre: pd.Series | np.ndarray, treated: pd.Series | np.ndarray,
+                        grades: pd.Series | np.ndarray) -> float:
+    """Baseline equivalence d (methods v2): the treated-minus-comparison pre-score difference within each grade,
+    averaged with the treated students' grade weights, over the pooled within-group, within-grade SD of pre (the
+    effect's standardizer), Hedges-corrected. A cross-grade SD would be 2-4x larger and understate |d|."""
+    pre = np.asarray(pre, dtype=float)
+    t = np.asarray(treated, dtype=float) != 0
+    g = _codes(grades)
+    diff_sum, weight = 0.0, 0
+    for level in np.unique(g):
+        in_grade = g == level
+        t_here, c_here = pre[in_grade & t], pre[in_grade & ~t]
+        if t_here.size and c_here.size:
+            diff_sum += t_here.size * (t_here.mean() - c_here.mean())
+            weight += t_here.size
+    sd = pooled_within_grade_sd(pre, g, t)
+    if weight == 0 or not (sd > 0):
+        return math.nan if weight == 0 or math.isnan(sd) else 0.0
+    return hedges_correction(int(t.sum()) + int((~t).sum())) * diff_sum / weight / sd
+
+
 @dataclass
 class EffectEstimate:
-    """One regression estimate, already in effect-size units."""
+    """One regression estimate, already in effect-size units (effect, CI and SE all scaled by omega / SD)."""
 
     effect: float
     ci_low: float
@@ -97,46 +171,105 @@ class EffectEstimate:
     p_value: float
     coef: float            # in score points
     se: float              # in score points
+    coef_ci_low: float     # the same interval in score points
+    coef_ci_high: float
+    df: float              # t degrees of freedom that reproduce the CI's critical value
     sd_within: float
     omega: float
     n_treated: int
     n_comparison: int
     n_schools: int
+    n_treated_schools: int
     cov_type: str
+    reference: str         # where the critical value comes from (inference.REFERENCE_*)
     formula: str
 
     @property
+    def se_effect(self) -> float:
+        """SE in effect-size units (the scale the CI is in)."""
+        scale = self.omega / self.sd_within if self.sd_within and self.sd_within > 0 else math.nan
+        return self.se * scale
+
+    @property
+    def n_total(self) -> int:
+        return self.n_treated + self.n_comparison
+
+    @property
     def significant(self) -> bool:
-        return bool(self.p_value < ALPHA)
+        """The 95% interval excludes 0 (the same critical value as p; a label never disagrees with its CI)."""
+        return bool(self.ci_low > 0 or self.ci_high < 0)
+
+
+@dataclass(frozen=True)
+class Power:
+    """How much the headline estimate can tell (methods v2: MDE at 80% power, two-sided 5%)."""
+
+    mde: float                  # SD units
+    n: int                      # students in the headline analysis
+    underpowered: bool          # MDE > 0.25 SD or fewer than 350 students
+    sample_to_settle: int | None  # students for MDE 0.25 (and >= 350); None when adequately powered
+
+
+def power_of(estimate: EffectEstimate) -> Power:
+    """MDE = (t_.975,df + t_.80,df) x SE (SD units); underpowered when MDE > 0.25 SD or n < 350; the sample that
+    would settle it is n x (MDE / 0.25)^2, and never fewer than 350 students."""
+    mde = inference.minimum_detectable_effect(estimate.se_effect, estimate.df, alpha=ALPHA)
+    n = estimate.n_total
+    underpowered = not (math.isfinite(mde) and mde <= POWERED_MDE and n >= MIN_MODERATE_N)
+    settle = None
+    if underpowered and math.isfinite(mde):
+        settle = max(MIN_MODERATE_N, inference.sample_to_settle(n, mde, POWERED_MDE))
+    return Power(mde=mde, n=n, underpowered=underpowered, sample_to_settle=settle)
+
+
+def decision_probabilities(estimate: EffectEstimate | None, threshold: float = DECISION_THRESHOLD
+                           ) -> dict[str, float]:
+    """P(effect > t), P(|effect| <= t), P(effect < -t) in SD units: flat-prior approximation from the headline's
+    scaled t (the same estimate, SE and df as its CI, so they never disagree with it)."""
+    if estimate is None:
+        return {"p_above": math.nan, "p_within": math.nan, "p_below": math.nan}
+    return inference.decision_probabilities(estimate.effect, estimate.se_effect, estimate.df, threshold)
+
+
+def _method_words(method: str | None) -> str:
+    return "matched comparison" if method == METHOD_MATCHED else "adjusted regression"
 
 
 def evidence_label(
-    *, has_pre_post: bool, n_treated: int, n_comparison: int, adjusted: EffectEstimate | None,
-    matched: EffectEstimate | None = None, matched_baseline: str = BASELINE_UNKNOWN,
+    *, has_pre_post: bool, n_treated: int, n_comparison: int, headline: EffectEstimate | None,
+    method: str = METHOD_ADJUSTED, baseline: str = BASELINE_UNKNOWN,
 ) -> tuple[str, str]:
-    """ESSA-aligned local label and the one-sentence reason (methods.md section 2)."""
+    """ESSA-aligned local label and its one-sentence reason, from the headline estimate only (methods v2 order,
+    first match wins). `method`: which estimator the headline is; `baseline`: its baseline-equivalence status."""
     if not has_pre_post:
         return LABEL_INSUFFICIENT, "No pre and post scores for this assessment."
-    if n_treated < MIN_GROUP or n_comparison < MIN_GROUP or adjusted is None:
+    if n_treated < MIN_GROUP or n_comparison < MIN_GROUP:
         return LABEL_INSUFFICIENT, (f"Only {n_treated} students met dosage and {n_comparison} comparison students "
                                     f"had both scores; at least {MIN_GROUP} in each group are needed.")
-    n_total = adjusted.n_treated + adjusted.n_comparison
-    if adjusted.significant and adjusted.effect < 0:
-        return LABEL_NEGATIVE, "Students who met dosage scored significantly lower than similar non-users."
-    if matched is not None:
-        n_matched = matched.n_treated + matched.n_comparison
-        if (matched.significant and matched.effect > 0
-                and matched_baseline in (BASELINE_SATISFIED, BASELINE_ADJUST)
-                and n_matched >= MIN_MODERATE_N and matched.n_schools >= 2):
-            return LABEL_MODERATE, (f"Matched comparison of {n_matched} students in {matched.n_schools} schools, "
-                                    "equivalent at baseline, shows a positive significant effect.")
-    if adjusted.significant and adjusted.effect > 0:
-        return LABEL_PROMISING, "Regression with prior score and controls shows a positive significant effect."
-    if adjusted.effect > 0:
-        return LABEL_RATIONALE, "The estimate is positive but not statistically significant; keep studying."
-    if n_total < MIN_MODERATE_N:
-        return LABEL_RATIONALE, f"Only {n_total} students in the analysis; too few to rule an effect in or out."
-    return LABEL_NONE, f"The 95% interval includes zero with {n_total} students in the analysis."
+    if headline is None or not math.isfinite(headline.effect):
+        return LABEL_INSUFFICIENT, ("The effect could not be separated from school differences: in every school "
+                                    "either all or none of the students in these grades met dosage.")
+    words = _method_words(method)
+    n, schools = headline.n_total, headline.n_treated_schools
+    ci = f"95% interval {headline.ci_low:.2f} to {headline.ci_high:.2f} SD"
+    if headline.significant and headline.effect < 0:
+        return LABEL_NEGATIVE, (f"Students who met dosage scored lower than comparable non-users ({words}, {ci}, "
+                                "which excludes 0).")
+    if headline.significant and headline.effect > 0:
+        if method == METHOD_MATCHED and baseline_holds(baseline) and n >= MIN_MODERATE_N and schools >= 2:
+            return LABEL_MODERATE, (f"Matched comparison of {n} students with users in {schools} schools, "
+                                    f"equivalent at baseline: positive, {ci}, which excludes 0.")
+        return LABEL_PROMISING, (f"Positive in the {words} of {n} students ({ci}, which excludes 0); "
+                                 "a comparison of users with non-users, not a controlled trial.")
+    power = power_of(headline)
+    if power.underpowered:
+        too_small = (f"too small to tell: with {n} students the smallest effect it could reliably detect is "
+                     f"{power.mde:.2f} SD; a sample of about {power.sample_to_settle:,} students would settle it")
+        if headline.effect > 0:
+            return LABEL_RATIONALE, f"The estimate is positive but the {ci} includes 0 and the study is {too_small}."
+        return LABEL_INCONCLUSIVE, f"The estimate is not positive, the {ci} includes 0 and the study is {too_small}."
+    return LABEL_NONE, (f"With {n} students the study could detect {power.mde:.2f} SD or more, and the {ci} "
+                        "includes 0.")
 
 
 # ---------------------------------------------------------------- windows and samples
@@ -192,62 +325,84 @@ def _controls(sample: pd.DataFrame) -> list[str]:
     return out
 
 
-# ---------------------------------------------------------------- estimators
 
-def estimate_adjusted(sample: pd.DataFrame, sd_within: float | None = None) -> EffectEstimate | None:
-    """OLS post ~ treated + pre + C(grade) + C(school) (+ frl + ell + iep), effect in Hedges g.
+# ---------------------------------------------------------------- estimators (array level)
 
-    `sample` columns: post, pre, treated (0/1), grade, school, optional frl/ell/iep.
-    `sd_within`: the standardizer; default the pooled within-grade SD of post in `sample`. A matched
-    sample passes the full sample's SD: matching narrows the score range, and dividing by the
-    narrower SD would inflate the effect.
+def design_matrix(treated: np.ndarray, pre: np.ndarray, grade: np.ndarray, school: np.ndarray,
+                  controls: dict[str, np.ndarray] | None = None, *, school_dummies: bool = True
+                  ) -> tuple[np.ndarray, list[str]]:
+    """X for post ~ treated + pre + C(grade) + C(school) (+ controls), dummy-coded with the first level dropped;
+    `treated` is column 1. Grade and school dummies may be collinear (schools nested in grade spans): the
+    inference module's pseudo-inverse handles that as long as the treated coefficient is identified."""
+    n = len(treated)
+    cols = [np.ones(n), np.asarray(treated, dtype=float), np.asarray(pre, dtype=float)]
+    terms = ["treated", "pre"]
+    for name, codes, wanted in (("C(grade)", grade, True), ("C(school)", school, school_dummies)):
+        levels = np.unique(codes)
+        if wanted and levels.size > 1:
+            cols.append((np.asarray(codes)[:, None] == levels[1:]).astype(float))
+            terms.append(name)
+    for name, values in (controls or {}).items():
+        cols.append(np.asarray(values, dtype=float))
+        terms.append(name)
+    return np.column_stack(cols), terms
+
+
+def estimate_from_arrays(
+    post: np.ndarray, treated: np.ndarray, pre: np.ndarray, grade: np.ndarray, school: np.ndarray,
+    controls: dict[str, np.ndarray] | None = None, *, sd_within: float | None = None,
+    few_treated: FewTreated = "exact",
+) -> EffectEstimate | None:
+    """The adjusted regression on arrays (the code path pages, CLI and the coverage simulation share).
+
+    `grade`, `school`: integer codes or labels. `sd_within`: the standardizer; default the pooled within-group,
+    within-grade SD of post in this sample. A matched sample passes the full sample's SD: matching narrows the
+    score range, and dividing by the narrower SD would inflate the effect.
+    Returns None when either group has fewer than 2 students.
     """
-    n1 = int((sample["treated"] == 1).sum())
-    n0 = int((sample["treated"] == 0).sum())
+    post = np.asarray(post, dtype=float)
+    treated = np.asarray(treated, dtype=float)
+    grade_codes, school_codes = _codes(grade), _codes(school)
+    n1 = int((treated == 1).sum())
+    n0 = int((treated == 0).sum())
     if n1 < 2 or n0 < 2:
         return None
-    grade = sample["grade"].astype(str).to_numpy(dtype=object)
-    school = sample["school"].astype(str).to_numpy(dtype=object)
-    post = sample["post"].astype(float).to_numpy()
-    # the same model as the formula below, with the design matrix built by pandas (dummy coding, first
-    # level dropped): patsy sniffs every categorical value one by one, 10x slower at 50,000 students
-    design = pd.DataFrame({"Intercept": 1.0, "treated": sample["treated"].astype(float).to_numpy(),
-                           "pre": sample["pre"].astype(float).to_numpy()})
-    terms = ["treated", "pre"]
-    parts = [design]
-    if len(set(grade)) > 1:
-        terms.append("C(grade)")
-        parts.append(pd.get_dummies(pd.Series(grade, name="grade"), prefix="grade", drop_first=True, dtype=float))
-    school_codes, school_levels = pd.factorize(school)
-    n_schools = len(school_levels)
-    if n_schools > 1:
-        terms.append("C(school)")
-        parts.append(pd.get_dummies(pd.Series(school, name="school"), prefix="school", drop_first=True, dtype=float))
-    for col in _controls(sample):
-        parts.append(pd.DataFrame({col: sample[col].astype(float).to_numpy()}))
-        terms.append(col)
-    exog = pd.concat(parts, axis=1)
-    formula = "post ~ " + " + ".join(terms)
-    # pinv (statsmodels' default), not QR: schools are nested in grade spans (a middle school has only
-    # grades 6-8), so grade and school dummies are collinear; the treated coefficient stays identified
-    model = sm.OLS(post, exog)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if n_schools >= CLUSTER_MIN_SCHOOLS:
-            fit = model.fit(cov_type="cluster", cov_kwds={"groups": school_codes})
-            cov_type = f"cluster-robust by school ({n_schools} schools)"
-        else:
-            fit = model.fit(cov_type="HC1")
-            cov_type = "heteroskedasticity-robust (HC1)"
-    coef, se = float(fit.params["treated"]), float(fit.bse["treated"])
-    low, high = (float(v) for v in fit.conf_int(alpha=ALPHA).loc["treated"])
-    sd_w = pooled_within_grade_sd(pd.Series(post), pd.Series(grade)) if sd_within is None else sd_within
+    X, terms = design_matrix(treated, pre, grade_codes, school_codes, controls)
+    try:
+        res = inference.ols_cluster_inference(X, post, school_codes, 1, few_treated=few_treated)
+    except ValueError:
+        # every school is all-treated or all-comparison in these grades: school dummies absorb the effect, so
+        # compare across schools instead (SEs still clustered by school)
+        X, terms = design_matrix(treated, pre, grade_codes, school_codes, controls, school_dummies=False)
+        try:
+            res = inference.ols_cluster_inference(X, post, school_codes, 1, few_treated=few_treated)
+        except ValueError:
+            return None
+    sd_w = pooled_within_grade_sd(post, grade_codes, treated) if sd_within is None else float(sd_within)
     omega = hedges_correction(n1 + n0)
     scale = omega / sd_w if sd_w and sd_w > 0 else math.nan
+    if res.method == inference.METHOD_CR2:
+        cov_type = f"CR2 cluster-robust by school ({res.n_clusters} schools, {res.n_treated_clusters} with users)"
+    else:
+        cov_type = f"HC1 heteroskedasticity-robust (only {res.n_clusters} schools, too few to cluster)"
     return EffectEstimate(
-        effect=coef * scale, ci_low=low * scale, ci_high=high * scale, p_value=float(fit.pvalues["treated"]),
-        coef=coef, se=se, sd_within=sd_w, omega=omega, n_treated=n1, n_comparison=n0,
-        n_schools=n_schools, cov_type=cov_type, formula=formula)
+        effect=res.estimate * scale, ci_low=res.ci_low * scale, ci_high=res.ci_high * scale,
+        p_value=res.p_value, coef=res.estimate, se=res.se, coef_ci_low=res.ci_low, coef_ci_high=res.ci_high, df=res.df, sd_within=sd_w, omega=omega,
+        n_treated=n1, n_comparison=n0, n_schools=res.n_clusters, n_treated_schools=res.n_treated_clusters,
+        cov_type=cov_type, reference=res.reference, formula="post ~ " + " + ".join(terms))
+
+
+def estimate_adjusted(sample: pd.DataFrame, sd_within: float | None = None, *,
+                      few_treated: FewTreated = "exact") -> EffectEstimate | None:
+    """OLS post ~ treated + pre + C(grade) + C(school) (+ frl + ell + iep) on a frame, effect in Hedges g.
+
+    `sample` columns: post, pre, treated (0/1), grade, school, optional frl/ell/iep (used when known for everyone
+    and not constant)."""
+    controls = {col: sample[col].astype(float).to_numpy() for col in _controls(sample)}
+    return estimate_from_arrays(
+        sample["post"].to_numpy(dtype=float), sample["treated"].to_numpy(dtype=float),
+        sample["pre"].to_numpy(dtype=float), sample["grade"].astype(str).to_numpy(dtype=object),
+        sample["school"].astype(str).to_numpy(dtype=object), controls, sd_within=sd_within, few_treated=few_treated)
 
 
 def match_comparison(sample: pd.DataFrame, caliper: float = MATCH_CALIPER, k: int = 25) -> pd.DataFrame:
@@ -290,59 +445,92 @@ def match_comparison(sample: pd.DataFrame, caliper: float = MATCH_CALIPER, k: in
 
 # ---------------------------------------------------------------- one tool x assessment
 
-def analyze_outcome(sample: pd.DataFrame, below: pd.DataFrame | None = None) -> dict:
-    """All estimates for one tool x assessment.
+def choose_headline(n_treated: int, matched: EffectEstimate | None, matched_baseline: str) -> str:
+    """The headline estimator, declared before any p-value is looked at (methods v2): matched when matching kept
+    >= 50% of the treated students and the matched sample is equivalent at baseline, else adjusted."""
+    if (matched is not None and n_treated > 0 and matched.n_treated >= MATCH_KEEP_SHARE * n_treated
+            and baseline_holds(matched_baseline)):
+        return METHOD_MATCHED
+    return METHOD_ADJUSTED
+
+
+def analyze_outcome(sample: pd.DataFrame, below: pd.DataFrame | None = None, *,
+                    threshold: float = DECISION_THRESHOLD) -> dict:
+    """All estimates for one tool x assessment, with the headline, its label and its decision figures.
 
     `sample`: treatment (treated=1, dosage met) and comparison (treated=0) students with
     post, pre, grade, school and optional subgroup flags. `below`: below-dosage users (same columns).
+    `threshold`: the "moved the needle" threshold (SD) of the decision probabilities.
     """
     n1 = int((sample["treated"] == 1).sum())
     n0 = int((sample["treated"] == 0).sum())
     out: dict = {"n_treated": n1, "n_comparison": n0, "n_below": 0 if below is None else len(below)}
-    t, c = sample[sample["treated"] == 1], sample[sample["treated"] == 0]
-    sd_w = pooled_within_grade_sd(sample["post"].astype(float), sample["grade"].astype(str)) if len(sample) > 2 \
-        else math.nan
+    treated = sample["treated"].to_numpy(dtype=float)
+    post = sample["post"].to_numpy(dtype=float)
+    grade = sample["grade"].astype(str).to_numpy(dtype=object)
+    sd_w = pooled_within_grade_sd(post, grade, treated) if len(sample) > 2 else math.nan
     omega = hedges_correction(n1 + n0)
-    out["descriptive_gap"] = (omega * (t["post"].mean() - c["post"].mean()) / sd_w
+    out["descriptive_gap"] = (omega * (post[treated == 1].mean() - post[treated == 0].mean()) / sd_w
                               if n1 and n0 and sd_w and sd_w > 0 else math.nan)
-    out["baseline_std_diff_all"] = standardized_difference(t["pre"], c["pre"])
+    out["baseline_std_diff_all"] = baseline_difference(sample["pre"], treated, grade) if n1 and n0 else math.nan
     enough = n1 >= MIN_GROUP and n0 >= MIN_GROUP
-    adjusted = estimate_adjusted(sample) if enough else None
-    matched, matched_d, matched_sample = None, math.nan, None
+    adjusted = estimate_adjusted(sample, sd_within=sd_w) if enough else None
+    matched, matched_d, kept_share = None, math.nan, math.nan
     if enough:
         matched_sample = match_comparison(sample)
-        if (matched_sample["treated"] == 1).sum() >= MIN_GROUP:
+        kept = int((matched_sample["treated"] == 1).sum())
+        kept_share = kept / n1
+        if kept >= MIN_GROUP:
             matched = estimate_adjusted(matched_sample, sd_within=sd_w)
-            mt = matched_sample[matched_sample["treated"] == 1]["pre"]
-            mc = matched_sample[matched_sample["treated"] == 0]["pre"]
-            matched_d = standardized_difference(mt, mc)
+            # judged on the analysed (matched) sample with its own within-group, within-grade SD of pre
+            matched_d = baseline_difference(matched_sample["pre"], matched_sample["treated"], matched_sample["grade"])
     below_est = None
     if below is not None and len(below) >= MIN_GROUP and n0 >= MIN_GROUP:
-        below_est = estimate_adjusted(pd.concat([below.assign(treated=1), c], ignore_index=True), sd_within=sd_w)
-    label, reason = evidence_label(has_pre_post=True, n_treated=n1, n_comparison=n0, adjusted=adjusted,
-                                   matched=matched, matched_baseline=baseline_status(matched_d))
-    headline, method, base_d = adjusted, "adjusted", out["baseline_std_diff_all"]
-    if label == LABEL_MODERATE:
-        headline, method, base_d = matched, "matched", matched_d
+        comparison = sample[sample["treated"] == 0]
+        below_est = estimate_adjusted(pd.concat([below.assign(treated=1), comparison], ignore_index=True),
+                                      sd_within=sd_w)
+    method = choose_headline(n1, matched, baseline_status(matched_d))
+    headline, robustness = (matched, adjusted) if method == METHOD_MATCHED else (adjusted, matched)
+    base_d = matched_d if method == METHOD_MATCHED else out["baseline_std_diff_all"]
+    label, reason = evidence_label(has_pre_post=True, n_treated=n1, n_comparison=n0, headline=headline,
+                                   method=method, baseline=baseline_status(base_d))
+    usable = label != LABEL_INSUFFICIENT and headline is not None
+    power = power_of(headline) if usable else None
     out.update({
-        "evidence_label": label, "evidence_reason": reason, "effect_method": method if headline else None,
+        "evidence_label": label, "evidence_code": EVIDENCE_CODES[label], "evidence_reason": reason,
+        "effect_method": method if headline is not None else None,
+        "robustness_method": (METHOD_ADJUSTED if method == METHOD_MATCHED else METHOD_MATCHED)
+        if robustness is not None else None,
         "baseline_std_diff": base_d, "baseline_status": baseline_status(base_d),
         "matched_baseline_std_diff": matched_d, "matched_baseline_status": baseline_status(matched_d),
+        "matched_kept_share": kept_share,
+        "mde": power.mde if power else math.nan,
+        "sample_to_settle": power.sample_to_settle if power and power.sample_to_settle is not None else math.nan,
+        "decision_threshold": float(threshold),
+        **decision_probabilities(headline if usable else None, threshold),
     })
-    for prefix, est in (("", headline), ("adjusted_", adjusted), ("matched_", matched), ("below_", below_est)):
+    for prefix, est in (("", headline if usable else None), ("adjusted_", adjusted), ("matched_", matched),
+                        ("robustness_", robustness), ("below_", below_est)):
         _put_estimate(out, prefix, est)
     out["improvement_index"] = improvement_index(out["effect_size"])
     return out
 
 
+_ESTIMATE_KEYS = {
+    "effect_size": "effect", "effect_ci_low": "ci_low", "effect_ci_high": "ci_high", "p_value": "p_value",
+    "effect_se": "se_effect", "effect_df": "df", "coef_points": "coef", "se_points": "se",
+    "coef_ci_low_points": "coef_ci_low", "coef_ci_high_points": "coef_ci_high", "sd_within": "sd_within",
+    "hedges_omega": "omega", "cov_type": "cov_type", "ci_reference": "reference", "formula": "formula",
+    "n_schools": "n_schools", "n_treated_schools": "n_treated_schools", "analysis_n_treated": "n_treated",
+    "analysis_n_comparison": "n_comparison",
+}
+_TEXT_ATTRS = ("cov_type", "reference", "formula")
+
+
 def _put_estimate(out: dict, prefix: str, est: EffectEstimate | None) -> None:
-    keys = {"effect_size": "effect", "effect_ci_low": "ci_low", "effect_ci_high": "ci_high", "p_value": "p_value",
-            "coef_points": "coef", "se_points": "se", "sd_within": "sd_within", "hedges_omega": "omega",
-            "cov_type": "cov_type", "formula": "formula", "n_schools": "n_schools",
-            "analysis_n_treated": "n_treated", "analysis_n_comparison": "n_comparison"}
-    values = asdict(est) if est is not None else {}
-    for name, attr in keys.items():
-        out[prefix + name] = values.get(attr, math.nan if attr not in ("cov_type", "formula") else None)
+    for name, attr in _ESTIMATE_KEYS.items():
+        missing = None if attr in _TEXT_ATTRS else math.nan
+        out[prefix + name] = getattr(est, attr) if est is not None else missing
 
 
 # ---------------------------------------------------------------- all tools
@@ -350,18 +538,26 @@ def _put_estimate(out: dict, prefix: str, est: EffectEstimate | None) -> None:
 EFFECT_COLUMNS = [
     "tool_id", "assessment", "pre_window", "post_window", "treatment_definition", "n_treated", "n_comparison",
     "n_below", "descriptive_gap", "effect_size", "effect_ci_low", "effect_ci_high", "p_value", "effect_method",
-    "baseline_std_diff", "baseline_status", "evidence_label", "evidence_reason", "improvement_index",
+    "baseline_std_diff", "baseline_status", "evidence_label", "evidence_code", "evidence_reason",
+    "improvement_index", "mde", "sample_to_settle", "p_above", "p_within", "p_below",
 ]
+
+
+def _insufficient_row(reason: str) -> dict:
+    return {"n_treated": 0, "n_comparison": 0, "n_below": 0, "evidence_label": LABEL_INSUFFICIENT,
+            "evidence_code": EVIDENCE_CODES[LABEL_INSUFFICIENT], "evidence_reason": reason}
 
 
 def estimate_tool_effects(
     students: pd.DataFrame, assessments: pd.DataFrame, tools: pd.DataFrame, per_student: pd.DataFrame,
-    outcome_choice: dict[str, str] | None = None,
+    outcome_choice: dict[str, str] | None = None, *, threshold: float = DECISION_THRESHOLD,
 ) -> pd.DataFrame:
-    """One row per tool x outcome assessment.
+    """One row per tool x outcome assessment: the headline estimate in the main columns, the other estimator as
+    `robustness_*`, every estimator also under its own prefix (`adjusted_`, `matched_`, `below_`).
 
     `per_student`: one row per tool x user with `dosage_met` (boolean, NA when the vendor gives no dosage).
     `outcome_choice`: tool_id -> assessment name, overriding the subject match.
+    `threshold`: decision-probability threshold in SD (`with_decision_threshold` recomputes them cheaply).
     """
     rows: list[dict] = []
     outcome_choice = outcome_choice or {}
@@ -379,10 +575,8 @@ def estimate_tool_effects(
             scores, pre_w, post_w = scores_cache[name]
             row = {"tool_id": tool_id, "assessment": name, "pre_window": pre_w, "post_window": post_w}
             if pre_w is None or users.empty:
-                label = LABEL_INSUFFICIENT
-                row.update({"n_treated": 0, "n_comparison": 0, "n_below": 0, "evidence_label": label,
-                            "evidence_reason": "No pre and post scores for this assessment." if pre_w is None
-                            else "Nobody used the tool in the contract year."})
+                row.update(_insufficient_row("No pre and post scores for this assessment." if pre_w is None
+                                             else "Nobody used the tool in the contract year."))
                 rows.append(row)
                 continue
             dosage_known = users["dosage_met"].notna().any()
@@ -400,7 +594,7 @@ def estimate_tool_effects(
             sample = pd.concat([data[is_treated].assign(treated=1), data[~is_user].assign(treated=0)],
                                ignore_index=True)
             below = data[is_user & ~is_treated]
-            row.update(analyze_outcome(sample, below))
+            row.update(analyze_outcome(sample, below, threshold=threshold))
             rows.append(row)
     frame = pd.DataFrame(rows)
     for col in EFFECT_COLUMNS:
@@ -408,6 +602,44 @@ def estimate_tool_effects(
             frame[col] = pd.Series([None] * len(frame), dtype="object")
     extra = [c for c in frame.columns if c not in EFFECT_COLUMNS]
     return frame[EFFECT_COLUMNS + extra]
+
+
+def with_decision_threshold(effects: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The same rows with P(effect > t), P(|effect| <= t), P(effect < -t) for a director-set threshold t (SD),
+    from each headline's effect, SE and df (no refit)."""
+    out = effects.copy()
+    probs = [inference.decision_probabilities(float(e), float(s), float(d), threshold)
+             if pd.notna(e) and pd.notna(s) and pd.notna(d) else
+             {"p_above": math.nan, "p_within": math.nan, "p_below": math.nan}
+             for e, s, d in zip(pd.to_numeric(out.get("effect_size"), errors="coerce"),
+                                pd.to_numeric(out.get("effect_se"), errors="coerce"),
+                                pd.to_numeric(out.get("effect_df"), errors="coerce"), strict=True)]
+    for key in ("p_above", "p_within", "p_below"):
+        out[key] = [p[key] for p in probs]
+    out["decision_threshold"] = float(threshold)
+    return out
+
+
+def estimate_rows(effects: pd.DataFrame) -> pd.DataFrame:
+    """Long form for display: per tool x assessment one row per estimate with `effect_role` = headline (the one
+    the label, CI and every downstream figure use), robustness (the other estimator, never used for the label)
+    or below dosage (students who used the tool below the recommended dosage)."""
+    rows = []
+    for _, r in effects.iterrows():
+        for role, prefix, method in ((ROLE_HEADLINE, "", r.get("effect_method")),
+                                     (ROLE_ROBUSTNESS, "robustness_", r.get("robustness_method")),
+                                     (ROLE_BELOW, "below_", METHOD_ADJUSTED)):
+            effect = r.get(prefix + "effect_size")
+            if effect is None or pd.isna(effect):
+                continue
+            rows.append({"tool_id": r["tool_id"], "assessment": r.get("assessment"), "effect_role": role,
+                         "effect_method": method, "effect_size": effect,
+                         "effect_ci_low": r.get(prefix + "effect_ci_low"),
+                         "effect_ci_high": r.get(prefix + "effect_ci_high"),
+                         "n_treated": r.get(prefix + "analysis_n_treated"),
+                         "n_comparison": r.get(prefix + "analysis_n_comparison")})
+    return pd.DataFrame(rows, columns=["tool_id", "assessment", "effect_role", "effect_method", "effect_size",
+                                       "effect_ci_low", "effect_ci_high", "n_treated", "n_comparison"])
 
 
 def headline_effects(effects: pd.DataFrame) -> pd.DataFrame:
@@ -421,28 +653,88 @@ def headline_effects(effects: pd.DataFrame) -> pd.DataFrame:
     return ranked.drop_duplicates("tool_id").drop(columns=["_usable", "_n"]).reset_index(drop=True)
 
 
+# ---------------------------------------------------------------- words
+
+def _num(row: pd.Series, key: str) -> float:
+    value = row.get(key)
+    try:
+        return float(value) if value is not None and not pd.isna(value) else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def probability_text(p: float) -> str:
+    """A probability in words that never rounds to certainty: '> 99%' / '< 1%' at the ends."""
+    if p is None or pd.isna(p):
+        return "—"
+    if p > 0.995:
+        return "> 99%"
+    if p < 0.005:
+        return "< 1%"
+    return f"{p:.0%}"
+
+
+def decision_sentence(row: pd.Series) -> str:
+    """The three decision probabilities in words, labelled as the flat-prior approximation they are."""
+    above, within, below = _num(row, "p_above"), _num(row, "p_within"), _num(row, "p_below")
+    if not all(math.isfinite(p) for p in (above, within, below)):
+        return ""
+    t = _num(row, "decision_threshold")
+    t = DECISION_THRESHOLD if not math.isfinite(t) else t
+    return (f"Decision probabilities ({FLAT_PRIOR_NOTE}, threshold {t:.2f} SD): effect above +{t:.2f} SD "
+            f"{probability_text(above)}, within ±{t:.2f} SD {probability_text(within)}, below −{t:.2f} SD "
+            f"{probability_text(below)}.")
+
+
 def explain_effect(row: pd.Series) -> tuple[str, str]:
-    """(plain words, technical detail) for one effect row, shown in the drill-down."""
+    """(plain words, technical detail) for one effect row, shown in the drill-down.
+
+    Wording rules (methods v2): the comparison is of users with non-users, so nothing here says the tool
+    "works" or "raises scores"; a CI is the range of effects compatible with the data under the model, never
+    "where the true effect likely is"; decision probabilities are labelled as a flat-prior approximation."""
     label = row.get("evidence_label")
-    if label == LABEL_INSUFFICIENT or pd.isna(row.get("effect_size")):
+    g = _num(row, "effect_size")
+    if label == LABEL_INSUFFICIENT or not math.isfinite(g):
         return (f"Not enough data to estimate an effect on {row.get('assessment') or 'an assessment'}: "
                 f"{row.get('evidence_reason')}", "No estimate.")
-    g, lo, hi = row["effect_size"], row["effect_ci_low"], row["effect_ci_high"]
+    lo, hi = _num(row, "effect_ci_low"), _num(row, "effect_ci_high")
+    matched = row.get("effect_method") == METHOD_MATCHED
+    who = ("matched comparison students (each paired with a similar non-user of the same grade)" if matched
+           else "students of the same grades who did not use the tool")
     direction = "higher" if g > 0 else "lower"
     plain = (f"Students who met the recommended dosage scored {abs(g):.2f} standard deviations {direction} on "
-             f"{row['assessment']} ({row['post_window']}) than similar students of the same grades who did not use "
-             f"the tool, after accounting for their {row['pre_window']} score, grade and school. The true effect is "
-             f"likely between {lo:.2f} and {hi:.2f} SD. Evidence: {label}. {row.get('evidence_reason', '')}")
-    method = "a matched comparison (each user paired with a similar non-user)" if row.get("effect_method") == "matched" \
-        else "a regression on every user who met dosage and every non-user"
-    detail = (f"Estimate from {method}. Model: `{row.get('formula')}` (OLS, {row.get('cov_type')} standard errors). "
-              f"Coefficient {row.get('coef_points', math.nan):.2f} points (SE {row.get('se_points', math.nan):.2f}) "
-              f"divided by the pooled within-grade SD of the post score ({row.get('sd_within', math.nan):.2f}) and "
-              f"multiplied by the Hedges correction {row.get('hedges_omega', math.nan):.4f} (1 - 3/(4N - 9), "
-              f"N = {int(row.get('analysis_n_treated', 0) or 0) + int(row.get('analysis_n_comparison', 0) or 0)}): "
-              f"g = {g:.3f}, 95% CI [{lo:.3f}, {hi:.3f}], p = {row.get('p_value', math.nan):.3g}. "
-              f"Baseline difference in the pre score: {row.get('baseline_std_diff', math.nan):.3f} SD "
+             f"{row['assessment']} ({row.get('post_window')}) than {who}, after accounting for their "
+             f"{row.get('pre_window')} score, grade and school. 95% confidence interval: {lo:.2f} to {hi:.2f} SD "
+             "(the effects compatible with these data under the model). This compares users with non-users; it is "
+             "not a controlled trial, so other differences between the groups may remain. "
+             f"Evidence: {label}. {row.get('evidence_reason', '')}")
+    decision = decision_sentence(row)
+    if decision:
+        plain += " " + decision
+    rob = _num(row, "robustness_effect_size")
+    if math.isfinite(rob):
+        plain += (f" Robustness check, not used for the label: the {_method_words(row.get('robustness_method'))} "
+                  f"gives {rob:.2f} SD (95% CI {_num(row, 'robustness_effect_ci_low'):.2f} to "
+                  f"{_num(row, 'robustness_effect_ci_high'):.2f}).")
+    method = ("a matched comparison (each user paired with a similar non-user; chosen as the headline because "
+              "matching kept at least half of the users and the groups were equivalent at baseline)" if matched
+              else "a regression on every user who met dosage and every non-user (the headline whenever matching "
+                   "kept under half of the users or left the groups unequal at baseline)")
+    n_total = int(_num(row, "analysis_n_treated") or 0) + int(_num(row, "analysis_n_comparison") or 0) \
+        if math.isfinite(_num(row, "analysis_n_treated")) else 0
+    settle = _num(row, "sample_to_settle")
+    power = (f"Minimum detectable effect (80% power, two-sided 5%): {_num(row, 'mde'):.3f} SD"
+             + (f"; about {int(settle):,} students would bring it to {POWERED_MDE} SD." if math.isfinite(settle)
+                else "."))
+    detail = (f"Headline estimate, declared before looking at p: {method}. Model: `{row.get('formula')}` (OLS, "
+              f"{row.get('cov_type')} standard errors; critical value from the {row.get('ci_reference')}, "
+              f"{_num(row, 'effect_df'):.1f} df). Coefficient {_num(row, 'coef_points'):.2f} points "
+              f"(SE {_num(row, 'se_points'):.2f}) divided by the pooled within-group, within-grade SD of the post "
+              f"score ({_num(row, 'sd_within'):.2f}) and multiplied by the Hedges correction "
+              f"{_num(row, 'hedges_omega'):.4f} (1 - 3/(4N - 9), N = {n_total}): g = {g:.3f}, 95% CI "
+              f"[{lo:.3f}, {hi:.3f}], p = {_num(row, 'p_value'):.3g}. {power} Baseline difference in the pre score "
+              f"(same within-group, within-grade SD): {_num(row, 'baseline_std_diff'):.3f} SD "
               f"({row.get('baseline_status')}). Unadjusted gap in the post score: "
-              f"{row.get('descriptive_gap', math.nan):.3f} SD. Improvement index: "
-              f"{row.get('improvement_index', math.nan):+.1f} percentile points.")
+              f"{_num(row, 'descriptive_gap'):.3f} SD. Improvement index: "
+              f"{_num(row, 'improvement_index'):+.1f} percentile points.")
     return plain, detail

@@ -41,6 +41,7 @@ WEIGHT_LABELS = {
 EVIDENCE_WEIGHT = {
     effects_mod.LABEL_MODERATE: 1.0, effects_mod.LABEL_PROMISING: 0.8,
     effects_mod.LABEL_RATIONALE: 0.5, effects_mod.LABEL_NONE: 0.5, effects_mod.LABEL_NEGATIVE: 1.0,
+    effects_mod.LABEL_INCONCLUSIVE: 0.5,
 }
 DEFINITIONS = rules.DEFINITIONS
 
@@ -405,9 +406,10 @@ def combine(metrics: UsageMetrics, effects: pd.DataFrame) -> pd.DataFrame:
             t[col] = None
     t["evidence_label"] = t["evidence_label"].fillna(effects_mod.LABEL_INSUFFICIENT)
     t["evidence_reason"] = t["evidence_reason"].fillna("No assessment in the tool's subject.")
+    t["evidence_code"] = t["evidence_label"].map(effects_mod.EVIDENCE_CODES)
     effect = pd.to_numeric(t["effect_size"], errors="coerce")
     for col in ["effect_size", "effect_ci_low", "effect_ci_high", "p_value", "baseline_std_diff",
-                "descriptive_gap", "improvement_index"]:
+                "descriptive_gap", "improvement_index", "mde", "sample_to_settle", "p_above", "p_within", "p_below"]:
         t[col] = pd.to_numeric(t[col], errors="coerce")
     # $ per 0.1 SD per student at dosage (v2: the population the effect is estimated on); positive effects only
     per_dosage = t["ingredients_cost"] / t["dosage_met"].where(t["dosage_met"] > 0)
@@ -518,9 +520,14 @@ def _recommend(r: pd.Series, partner: tuple[str, str, float] | None, t: pd.DataF
         return "study", "No license on file for this tool, so its cost and utilization can not be judged yet."
     util_txt = fmt.pct(util) if pd.notna(util) else "no"
     saving = fmt.money(r["right_size_savings"])
+    p_below, p_above = r.get("p_below"), r.get("p_above")
+    threshold = r.get("decision_threshold")
+    threshold = effects_mod.DECISION_THRESHOLD if threshold is None or pd.isna(threshold) else float(threshold)
     if label == effects_mod.LABEL_NEGATIVE:
-        return "sunset", (f"Students who met dosage scored significantly lower on {r['assessment']} than similar "
-                          "non-users.")
+        harm = (f" (P(effect < −{threshold:g} SD) = {effects_mod.probability_text(p_below)}, "
+                f"{effects_mod.FLAT_PRIOR_NOTE})" if p_below is not None and pd.notna(p_below) else "")
+        return "sunset", (f"Students who met dosage scored lower on {r['assessment']} than comparable non-users, "
+                          f"and the 95% interval excludes 0{harm}.")
     if pd.notna(util) and util < 0.2:
         if good_evidence and n > 0:
             return f"right-size to {n} seats", (f"Only {util_txt} of {seats} seats were used, but users benefit "
@@ -537,18 +544,23 @@ def _recommend(r: pd.Series, partner: tuple[str, str, float] | None, t: pd.DataF
             f"Peak 4-week use was {int(r['peak_active_30d'])} students on {seats} seats; {n} seats "
             f"(peak + {rules.RIGHT_SIZE_BUFFER:.0%} buffer) would save {saving} a year at today's price.")
     if label == effects_mod.LABEL_NONE:
-        if pd.notna(util) and util < 0.5:
+        if rules.is_underused(util):
             return "sunset", f"Underused ({util_txt} of seats) and no detectable effect on {r['assessment']}."
         return "renegotiate", (f"Well used ({util_txt} of seats) but no detectable effect on {r['assessment']}: "
                                "negotiate the price down or replace it.")
     if not good_evidence:
+        settle = r.get("sample_to_settle")
+        needed = (f"; about {int(settle):,} students in the comparison would settle it"
+                  if settle is not None and pd.notna(settle) else "")
         return "study", (f"{label}: run a planned comparison this year before deciding "
-                         f"({int(r['dosage_met'])} students met dosage).")
+                         f"({int(r['dosage_met'])} students met dosage{needed}).")
     ce = t["cost_per_0_1_sd"]
     if ce.notna().sum() >= 4 and pd.notna(r["cost_per_0_1_sd"]) and r["cost_per_0_1_sd"] >= ce.quantile(0.75):
-        return "renegotiate", (f"It works ({label}) but costs ${r['cost_per_0_1_sd']:,.0f} per 0.1 SD per student, "
-                               "among the most expensive per unit of effect.")
-    return "renew", f"{label} effect on {r['assessment']} and {util_txt} of seats used."
+        return "renegotiate", (f"Positive local evidence ({label}) but it costs ${r['cost_per_0_1_sd']:,.0f} per "
+                               "0.1 SD per student at dosage, among the most expensive per unit of effect.")
+    above = (f" (P(effect > {threshold:g} SD) = {effects_mod.probability_text(p_above)}, "
+             f"{effects_mod.FLAT_PRIOR_NOTE})" if p_above is not None and pd.notna(p_above) else "")
+    return "renew", f"{label} effect on {r['assessment']}{above} and {util_txt} of seats used."
 
 
 def _tool_schools(metrics: UsageMetrics) -> pd.Series:
@@ -576,7 +588,8 @@ SCORE_COLUMNS = [
     "active_30d", "active_7d", "peak_active_30d", "utilization", "idle_license_value", "cost_per_seat",
     "cost_per_active_user", "cost_per_hour", "dosage_met", "dosage_met_share", "fidelity_share", "assessment",
     "descriptive_gap", "effect_size", "effect_ci_low", "effect_ci_high", "p_value", "effect_method",
-    "baseline_std_diff", "baseline_status", "evidence_label", "improvement_index", "cost_per_0_1_sd",
+    "baseline_std_diff", "baseline_status", "evidence_label", "evidence_code", "improvement_index", "mde",
+    "sample_to_settle", "p_above", "p_within", "p_below", "cost_per_0_1_sd",
     "academic_roi_per_1000", "roi_score", "score_parts_missing", "recommendation", "recommendation_reason",
     "right_size_seats", "right_size_savings", "savings_if_followed", "consolidate_with", "flags",
 ]
