@@ -45,3 +45,14 @@ def test_architecture_doc_names_every_package():
     missing = [p for p in packages if f"{p}/" not in doc]
     missing += [p.name for p in (ROOT / "ui").glob("*.py") if p.stem != "__init__" and p.name not in doc]
     assert not missing, f"docs/architecture.md does not describe: {missing}"
+
+
+def test_readme_shows_the_generated_scenario_schema():
+    """The schema in the README is the one `scenario schema` prints today (regenerate it when this fails)."""
+    import json
+
+    from edtech.budget.projection import scenario_json_schema
+
+    shown = README.split("<!-- scenario-schema:start -->", 1)[1].split("<!-- scenario-schema:end -->", 1)[0]
+    shown = shown.strip().removeprefix("```json").removesuffix("```")
+    assert json.loads(shown) == scenario_json_schema()

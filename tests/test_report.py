@@ -69,8 +69,8 @@ def test_all_sections_present_in_order(built):
         assert needed in titles, needed
     # the plain-language summary answers the five questions
     summary = rep.section("summary").paragraphs
-    assert [p.split(":")[0] for p in summary] == ["What we spend", "What is used", "What works", "Who needs help",
-                                                  "What we propose"]
+    assert [p.split(":")[0] for p in summary] == ["What we spend", "What is used", "What the evidence shows",
+                                                  "Who needs help", "What the analysis recommends"]
 
 
 def test_pptx_is_16_9_with_speaker_notes_and_placeholders_inside(built):
@@ -189,16 +189,17 @@ def test_at_risk_counts_by_school_and_grade_never_ids():
 def test_stored_model_is_used_for_the_at_risk_counts(sample_db_url):
     from edtech.risk import model as risk
     from edtech.services import risk as risk_service
+    from edtech.services.workspace import Workspace
     from edtech.store import data
 
     engine = data.make_engine(sample_db_url)
     district = data.load_district(engine)
-    rep = report_service.build_report(engine, sections=["at_risk"], district=district, scoreboard=pd.DataFrame())
+    rep = report_service.build_report(Workspace(engine), sections=["at_risk"])
     assert "No model trained yet" in rep.section("at_risk").paragraphs[0]
     table = risk_service.district_table(district)
     result = risk.evaluate_risk(table, risk_service.DEFAULT_DISTRICT_TARGET, kinds=("logistic",), importance=False)
     risk_service.save_version(engine, risk_service.TrainedRisk(result=result, table=table, card=""))
-    rep = report_service.build_report(engine, sections=["at_risk"], district=district, scoreboard=pd.DataFrame())
+    rep = report_service.build_report(Workspace(engine), sections=["at_risk"])
     sec = rep.section("at_risk")
     assert len(sec.tables) == 1 and "version 1" in " ".join(sec.notes)
     totals = sec.tables[0].frame["Total"]

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from edtech.adoption.engine import eligible_students
+from edtech.core import rules
 from edtech.core.privacy import suppress_small
 
 GAP_POINTS = 10.0          # a subgroup or quartile 10+ points below the best group is highlighted
-REFRESH_YEARS = 5          # devices older than this are due for refresh
+REFRESH_YEARS = int(rules.DEVICE_LIFE_YEARS)  # devices older than the refresh cycle are due for refresh
 LOW_COVERAGE = 0.9         # fewer than 0.9 active devices per student is a coverage gap
 OLD_DEVICE_SHARE = 0.25    # more than a quarter of devices past refresh or AUE is a gap
 SUBGROUP_FLAGS = {"frl": "Free/reduced lunch", "ell": "English learners", "iep": "Students with an IEP"}
@@ -151,12 +152,13 @@ def device_coverage(devices: pd.DataFrame, students: pd.DataFrame, schools: pd.D
     return out[cols]
 
 
-def suppressed_equity(table: pd.DataFrame, min_n: int = 10) -> pd.DataFrame:
+def suppressed_equity(table: pd.DataFrame, min_n: int | None = None) -> pd.DataFrame:
     """Equity table for display (methods §6).
 
     A group of fewer than `min_n` students is shown as '<min_n' with every figure about it blanked;
     in larger groups, counts of fewer than `min_n` students (e.g. 4 who met dosage) are shown as '<min_n'.
     """
+    min_n = rules.suppression_threshold() if min_n is None else int(min_n)
     mask_cols = [c for c in ["offered", "active", "dosage_met", "active_share", "dosage_met_share",
                              "minutes_per_student", "gap_pts"] if c in table.columns]
     out = suppress_small(table, "students", min_n=min_n, mask_cols=mask_cols)

@@ -14,18 +14,19 @@ from typing import Any
 
 import pandas as pd
 
-DEFAULT_MIN_N = 10  # same as edtech.config.SUPPRESS_MIN
+from edtech.core import rules
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def suppression_label(min_n: int = DEFAULT_MIN_N) -> str:
-    return f"<{int(min_n)}"
+def suppression_label(min_n: int | None = None) -> str:
+    return f"<{int(rules.suppression_threshold() if min_n is None else min_n)}"
 
 
 def suppress_small(
     df: pd.DataFrame,
     count_cols: Sequence[str] | str,
-    min_n: int = DEFAULT_MIN_N,
+    min_n: int | None = None,
     mask_cols: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Copy of `df` where every count below `min_n` in `count_cols` is replaced by "<min_n".
@@ -35,7 +36,8 @@ def suppress_small(
     where one of the counts was suppressed they are blanked (None), because a mean over 3 students
     discloses as much as the count. Suppressed columns become object dtype (numbers and "<10").
     """
-    if int(min_n) < 1:
+    min_n = rules.suppression_threshold() if min_n is None else int(min_n)
+    if min_n < 1:
         raise ValueError("min_n must be at least 1")
     cols = [count_cols] if isinstance(count_cols, str) else list(count_cols)
     missing = [c for c in [*cols, *mask_cols] if c not in df.columns]

@@ -283,7 +283,7 @@ def _adoption_section(district: District, min_n: int) -> Section:
                                   height=max(480, 30 * rows["school_id"].nunique() + 200)))
     util = rows[rows["licensed_students"] > 0]
     spread = util.groupby("tool_name")["utilization"].agg(lambda s: s.max() - s.min())
-    uneven = spread[spread > 0.40].sort_values(ascending=False)
+    uneven = spread[spread.map(rules.is_uneven)].sort_values(ascending=False)
     text = (f"{rows['school_id'].nunique()} schools use {rows['tool_id'].nunique()} licensed tools. ")
     if len(uneven):
         top = uneven.index[0]
@@ -332,12 +332,12 @@ def _budget_section(cmp: BudgetComparison | None, min_n: int) -> Section:
     rows = []
     for proj, bands in ((cmp.baseline, cmp.baseline_bands), (cmp.scenario, cmp.bands)):
         s = proj.summary
-        spend = bands.bands[bands.bands["metric"] == "spend"]
+        band = bands.horizon_band("spend")   # percentiles of simulated horizon totals (methods v2 §5)
         rows.append({
             "Scenario": proj.scenario.name,
             "Years": f"FY{proj.years[0]}–FY{proj.years[-1]}",
             "Total spend": money(s["total_spend"]),
-            "Likely range (P10–P90)": f"{money(spend['p10'].sum())} – {money(spend['p90'].sum())}",
+            "Likely range (P10–P90)": f"{money(band['p10'])} – {money(band['p90'])}",
             "Savings vs baseline": money(s["total_savings"]),
             "Funding gap": money(s["total_gap"]),
             "Years with a gap": str(s["years_with_gap"]),
@@ -578,11 +578,11 @@ def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: Bu
         s = cmp.scenario.summary
         if cmp.sunsets:
             propose += f"The budget proposal sunsets {len(cmp.sunsets)} tool(s). "
-        spend_band = cmp.bands.bands[cmp.bands.bands["metric"] == "spend"]
+        band = cmp.bands.horizon_band("spend")
         propose += (f"The budget proposal “{cmp.scenario.scenario.name}” saves {money(s['total_savings'])} over "
-                    f"FY{cmp.scenario.years[0]}–FY{cmp.scenario.years[-1]} ({money(s['year1_savings'])} next year); "
-                    f"total spend will likely fall between {money(spend_band['p10'].sum())} and "
-                    f"{money(spend_band['p90'].sum())}.")
+                    f"FY{cmp.scenario.years[0]}–FY{cmp.scenario.years[-1]} ({money(s['year1_savings'])} in "
+                    f"FY{cmp.scenario.years[0]}); total spend will likely fall between {money(band['p10'])} and "
+                    f"{money(band['p90'])} (P10–P90 of simulated totals).")
     sec.paragraphs.append(propose)
     sec.notes.append("Each sentence is computed from the sections that follow; the speaker notes of each slide "
                      "give the definitions behind its numbers.")

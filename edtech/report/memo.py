@@ -41,7 +41,7 @@ class Memo:
     schools: pd.DataFrame                 # school spread, formatted and suppressed
     trend_figure: go.Figure
     as_of: pd.Timestamp
-    min_n: int = 10
+    min_n: int = field(default_factory=rules.suppression_threshold)
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -89,6 +89,7 @@ def district_label(district: District) -> str:
     return f"District {ids[0]}" if len(ids) == 1 else "District"
 
 
+_EMPTY_BOARD = pd.DataFrame(columns=roi.SCORE_COLUMNS)
 READS = ("table:*", "setting:roi_weights", "setting:roi_outcome_choice", "scenarios", "models")
 
 
@@ -103,10 +104,14 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
         imports = data.import_history(engine)
     except Exception:  # noqa: BLE001
         imports = None
-    return report.build_board_report(ws.district, scenario=scenario_spec(engine, scenario), scoreboard=ws.board,
-                                     budget_inputs=budget_inputs(ws), risk=risk, risk_note=note, sections=sections,
-                                     min_n=min_n, district_name=district_label(ws.whole), imports=imports,
-                                     figures=overview_service.key_figures(ws))
+    # the scoreboard and budget are computed only for the sections that state them
+    uses_board = sections is None or bool({"summary", "kpis", "roi", "budget"} & set(sections))
+    board = ws.board if uses_board else ws.board.iloc[0:0] if "board" in ws.__dict__ else _EMPTY_BOARD
+    return report.build_board_report(
+        ws.district, scenario=scenario_spec(engine, scenario), scoreboard=board,
+        budget_inputs=budget_inputs(ws) if uses_board else None, risk=risk, risk_note=note, sections=sections,
+        min_n=min_n, district_name=district_label(ws.whole), imports=imports,
+        figures=overview_service.key_figures(ws) if uses_board else None)
 
 
 def report_for(ws: workspace.Workspace, sections: tuple[str, ...], scenario: str | None,
