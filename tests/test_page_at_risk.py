@@ -7,6 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from edtech.store import data
 from tests.apptest_utils import open_page
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -26,6 +27,9 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     at = _open()
     assert at.text_input(key="risk_target").value == "failed_next_term"
     assert not at.get("plotly_chart")            # nothing trained before the button
+    picker = at.multiselect(key="risk_audit")
+    assert "grade_level" in picker.options and "frl" not in picker.options   # frl is audit-only already
+    picker.set_value(["grade_level"]).run()
     at.button(key="risk_train").click()
     at.run(timeout=180)
     assert not at.exception, at.exception
@@ -45,14 +49,19 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     assert not [w.value for w in at.warning if "predicts the target" in w.value or "treated as an ID" in w.value]
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert len(charts) == 3
+    from edtech.core import rules
+
+    threshold = rules.suppression_threshold()
+    assert any(f"Groups under {threshold} students are shown as <{threshold}" in c.value for c in at.caption)
     fairness = at.dataframe[1].value
-    assert {"frl", "race_ethnicity"} <= set(fairness["attribute"])
+    assert {"frl", "race_ethnicity", "grade_level"} <= set(fairness["attribute"])   # the user's audit column too
+    card = at.expander[-1].markdown[0].value
+    assert "`grade_level`" in card.split("Audit-only columns")[1].split("\n")[0]
+    assert "`grade_level`" not in card.split("- Features")[1].split("\n")[0]
     risk_list = at.dataframe[2].value
     assert len(risk_list) > 0 and "reason_1" in risk_list.columns
     assert len(at.get("download_button")) == 1
     # the district-wide model is stored as a version (the board report and `risk score` use it)
-    from edtech.store import data
-
     versions = data.list_model_versions(data.make_engine(sample_db_url))
     assert len(versions) == 1 and versions["target"].iloc[0] == "failed_next_term"
     assert any("Stored as model version #" in c.value for c in at.caption)
@@ -66,6 +75,24 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     at.slider(key=f"risk_k_{school}").set_value(0.0).run()
     assert not at.exception
     assert school not in set(at.dataframe[2].value["school"].astype(str))
+
+    # The trained model is keyed on the tables training reads only (issue 10 item 4): saving weights, a
+    # scenario, a dry-run import or a model version keeps it; storing indicators makes it stale.
+    engine = data.make_engine(sample_db_url)
+    data.save_setting(engine, "roi_weights", {"evidence": 0.5, "cost": 0.5})
+    data.save_scenario(engine, "cache test", {"name": "cache test"})
+    rows = data.read_table(engine, "indicators").head(3)
+    text = rows.astype("string").fillna("")
+    assert data.import_frame(engine, "indicators", text, file_name="check.csv", dry_run=True).ok
+    data.save_model_version(engine, target="failed_next_term", model_name="logistic", metrics={}, fingerprint="x",
+                            card="", artifact=b"")
+    at.run()
+    assert not at.exception
+    assert list(at.dataframe[0].value[""])[0] == "model"          # shown without pressing the button again
+    assert data.import_frame(engine, "indicators", text, file_name="real.csv").ok
+    at.run()
+    assert not at.exception
+    assert not at.get("plotly_chart") and any("Training takes" in c.value for c in at.caption)
 
 
 def test_board_member_cannot_open_student_list(sample_db_url):
