@@ -689,9 +689,10 @@ def decision_sentence(row: pd.Series) -> str:
 def explain_effect(row: pd.Series) -> tuple[str, str]:
     """(plain words, technical detail) for one effect row, shown in the drill-down.
 
-    Wording rules (methods v2): the comparison is of users with non-users, so nothing here says the tool
-    "works" or "raises scores"; a CI is the range of effects compatible with the data under the model, never
-    "where the true effect likely is"; decision probabilities are labelled as a flat-prior approximation."""
+    Wording rules (methods v2): the comparison is of users with non-users, so nothing here claims the tool
+    causes higher scores; a CI is the range of effects compatible with the data under the model, never a statement
+    of where the effect probably lies; decision probabilities are labelled as a flat-prior approximation
+    (tests/test_effects_wording.py greps for the forbidden phrasings)."""
     label = row.get("evidence_label")
     g = _num(row, "effect_size")
     if label == LABEL_INSUFFICIENT or not math.isfinite(g):
