@@ -83,7 +83,7 @@ with tabs[0]:
                     "dosage_met_share", "fidelity"]:
             table[col] = table[col] * 100
         pct = st.column_config.NumberColumn(format="%.0f%%")
-        st.dataframe(table, hide_index=True, key="adoption_table", column_config={
+        components.table(table, hide_index=True, key="adoption_table", column_config={
             "school_name": "School", "tool_name": "Tool", "licensed_students": "Licensed students",
             "active_users": "Active users", "utilization": st.column_config.NumberColumn("Utilization", format="%.0f%%"),
             "district_median_utilization": st.column_config.NumberColumn("District median", format="%.0f%%"),
@@ -117,14 +117,14 @@ with tabs[2]:
             if not state.can_see_students():
                 shown = components.suppress_small(shown, ["eligible_students", "active_users", "not_using"],
                                        min_n=SUPPRESS_MIN, mask_cols=["not_using_share"])
-            st.dataframe(shown, hide_index=True, key="adoption_not_using", column_config={
+            components.table(shown, hide_index=True, key="adoption_not_using", column_config={
                 "tool_name": "Tool", "grade_level": "Grade", "eligible_students": "Students in the tool's grades",
                 "active_users": "Used it", "not_using": "Not using it",
                 "not_using_share": st.column_config.ProgressColumn("Share not using", format="percent",
                                                                    min_value=0, max_value=1)})
             if state.can_see_students():
                 with st.expander("Students who have not used a tool (for follow-up)"):
-                    st.dataframe(cache.adoption_not_using_students(scope, school_id),
+                    components.table(cache.adoption_not_using_students(scope, school_id),
                                  hide_index=True, key="adoption_not_using_names")
             else:
                 st.caption("Counts only: your role does not show individual students.")
@@ -143,14 +143,14 @@ with tabs[3]:
         gaps = by_quartile[by_quartile["gap"]]
         for r in gaps.itertuples(index=False):
             st.warning(f"Gap: schools in FRL {r.frl_quartile} use it {r.gap_pts:.0f} points less than the best quartile.")
-        st.dataframe(components.suppressed_equity(by_quartile, SUPPRESS_MIN), hide_index=True, key="adoption_equity_q")
+        components.table(components.suppressed_equity(by_quartile, SUPPRESS_MIN), hide_index=True, key="adoption_equity_q")
         if sub.empty:
             st.caption("No subgroup flags (frl, ell, iep) in the student file.")
         else:
             st.markdown("**By student subgroup** (gap = points by which the group's use trails the other students')")
             for r in sub[sub["gap"]].itertuples(index=False):
                 st.warning(f"Gap: {r.label} use it {r.gap_pts:.0f} points less than other students.")
-            st.dataframe(components.suppressed_equity(sub, SUPPRESS_MIN), hide_index=True, key="adoption_equity_sub")
+            components.table(components.suppressed_equity(sub, SUPPRESS_MIN), hide_index=True, key="adoption_equity_sub")
 
 # ---------------------------------------------------------------- devices
 with tabs[4]:
@@ -162,7 +162,7 @@ with tabs[4]:
         st.caption(f"Past refresh = bought more than {components.REFRESH_YEARS} years before {district.as_of:%Y-%m-%d}; "
                    "past AUE = no more automatic updates. Gaps: fewer than "
                    f"{components.LOW_COVERAGE} active devices per student, or more than {components.OLD_DEVICE_SHARE:.0%} old.")
-        st.dataframe(cov, hide_index=True, key="adoption_devices_table")
+        components.table(cov, hide_index=True, key="adoption_devices_table")
 
 # ---------------------------------------------------------------- PD → usage
 with tabs[5]:
@@ -203,4 +203,4 @@ with tabs[6]:
             top = shift.iloc[0]
             st.markdown(f"Largest change after the closures: **{top['tool_name']}**, from {top['before']:.1%} to "
                         f"{top['after']:.1%} of students a day (8 weeks before vs 8 weeks after).")
-            st.dataframe(shift[["tool_name", "before", "after", "change"]], hide_index=True, key="adoption_agg_shift")
+            components.table(shift[["tool_name", "before", "after", "change"]], hide_index=True, key="adoption_agg_shift")

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from ui import budget_cache, cache, state
+from ui import budget_cache, cache, components, state
 from ui.budget_cache import charts as viz_budget
 from ui.budget_cache import model as budget
 from ui.budget_cache import service as budget_service
@@ -391,7 +391,7 @@ for col, r in zip(cols, compared, strict=True):
                   help="Σ effect size × students at dosage over the horizon (SD × students); tools without an "
                        "effect estimate count 0.")
 table = budget_service.comparison_table(compared)
-st.dataframe(table, hide_index=True, key="budget_compare_table", column_config={
+components.table(table, hide_index=True, key="budget_compare_table", column_config={
     c: st.column_config.NumberColumn(format="dollar") for c in
     ("total_spend", "savings_vs_baseline", "year1_savings", "available_funding", "total_gap", "spend_p10",
      "spend_p90")})
@@ -411,7 +411,7 @@ tabs = st.tabs(["Per year", "Savings", "Uncertainty", "Funding and cliff", "Per 
                 "How this is computed"])
 with tabs[0]:
     st.plotly_chart(viz_budget.spend_by_category_figure(active_result.projection), key="budget_spend_fig")
-    st.dataframe(budget.projection_table(active_result.projection), hide_index=True, key="budget_year_table")
+    components.table(budget.projection_table(active_result.projection), hide_index=True, key="budget_year_table")
 with tabs[1]:
     st.plotly_chart(viz_budget.savings_waterfall_figure(active_result.savings), key="budget_waterfall")
 with tabs[2]:
@@ -435,13 +435,13 @@ with tabs[3]:
     for row in gaps.itertuples():
         st.warning(md(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}."),
                    icon=":material/warning:")
-    st.dataframe(active_result.projection.by_source.round(2), hide_index=True, key="budget_source_table")
+    components.table(active_result.projection.by_source.round(2), hide_index=True, key="budget_source_table")
 with tabs[4]:
     per_tool = active_result.projection.by_tool.round(2)
     if not state.can_see_students():  # board view: small counts shown as "<N" (EDTECH_SUPPRESS_MIN)
         per_tool = suppress_small(per_tool, ["students_at_dosage"], min_n=suppression_threshold(),
                                   mask_cols=["expected_impact"])
-    st.dataframe(per_tool, hide_index=True, key="budget_tool_table")
+    components.table(per_tool, hide_index=True, key="budget_tool_table")
 with tabs[5]:
     st.markdown("Choose **keep / right-size / expand / sunset** per tool to maximize expected impact under a cap "
                 "(must-keep tools are never sunset; expand is offered for the expansions added to this scenario).")
@@ -464,9 +464,9 @@ with tabs[5]:
                                         "plan": "Plan", "under_cap": "Under the cap by"})
             for col in ("Keeping every tool", "Cap", "Plan", "Under the cap by"):
                 caps[col] = caps[col].map(money)
-            st.dataframe(caps, hide_index=True, key="budget_plan_caps")
+            components.table(caps, hide_index=True, key="budget_plan_caps")
             shown = plan.table.assign(option=plan.table["option"].map(budget_cache.OPTION_LABELS))
-            st.dataframe(shown[["tool_name", "option", "seats_year1", "cost", "saving", "impact", "explanation"]],
+            components.table(shown[["tool_name", "option", "seats_year1", "cost", "saving", "impact", "explanation"]],
                          hide_index=True, key="budget_plan_table")
             st.button("Compare this plan as a new scenario", key="budget_apply_plan", on_click=on_apply_plan)
 with tabs[6]:

@@ -111,7 +111,7 @@ for sec in rep.sections:
             col.metric(k.label, k.value, help=k.note)
     for t in sec.tables:
         st.markdown(f"**{t.title}**")
-        st.dataframe(t.frame, hide_index=True, width="stretch")
+        components.table(t.frame, hide_index=True, width="stretch")
         if t.note:
             st.caption(t.note)
     for c in sec.charts:

@@ -101,7 +101,7 @@ table = pd.DataFrame({
 })
 if SUPPRESS:
     table = components.suppress_small(table, ["Active users"], MIN_N)
-st.dataframe(
+components.table(
     table, hide_index=True, width="stretch", key="roi_scoreboard",
     column_config={
         "ROI score": st.column_config.ProgressColumn("ROI score", min_value=0, max_value=100, format="%.0f"),
@@ -159,7 +159,7 @@ with tab_schools:
         if SUPPRESS:
             sf = components.suppress_small(sf, ["active_users", "peak_active_30d", "dosage_met"], MIN_N,
                                 mask_cols=["fidelity_share"])
-        st.dataframe(sf, hide_index=True, width="stretch", key="roi_school_table", column_config={
+        components.table(sf, hide_index=True, width="stretch", key="roi_school_table", column_config={
             "utilization": st.column_config.NumberColumn(format="percent"),
             "fidelity_share": st.column_config.NumberColumn("fidelity", format="percent"),
             "seats": st.column_config.NumberColumn(format="%.0f"),

@@ -23,6 +23,28 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def displayable(frame):
+    """A copy whose mixed columns (numbers and '<10' privacy labels) are text, so the browser table shows them
+    as they are instead of failing to convert the column to numbers."""
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        values = out[col]
+        if values.dtype == object:
+            kinds = {type(v) for v in values.dropna()}
+            if str in kinds and len(kinds) > 1:
+                out[col] = values.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v))
+                                      else (v if isinstance(v, str) else f"{v:,.0f}" if float(v).is_integer()
+                                            else f"{v:,.2f}"))
+    return out
+
+
+def table(frame, **kw) -> None:
+    """st.dataframe of a frame that may carry suppressed counts."""
+    st.dataframe(displayable(frame), **kw)
+
+
 def escape(text: object) -> str:
     """Data values shown inside markdown: no markup, no links, no HTML."""
     return escape_markdown(str(text))

@@ -12,15 +12,15 @@ import importlib
 import sys
 import traceback
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+from edtech.cli.exit_codes import EXIT_FAILURE, EXIT_USAGE
 
 # command -> module exposing register(subparsers); each parser sets func(args) -> int.
 # Only the module of the command being run is imported (scikit-learn, statsmodels and kaleido
 # are slow to import), except for --help, which needs them all.
 COMMANDS = {
-    "init": "edtech.services.dataset", "demo": "edtech.services.dataset", "import": "edtech.services.dataset",
-    "roi": "edtech.services.roi", "adoption": "edtech.services.adoption", "risk": "edtech.services.risk",
-    "scenario": "edtech.services.budget", "report": "edtech.services.report", "bench": "edtech.services.bench",
+    "init": "edtech.cli.dataset", "demo": "edtech.cli.dataset", "import": "edtech.cli.dataset",
+    "roi": "edtech.cli.roi", "adoption": "edtech.cli.adoption", "risk": "edtech.services.risk",
+    "scenario": "edtech.cli.budget", "report": "edtech.cli.report", "bench": "edtech.cli.bench",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -14,11 +11,7 @@ from sqlalchemy.engine import Engine
 from edtech.adoption import engine as adoption
 from edtech.adoption import equity, viz
 from edtech.core.district import District
-from edtech.core.privacy import neutralize_frame
 from edtech.services import workspace
-from edtech.store import data
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 # the columns the CLI prints, in order
 CLI_COLUMNS = ["school_id", "school_name", "tool_id", "tool_name", "licensed_students", "active_users",
@@ -56,6 +49,8 @@ class AdoptionReport:
         return adoption.aggregate_level(self.district.usage_aggregate) if self.has_aggregate else ""
 
 
+ACTIVE_USER_RULE = adoption.ACTIVE_USER_RULE
+SEAT_ALLOCATION_RULE = adoption.SEAT_ALLOCATION_RULE
 READS = tuple(f"table:{t}" for t in ("schools", "students", "tools", "licenses", "usage", "devices", "pd_sessions",
                                      "usage_aggregate"))
 
@@ -182,44 +177,6 @@ def school_table(report: AdoptionReport, school_id: str | None = None) -> pd.Dat
     return rows[CLI_COLUMNS].reset_index(drop=True)
 
 
-# ------------------------------------------------------------------------------------------ CLI
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("adoption", help="school × tool adoption: seats, active users, utilization, fidelity",
-                                   description=f"{adoption.ACTIVE_USER_RULE} {adoption.SEAT_ALLOCATION_RULE}")
-    parser.add_argument("--school", action="append", metavar="ID",
-                        help="a coordinator's scope: only these schools (repeatable)")
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    parser.set_defaults(func=run_cli)
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    engine = data.make_engine(args.db)
-    data.init_db(engine)
-    known = set(data.read_table(engine, "schools")["school_id"])
-    unknown = sorted(set(args.school or ()) - known)
-    if unknown:
-        shown = ", ".join(sorted(known)[:20]) or "none (the database has no schools; run `python -m edtech demo`)"
-        print(f"error: unknown school {', '.join(unknown)}. Known school_ids: {shown}", file=sys.stderr)
-        return EXIT_USAGE
-    report = load_report(engine, frozenset(args.school) if args.school else None)
-    table = school_table(report)
-    if args.format == "json":
-        records = json.loads(table.to_json(orient="records", date_format="iso"))
-        print(json.dumps(records, indent=2))
-    elif args.format == "csv":
-        neutralize_frame(table).to_csv(sys.stdout, index=False)
-    elif table.empty:
-        print("No licensed tools or usage yet." if not args.school else "No tools at these schools.")
-    else:
-        shown = table.copy()
-        for col in ["utilization", "dosage_met_share", "fidelity", "district_median_utilization",
-                    "similar_median_utilization"]:
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
-        print(shown.to_string(index=False))
-        print(f"\n{adoption.ACTIVE_USER_RULE}\n{adoption.SEAT_ALLOCATION_RULE}")
-    return EXIT_OK
-
-
 def bench_adoption(n_students: int = 50000, seed: int = 2025) -> dict[str, float]:
     """Seconds to build the district adoption report and one school's slice (generation not counted)."""
     import time
@@ -238,4 +195,4 @@ def bench_adoption(n_students: int = 50000, seed: int = 2025) -> dict[str, float
             "school_slice_seconds": round(done - built, 3)}
 
 
-__all__ = ["AdoptionReport", "build_report", "load_report", "register", "school_table"]
+__all__ = ["AdoptionReport", "build_report", "load_report", "school_table"]

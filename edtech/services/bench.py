@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import resource
@@ -107,15 +106,3 @@ def run_bench(n_rows: int, students: int, only: set[str] | None = None) -> dict:
     return report
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    only = set(args.only.split(",")) if args.only else None
-    print(json.dumps(run_bench(args.rows, args.students, only), indent=2, default=str))
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="performance figures (import throughput, page computations)")
-    p.add_argument("--students", type=int, default=50_000, help="district size for the analysis timings")
-    p.add_argument("--rows", type=int, default=2_000_000, help="usage rows for the import benchmark")
-    p.add_argument("--only", default=None, help="comma list: import,roi,adoption,risk,budget,report")
-    p.set_defaults(func=_cmd_bench)

@@ -3,14 +3,10 @@ the `report` command and the timing benchmark."""
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import math
-import sys
 import time
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,8 +25,8 @@ from edtech.services import overview as overview_service
 from edtech.services import workspace
 from edtech.store import data
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 FORMATS = ("pdf", "pptx")
+RenderError = render.RenderError
 
 
 # --------------------------------------------------------------------------- at-risk scores
@@ -205,77 +201,6 @@ def memos_zip(files: dict[str, bytes]) -> bytes:
         for name, content in files.items():
             zf.writestr(name, content)
     return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- CLI
-def _run(args: argparse.Namespace) -> int:
-    engine = data.make_engine(args.db)
-    data.init_db(engine)
-    scope = frozenset(args.school) if args.school else None
-    if scope is not None:
-        unknown = sorted(scope - set(data.read_table(engine, "schools")["school_id"]))
-        if unknown:
-            print(f"error: unknown school {', '.join(unknown)}", file=sys.stderr)
-            return EXIT_USAGE
-    ws = workspace.Workspace(engine, scope)
-    if ws.district.is_empty:
-        print("The database has no district data yet: load it first (python -m edtech demo loads the sample "
-              "district).", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        scenario_spec(engine, args.scenario)
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.format == "json":
-        text = json.dumps(report_figures(ws, scenario=args.scenario), indent=2, default=str)
-        if args.out:
-            Path(args.out).write_text(text + "\n")
-        else:
-            print(text)
-        return EXIT_OK
-    if not args.out:
-        print("error: --out PATH is required for pdf and pptx", file=sys.stderr)
-        return EXIT_USAGE
-    started = time.perf_counter()
-    rep = build_report(ws, scenario=args.scenario)
-    try:
-        content = export(rep, args.format)
-    except render.RenderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(content)
-    print(f"wrote {out} ({len(content) / 1024:,.0f} KB, {len(rep.sections)} sections, "
-          f"{time.perf_counter() - started:.1f} s)")
-    if args.memos:
-        folder = Path(args.memos)
-        folder.mkdir(parents=True, exist_ok=True)
-        files = renewal_memos(ws.district, ws.board)
-        for name, pdf in files.items():
-            (folder / name).write_bytes(pdf)
-        print(f"wrote {len(files)} renewal memo(s) to {folder}" if files else
-              f"no tool is due for renewal within {rules.RENEWAL_WINDOW_DAYS} days: no memo written")
-    return EXIT_OK
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "report", help="board report as PDF, PowerPoint or JSON (+ renewal memos)",
-        description="Executive summary, KPIs, ROI scoreboard, adoption by school, budget proposal with its "
-                    "uncertainty, at-risk counts by school and grade, data sources. Counts under the "
-                    "suppression threshold (EDTECH_SUPPRESS_MIN, default 10) are shown as <N. "
-                    "--format json prints every number the report states.")
-    parser.add_argument("--format", choices=(*FORMATS, "json"), required=True)
-    parser.add_argument("--out", default=None, metavar="PATH", help="required for pdf/pptx; json prints to stdout")
-    parser.add_argument("--scenario", default=None, metavar="NAME",
-                        help="a saved budget scenario (default: right-size every license to peak use + 10%%)")
-    parser.add_argument("--memos", default=None, metavar="DIR",
-                        help="also write a one-page renewal memo PDF per tool due within 90 days")
-    parser.add_argument("--school", action="append", metavar="ID",
-                        help="a coordinator's scope: only these schools' figures (repeatable)")
-    parser.set_defaults(func=_run)
 
 
 # --------------------------------------------------------------------------- benchmark

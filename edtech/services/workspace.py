@@ -94,6 +94,18 @@ def load_outcome_choice(engine: Engine) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items() if isinstance(v, str) and v}
 
 
+def open_engine(url: str | None = None) -> Engine:
+    """The database of `--db URL` (else EDTECH_DATABASE_URL, else the embedded SQLite file), schema ready."""
+    engine = data.make_engine(url)
+    data.init_db(engine)
+    return engine
+
+
+def school_ids(engine: Engine) -> set[str]:
+    """Every school_id in the database (to check a `--school` scope)."""
+    return set(data.read_table(engine, "schools")["school_id"])
+
+
 # ---------------------------------------------------------------- the workspace
 
 class Workspace:

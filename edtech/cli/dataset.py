@@ -1,0 +1,70 @@
+"""`python -m edtech` commands of dataset: argparse and printing over edtech.services.dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edtech.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from edtech.services import workspace
+from edtech.services.dataset import (
+    IMPORT_KINDS,
+    import_any,
+    load_sample_district,
+)
+
+
+# --------------------------------------------------------------------------- CLI
+def _cmd_init(args: argparse.Namespace) -> int:
+    engine = workspace.open_engine(args.db)
+    print(f"schema ready: {engine.url.render_as_string(hide_password=True)}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.students is not None and args.students < 200:
+        print("error: --students must be at least 200 (a district needs students in every school)", file=sys.stderr)
+        return EXIT_USAGE
+    engine = workspace.open_engine(args.db)
+    reports = load_sample_district(engine, n_students=args.students, seed=args.seed)
+    for r in reports:
+        print(r.summary())
+    bad = [r for r in reports if not r.ok]
+    for r in bad:
+        print("\n".join(r.error_lines()), file=sys.stderr)
+    return EXIT_REJECTED if bad else EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if not path.exists():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    engine = workspace.open_engine(args.db)
+    reports = import_any(engine, args.kind, path, dry_run=args.dry_run, skip_unknown_refs=args.skip_unknown)
+    rejected = False
+    for r in reports:
+        print(r.summary())
+        for w in r.warnings:
+            print(f"  warning: {w}")
+        if not r.ok:
+            rejected = True
+            print("\n".join("  " + line for line in r.error_lines()), file=sys.stderr)
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create or migrate the schema (idempotent)")
+    p.set_defaults(func=_cmd_init)
+    p = sub.add_parser("demo", help="generate and load a sample district")
+    p.add_argument("--students", type=int, default=None, help="size (default: the committed 6,000-student sample)")
+    p.add_argument("--seed", type=int, default=2025)
+    p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("import", help="import a file, folder or zip (all or nothing per file)")
+    p.add_argument("kind", choices=IMPORT_KINDS, metavar="KIND", help=" | ".join(IMPORT_KINDS))
+    p.add_argument("path")
+    p.add_argument("--dry-run", action="store_true", help="check only; write nothing")
+    p.add_argument("--skip-unknown", action="store_true",
+                   help="skip (and count) rows whose student/tool/school is unknown instead of rejecting the file")
+    p.set_defaults(func=_cmd_import)
