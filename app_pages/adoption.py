@@ -81,22 +81,26 @@ with tabs[0]:
                       "dosage_met_share", "fidelity", "implements_with_fidelity"]].copy()
         for col in ["utilization", "district_median_utilization", "similar_median_utilization",
                     "dosage_met_share", "fidelity"]:
-            table[col] = table[col] * 100
-        pct = st.column_config.NumberColumn(format="%.0f%%")
+            table[col] = table[col].map(components.pct)
+        table["implements_with_fidelity"] = table["implements_with_fidelity"].map(
+            lambda v: components.EM_DASH if v is None or v is pd.NA else ("yes" if v else "no"))
         components.table(table, hide_index=True, key="adoption_table", column_config={
             "school_name": "School", "tool_name": "Tool", "licensed_students": "Licensed students",
-            "active_users": "Active users", "utilization": st.column_config.NumberColumn("Utilization", format="%.0f%%"),
-            "district_median_utilization": st.column_config.NumberColumn("District median", format="%.0f%%"),
-            "similar_median_utilization": st.column_config.NumberColumn(
-                "Similar schools' median", format="%.0f%%", help="Other schools of the same level and FRL band"),
-            "similar_schools": "Similar schools", "dosage_met_share": st.column_config.NumberColumn(
-                "Users meeting dosage", format="%.0f%%"),
-            "fidelity": pct, "implements_with_fidelity": "With fidelity (≥ 80%)"})
+            "active_users": "Active users", "utilization": "Utilization",
+            "district_median_utilization": st.column_config.TextColumn(
+                "District median", help="Median over every school of the district with this tool"),
+            "similar_median_utilization": st.column_config.TextColumn(
+                "Similar schools' median", help="Other schools of the same level and FRL band (— when there are none)"),
+            "similar_schools": "Similar schools", "dosage_met_share": "Users meeting dosage",
+            "fidelity": st.column_config.TextColumn("Fidelity", help=components.DEFINITIONS["fidelity"]),
+            "implements_with_fidelity": "With fidelity (≥ 80%)"})
         conc = report.concentration[report.concentration["concentrated"]]
+        all_names = cache.school_names()
         for r in conc.itertuples(index=False):
-            tops = ", ".join(names.get(s, s) for s in r.top_schools)
+            tops = ", ".join(all_names.get(s, s) for s in r.top_schools)
             tool_name = district.tools.set_index("tool_id")["tool_name"].get(r.tool_id, r.tool_id)
-            st.warning(f"**{tool_name}** is concentrated: {r.top2_share:.0%} of its minutes are in {tops}.")
+            st.warning(f"**{components.escape(tool_name)}** is concentrated district-wide: {r.top2_share:.0%} of its "
+                       f"minutes are in {components.escape(tops)}.")
 
 # ---------------------------------------------------------------- trends & dosage
 with tabs[1]:

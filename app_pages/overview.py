@@ -13,7 +13,8 @@ if components.require_scope("their overview"):
 scope = state.current_scope()
 ov = cache.overview(scope)
 k = ov.figures
-st.caption(f"Data through {ov.as_of:%B %d, %Y} · {ov.schools} schools · {k['students']:,} students")
+st.caption(f"Data through {ov.as_of:%B %d, %Y} · {ov.schools} school{'s' if ov.schools != 1 else ''} · "
+           f"{k['students']:,} students")
 if scope is not None:
     st.caption(components.SCOPE_HELP)
 
@@ -26,7 +27,7 @@ c[3].metric("Active students", components.count(k["students_using_tools"]),
             help="Distinct students with at least one session or more than 0 minutes in a tool's contract year.")
 c[4].metric("Seat utilization", components.pct(k["utilization"]),
             help="Contract-year active users ÷ seats, summed over licensed tools.")
-c[5].metric("Spend on underused tools", components.money(k["underused_spend"]),
+c[5].metric("Underused spend", components.money(k["underused_spend"]),
             delta=f"{components.pct(k['underused_share'])} of spend", delta_color="inverse",
             help="Annual cost of licensed tools used by fewer than 50% of their seats.")
 for note in ov.notes:

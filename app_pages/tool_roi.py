@@ -88,14 +88,20 @@ m4.metric("Savings if followed", components.money(shown["savings_if_followed"].f
 
 # ---------------------------------------------------------------- scoreboard
 st.subheader("Scoreboard")
+st.caption("Ranked by ROI score; tools whose score rests on under half of the weight (no evidence or cost-"
+           "effectiveness yet) rank after the others. Recommendations and savings are a year at today's prices.")
 table = pd.DataFrame({
-    "Rank": shown["rank"], "Tool": shown["tool_name"], "Category": shown["category"],
-    "ROI score": shown["roi_score"], "Recommendation": shown["recommendation"],
-    "Evidence": shown["evidence_label"], "Effect (SD)": shown["effect_size"],
-    "Utilization": shown["utilization"] * 100, "Dosage met": shown["dosage_met_share"] * 100,
-    "Seats": shown["seats"], "Active users": shown["active_users"], "Annual cost": shown["annual_cost"],
-    "Savings if followed": shown["savings_if_followed"],
-    "$ / active user": shown["cost_per_active_user"], "$ per 0.1 SD": shown["cost_per_0_1_sd"],
+    "Rank": shown["rank"], "Tool": shown["tool_name"], "Recommendation": shown["recommendation"],
+    "Annual cost": shown["annual_cost"], "Savings if followed": shown["savings_if_followed"],
+    "Evidence": shown["evidence_label"],
+    "Effect (SD)": shown["effect_size"].map(lambda v: components.EM_DASH if pd.isna(v) else f"{v:+.2f}"),
+    "Utilization": shown["utilization"].map(components.pct),
+    "ROI score": shown["roi_score"],
+    "Dosage met": shown["dosage_met_share"].map(components.pct),
+    "Seats": shown["seats"], "Active users": shown["active_users"],
+    "$ / active user": shown["cost_per_active_user"].map(components.money),
+    "$ per 0.1 SD": shown["cost_per_0_1_sd"].map(components.money),
+    "Category": shown["category"].fillna(""),
     "Badges": shown["flags"].map(lambda fl: [BADGE.get(f, f) for f in fl] if isinstance(fl, list) else []),
     "Score based on": shown["score_parts_missing"].map(lambda m: "all parts" if not m else f"missing: {m}"),
 })
@@ -105,13 +111,11 @@ components.table(
     table, hide_index=True, width="stretch", key="roi_scoreboard",
     column_config={
         "ROI score": st.column_config.ProgressColumn("ROI score", min_value=0, max_value=100, format="%.0f"),
-        "Effect (SD)": st.column_config.NumberColumn(format="%+.2f"),
-        "Utilization": st.column_config.NumberColumn(format="%.0f%%", help=components.DEFINITIONS["utilization"]),
-        "Dosage met": st.column_config.NumberColumn(format="%.0f%%", help=components.DEFINITIONS["dosage_met"]),
+        "Utilization": st.column_config.TextColumn(help=components.DEFINITIONS["utilization"]),
+        "Dosage met": st.column_config.TextColumn(help=components.DEFINITIONS["dosage_met"]),
         "Annual cost": st.column_config.NumberColumn(format="dollar"),
         "Savings if followed": st.column_config.NumberColumn(format="dollar"),
-        "$ / active user": st.column_config.NumberColumn(format="dollar"),
-        "$ per 0.1 SD": st.column_config.NumberColumn(format="dollar", help=components.DEFINITIONS["cost_per_0_1_sd"]),
+        "$ per 0.1 SD": st.column_config.TextColumn(help=components.DEFINITIONS["cost_per_0_1_sd"]),
         "Badges": st.column_config.ListColumn("Badges"),
     })
 st.download_button("Download scoreboard (CSV)", cache.roi_export_csv(shown),

@@ -85,6 +85,11 @@ def get_whole() -> District:
     return workspace(None).whole
 
 
+def school_names() -> dict[str, str]:
+    schools = get_whole().schools
+    return dict(zip(schools["school_id"], schools["school_name"], strict=False))
+
+
 def get_district(scope: Scope = None) -> District:
     """The scope's slice of the whole district (cheap: a filter of the cached frames)."""
     return workspace(scope).district
