@@ -5,12 +5,7 @@ import streamlit as st
 from ui import cache, charts, components, nav, state
 
 st.title("District overview" if state.current_scope() is None else "My schools: overview")
-if components.empty_state("the overview"):
-    st.stop()
-if components.require_scope("their overview"):
-    st.stop()
-
-scope = state.current_scope()
+scope = components.scope_or_stop("the overview", "their overview")
 ov = cache.overview(scope)
 k = ov.figures
 st.caption(f"Data through {ov.as_of:%B %d, %Y} · {ov.schools} school{'s' if ov.schools != 1 else ''} · "

@@ -25,11 +25,7 @@ st.title("Tool ROI")
 st.caption("Which tools earn their money: usage, dosage, cost, measured effect on learning, and a recommendation "
            "per tool. Evidence labels are local, ESSA-aligned judgements, not official ratings.")
 
-if components.empty_state("the Tool ROI page"):
-    st.stop()
-if components.require_scope("their tools"):
-    st.stop()
-scope = state.current_scope()
+scope = components.scope_or_stop("the Tool ROI page", "their tools")
 
 board = cache.roi_board(scope)
 if board.empty:

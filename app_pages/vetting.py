@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cache, components, state
+from ui import cache, components
 
 st.title("Vetting")
 st.caption("Privacy (data-privacy agreement), accessibility (VPAT / WCAG), COPPA basis, interoperability and "
            "instructional quality of every tool, with the tools students use most but nobody has vetted at the top.")
 
-if components.empty_state("the Vetting page"):
-    st.stop()
-if components.require_scope("their tools"):
-    st.stop()
-scope = state.current_scope()
+scope = components.scope_or_stop("the Vetting page", "their tools")
 v = cache.vetting(scope)
 if v.tools == 0:
     st.info("No tools in the data yet. Add a tools file on the **Data** page.")

@@ -85,6 +85,14 @@ def empty_state(what: str = "this page") -> bool:
     return True
 
 
+def scope_or_stop(page: str, what: str):
+    """The current role's scope for a page that needs data and (for a coordinator) schools; otherwise a
+    friendly start screen or a prompt, and the page stops here."""
+    if empty_state(page) or require_scope(what):
+        st.stop()
+    return state.current_scope()
+
+
 def require_scope(what: str) -> bool:
     """A coordinator who has not picked schools yet sees a hint; returns True when the page should stop."""
     scope = state.current_scope()

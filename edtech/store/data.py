@@ -39,6 +39,7 @@ from edtech.ingest.formats import (
 )
 from edtech.ingest.parsing import FALSE_WORDS, TRUE_WORDS
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
+from edtech.store import repository
 from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
 
 Progress = Callable[[float, str], None]
@@ -720,64 +721,43 @@ def import_history(engine: Engine, limit: int = 200) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- settings, scenarios, models
+# engine-level conveniences: one session per call over the crud functions of edtech.store.repository
 def save_setting(engine: Engine, key: str, value: object) -> None:
     with Session(engine) as session:
-        row = session.get(Setting, key)
-        if row is None:
-            session.add(Setting(key=key, value=value))
-        else:
-            row.value = value
-            session.add(row)
-        session.commit()
+        repository.save_setting(session=session, key=key, value=value)
 
 
 def load_setting(engine: Engine, key: str, default: object = None) -> object:
     with Session(engine) as session:
-        row = session.get(Setting, key)
-        return default if row is None else row.value
+        return repository.load_setting(session=session, key=key, default=default)
 
 
 def save_scenario(engine: Engine, name: str, spec: dict) -> None:
     with Session(engine) as session:
-        row = session.get(Scenario, name)
-        now = dt.datetime.now(dt.UTC)
-        if row is None:
-            session.add(Scenario(name=name, spec=spec, updated_at=now))
-        else:
-            row.spec, row.updated_at = spec, now
-            session.add(row)
-        session.commit()
+        repository.save_scenario(session=session, name=name, spec=spec)
 
 
 def list_scenarios(engine: Engine) -> list[str]:
     with Session(engine) as session:
-        return list(session.execute(select(Scenario.name).order_by(Scenario.name)).scalars())
+        return repository.list_scenarios(session=session)
 
 
 def load_scenario(engine: Engine, name: str) -> dict | None:
     with Session(engine) as session:
-        row = session.get(Scenario, name)
-        return None if row is None else dict(row.spec)
+        return repository.load_scenario(session=session, name=name)
 
 
 def delete_scenario(engine: Engine, name: str) -> None:
     with Session(engine) as session:
-        row = session.get(Scenario, name)
-        if row is not None:
-            session.delete(row)
-            session.commit()
+        repository.delete_scenario(session=session, name=name)
 
 
 def save_model_version(engine: Engine, *, target: str, model_name: str, metrics: dict, fingerprint: str,
                        card: str, artifact: bytes) -> int:
     with Session(engine) as session:
-        row = ModelVersion(created_at=dt.datetime.now(dt.UTC), target=target,
-                           model_name=model_name, metrics=metrics, fingerprint=fingerprint, card=card,
-                           artifact=artifact)
-        session.add(row)
-        session.commit()
-        session.refresh(row)
-        return int(row.id)
+        return repository.create_model_version(session=session, target=target, model_name=model_name,
+                                               metrics=metrics, fingerprint=fingerprint, card=card,
+                                               artifact=artifact)
 
 
 def list_model_versions(engine: Engine) -> pd.DataFrame:
@@ -787,7 +767,7 @@ def list_model_versions(engine: Engine) -> pd.DataFrame:
 
 def load_model_version(engine: Engine, version_id: int) -> ModelVersion | None:
     with Session(engine) as session:
-        return session.get(ModelVersion, version_id)
+        return repository.get_model_version(session=session, version_id=version_id)
 
 
 def load_model_artifact(engine: Engine, version_id: int) -> bytes:
