@@ -410,3 +410,19 @@ def test_percent_scale_is_decided_once_per_file(engine, tmp_path: Path, monkeypa
     whole = data.import_file(engine, "indicators", path)
     assert whole.ok
     assert data.read_table(engine, "indicators")["attendance_rate"].max() == pytest.approx(0.95)
+
+
+def test_indicators_without_as_of_use_the_data_date_and_reimport_changes_nothing(sample_db_url, tmp_path, capsys):
+    """v2: a missing as_of is the data's as-of date (stated), never the wall clock; exit 0, idempotent."""
+    import sqlite3
+
+    path = tmp_path / "indicators.csv"
+    path.write_text("student_id,attendance_rate,gpa\n001937,0.95,3.1\n")
+    assert cli_main(["import", "indicators", str(path), "--db", sample_db_url]) == 0
+    out = capsys.readouterr().out
+    assert "rows without as_of are dated 2026-06-07, the data's as-of date" in out
+    assert cli_main(["import", "indicators", str(path), "--db", sample_db_url]) == 0
+    assert "0 new, 1 updated" in capsys.readouterr().out
+    rows = sqlite3.connect(sample_db_url.removeprefix("sqlite:///")).execute(
+        "SELECT as_of, gpa FROM indicators WHERE student_id = '001937' AND gpa IS NOT NULL").fetchall()
+    assert len(rows) == 1 and str(rows[0][0]).startswith("2026-06-07") and rows[0][1] == 3.1

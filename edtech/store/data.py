@@ -231,7 +231,16 @@ def _count(conn: Connection, table: str) -> int:
 
 
 # --------------------------------------------------------------------------- table shaping
-def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str]) -> pd.DataFrame:
+def _data_as_of(conn: Connection) -> dt.date:
+    """The data's as-of date already on file: the end of the last usage week, else today (contract v2)."""
+    last = conn.execute(text("SELECT MAX(week_start) FROM usage")).scalar()
+    if last is None:
+        return dt.date.today()
+    return (pd.Timestamp(last) + pd.Timedelta(days=6)).date()
+
+
+def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str],
+                 default_as_of: dt.date | None = None) -> pd.DataFrame:
     """Contract columns -> database columns (weekly usage, '' keys, extra JSON)."""
     name = table.name
     cols = [c for c in table.column_names if c in present or c in table.key]
@@ -256,8 +265,10 @@ def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str]) -> pd.
                 {k: v for k, v in zip(extra_cols, row, strict=True) if v is not None and not (isinstance(v, float) and np.isnan(v))}
                 for row in sub.itertuples(index=False, name=None)
             ]
-    if name == "indicators" and "as_of" in frame:
-        frame["as_of"] = frame["as_of"].fillna(pd.Timestamp.today().normalize())
+    if name == "indicators" and default_as_of is not None:
+        # v2: rows without an as_of date are the data's as-of date (never the wall clock: re-imports change nothing)
+        as_of = frame["as_of"] if "as_of" in frame else pd.Series(pd.NaT, index=frame.index)
+        frame["as_of"] = pd.to_datetime(as_of).fillna(pd.Timestamp(default_as_of)).astype("datetime64[ns]")
     return frame
 
 
@@ -333,7 +344,14 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                     _stage_usage(conn, weekly_parts, first=not staged)
                     weekly_parts, weekly_rows, staged = [], 0, True
             else:
-                frame = _to_db_frame(table, typed, present)
+                if kind == "indicators" and ("as_of" not in present or typed["as_of"].isna().any()):
+                    default_as_of = _data_as_of(conn)
+                    note = f"rows without as_of are dated {default_as_of:%Y-%m-%d}, the data's as-of date"
+                    if note not in report.warnings:
+                        report.warnings.append(note)
+                else:
+                    default_as_of = None
+                frame = _to_db_frame(table, typed, present, default_as_of)
                 dupes = frame.duplicated(subset=list(table.key), keep="last")
                 if dupes.any():
                     report.warnings.append(f"{int(dupes.sum())} duplicate key row(s): the later row was kept")
