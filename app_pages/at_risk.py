@@ -5,11 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from edtech.core.privacy import neutralize_frame
-from edtech.risk import model as risk
-from edtech.risk import viz
-from edtech.services import risk as risk_service
 from ui import cache, components, risk_cache, state
+from ui.risk_cache import charts, neutralize_frame, risk
 
 st.title("At-risk students")
 if components.require_scope("their students"):
@@ -24,7 +21,7 @@ if district.indicators.empty:
     st.stop()
 
 known = set(district.indicators.columns)
-default_target = risk_service.DEFAULT_DISTRICT_TARGET if risk_service.DEFAULT_DISTRICT_TARGET in known else ""
+default_target = risk_cache.DEFAULT_TARGET if risk_cache.DEFAULT_TARGET in known else ""
 c1, c2 = st.columns([2, 1])
 target = c1.text_input("Outcome to predict (a 0/1 column or a comparison such as `gpa < 2`)", value=default_target,
                        key="risk_target").strip()
@@ -57,7 +54,7 @@ if st.button("Train and check the model", key="risk_train", type="primary") or a
                     progress=lambda share, msg: bar.progress(min(max(share, 0.0), 1.0), text=msg))
                 status.update(label="Model trained and checked", state="complete", expanded=False)
             if scope is None:  # a district-wide model becomes a stored version (board report, `risk score`)
-                st.session_state["risk_saved_version"] = risk_service.save_version(cache.get_engine(), trained)
+                st.session_state["risk_saved_version"] = risk_cache.save_version(trained)
     except risk.RiskInputError as exc:
         st.error(f"Cannot train on this outcome: {exc}")
         st.stop()
@@ -101,8 +98,8 @@ else:
     st.warning(headline + " Prefer the simple rule until the model does better.")
 
 g1, g2 = st.columns(2)
-g1.plotly_chart(viz.calibration_figure(result.calibration), key="risk_calibration")
-g2.plotly_chart(viz.pr_figure(result.pr_curve, m["k"], result.baselines), key="risk_pr")
+g1.plotly_chart(charts.calibration_figure(result.calibration), key="risk_calibration")
+g2.plotly_chart(charts.pr_figure(result.pr_curve, m["k"], result.baselines), key="risk_pr")
 
 st.subheader("Fairness audit")
 st.caption("Selection at the top k%. Ratios compare each group with the largest one; outside 0.8–1.25 is flagged. "
@@ -116,7 +113,7 @@ else:
     if flags:
         st.warning("Flagged disparities: " + "; ".join(flags))
 
-st.plotly_chart(viz.importance_figure(result.importance), key="risk_importance")
+st.plotly_chart(charts.importance_figure(result.importance), key="risk_importance")
 
 st.subheader("Students to support")
 if not state.can_see_students():

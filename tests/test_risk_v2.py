@@ -291,3 +291,9 @@ def test_build_risk_pipeline_returns_unfitted_pipelines_with_the_cheap_design() 
     assert not small_hgb[-1].early_stopping and large_hgb[-1].early_stopping      # finding 10
     assert large_lr[-1].cv == 3 and risk.build_risk_pipeline("logistic", ["a"], [], n_rows=500)[-1].cv == 5
     assert risk.IMPORTANCE_ROWS <= 2000
+
+
+def test_yes_no_words_agree_with_the_importer() -> None:
+    from edtech.ingest import parsing
+
+    assert risk.TRUE_WORDS == parsing.TRUE_WORDS and risk.FALSE_WORDS == parsing.FALSE_WORDS

@@ -18,9 +18,13 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 import streamlit as st
 
+from edtech.core.privacy import neutralize_frame  # noqa: F401 - re-exported for the page
 from edtech.risk import model as risk
+from edtech.risk import viz as charts  # noqa: F401 - re-exported for the page
 from edtech.services import risk as risk_service
 from ui import cache
+
+DEFAULT_TARGET = risk_service.DEFAULT_DISTRICT_TARGET
 
 ScopeKey = tuple[str, ...] | None
 TrainingKey = tuple[ScopeKey, cache.VersionKey, str, str, tuple[str, ...]]
@@ -60,6 +64,11 @@ def is_trained(scope: frozenset[str] | None, target: str, validation: str, audit
 def get_training(scope: frozenset[str] | None, target: str, validation: str, audit: Sequence[str] = (),
                  progress: Callable[[float, str], None] | None = None) -> risk_service.TrainedRisk:
     return _training(training_key(scope, target, validation, audit), progress=progress)
+
+
+def save_version(trained: risk_service.TrainedRisk) -> int:
+    """Store a district-wide model as a version (metrics, data fingerprint, card, fitted model)."""
+    return risk_service.save_version(cache.get_engine(), trained)
 
 
 @st.cache_resource(show_spinner="Scoring students…", max_entries=6)

@@ -57,7 +57,6 @@ from threadpoolctl import threadpool_limits
 
 from edtech.core import rules
 from edtech.core.privacy import suppress_small
-from edtech.ingest.parsing import FALSE_WORDS, TRUE_WORDS
 
 DEFAULT_K = 0.1
 DEFAULT_SEED = 0
@@ -79,6 +78,10 @@ BASELINE_LABELS = {"abc_rule": "ABC rule", "school_only": "school-only model"}
 DECISION_METRICS = (("pr_auc", 1, "PR AUC"), ("precision_at_k", 1, "precision at k"), ("brier", -1, "Brier score"))
 METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "accuracy", "precision_at_k", "recall_at_k")
 NOT_ASSESSED = "not assessed against a simple rule"
+# The contract's yes/no words (the same sets as edtech.ingest.parsing, which a capability may not import;
+# tests/test_risk_v2.py checks they agree until the words move to edtech.core).
+TRUE_WORDS = frozenset({"true", "yes", "y", "1", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "0", "f"})
 
 # Subgroup columns are kept for the fairness audit only (never features unless named in `include`):
 # exact normalized names, name tokens, and name fragments.
