@@ -1,4 +1,4 @@
-"""At-risk students: an early-warning model that shows it beats simple rules, audits fairness, explains itself."""
+"""At-risk students: an early-warning model checked against simple rules, with a fairness audit and reasons."""
 
 from __future__ import annotations
 

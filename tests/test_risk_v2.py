@@ -297,3 +297,15 @@ def test_yes_no_words_agree_with_the_importer() -> None:
     from edtech.ingest import parsing
 
     assert risk.TRUE_WORDS == parsing.TRUE_WORDS and risk.FALSE_WORDS == parsing.FALSE_WORDS
+
+
+def test_bundles_stored_before_the_estimator_still_score() -> None:
+    """Model versions saved by v1 hold {"pipeline", "calibrator", "features"}; the report must still score them."""
+    table = _abc_world(200)
+    result = risk.evaluate_risk(table, "outcome", kinds=("logistic",), importance=False)
+    fitted = result.model
+    legacy = {"pipeline": fitted.pipeline_, "calibrator": fitted.calibrator_, "kind": "logistic",
+              "features": list(fitted.features_)}
+    new = risk.score_students(fitted, table, result.spec, with_reasons=False)
+    old = risk.score_students(legacy, table, result.spec, with_reasons=False)
+    assert np.allclose(new["risk"], old["risk"])

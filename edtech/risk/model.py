@@ -1162,7 +1162,7 @@ def _bootstrap(y: np.ndarray, predictors: dict[str, tuple[np.ndarray, np.ndarray
     """Metrics of every predictor on the same `n_resamples` bootstrap resamples of the rows (paired)."""
     n = len(y)
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(n_resamples, 4_000_000 // max(n, 1)))  # bound memory on large cohorts
+    chunk = max(1, min(n_resamples, 1_000_000 // max(n, 1)))  # bound memory (~10 arrays of chunk x n)
     parts: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in predictors}
     done = 0
     while done < n_resamples:
