@@ -722,6 +722,12 @@ def decision_sentence(row: pd.Series) -> str:
             f"{probability_text(below)}.")
 
 
+def _df_text(df: float) -> str:
+    if not math.isfinite(df):
+        return "normal reference"
+    return f"{df:.1f} df" if df < 100 else f"{df:,.0f} df"
+
+
 def explain_effect(row: pd.Series) -> tuple[str, str]:
     """(plain words, technical detail) for one effect row, shown in the drill-down.
 
@@ -757,15 +763,14 @@ def explain_effect(row: pd.Series) -> tuple[str, str]:
               "matching kept at least half of the users and the groups were equivalent at baseline)" if matched
               else "a regression on every user who met dosage and every non-user (the headline whenever matching "
                    "kept under half of the users or left the groups unequal at baseline)")
-    n_total = int(_num(row, "analysis_n_treated") or 0) + int(_num(row, "analysis_n_comparison") or 0) \
-        if math.isfinite(_num(row, "analysis_n_treated")) else 0
+    n_total = int(np.nansum([_num(row, "analysis_n_treated"), _num(row, "analysis_n_comparison")]))
     settle = _num(row, "sample_to_settle")
     power = (f"Minimum detectable effect (80% power, two-sided 5%): {_num(row, 'mde'):.3f} SD"
              + (f"; about {int(settle):,} students would bring it to {POWERED_MDE} SD." if math.isfinite(settle)
                 else "."))
     detail = (f"Headline estimate, declared before looking at p: {method}. Model: `{row.get('formula')}` (OLS, "
               f"{row.get('cov_type')} standard errors; critical value from the {row.get('ci_reference')}, "
-              f"{_num(row, 'effect_df'):.1f} df). Coefficient {_num(row, 'coef_points'):.2f} points "
+              f"{_df_text(_num(row, 'effect_df'))}). Coefficient {_num(row, 'coef_points'):.2f} points "
               f"(SE {_num(row, 'se_points'):.2f}) divided by the pooled within-group, within-grade SD of the post "
               f"score ({_num(row, 'sd_within'):.2f}) and multiplied by the Hedges correction "
               f"{_num(row, 'hedges_omega'):.4f} (1 - 3/(4N - 9), N = {n_total}): g = {g:.3f}, 95% CI "
