@@ -104,6 +104,12 @@ def test_leakage_guard_catches_categorical_and_non_monotone_derivations() -> Non
     assert risk.univariate_auc(table["other"], y_grade, splits) < 0.7
     spec = risk.select_features(table, [], y=y_grade)
     assert "grade" not in spec.features and spec.warnings[0][0] == "grade"
+    # no false alarm from the leave-fold-out artifact: pairs of rows with opposite outcomes per category
+    y_pairs = np.tile([0, 1], 60)
+    pairs = pd.Series([f"c{i // 2}" for i in range(120)])
+    pair_splits = risk.make_splits(pairs.to_frame("c"), y_pairs, risk.select_features(pairs.to_frame("c"), []),
+                                   "kfold")[1]
+    assert risk.univariate_auc(pairs, y_pairs, pair_splits) < 0.6
 
 
 def test_cli_json_names_the_derived_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

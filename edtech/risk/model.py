@@ -312,29 +312,39 @@ def _stratified_splits(y: np.ndarray, seed: int, folds: int = N_FOLDS) -> list[t
 
 
 def univariate_auc(values: pd.Series, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
-    """max(AUC, 1 - AUC) of a one-feature out-of-fold model: the training folds' target rate per
-    category (numeric columns: per distinct value, or per quantile bin when there are many values;
-    blanks are a category of their own). Catches non-monotone derivations too (e.g. y = |x| > 2)."""
+    """How well one column alone predicts the target: the larger of two one-feature models' ROC AUC.
+
+    - Per-category rate, out of fold: each row gets its training folds' target rate for its category
+      (numeric columns: per distinct value, or per quantile bin when there are many; blanks are a
+      category of their own). Catches categorical and non-monotone derivations (y = |x| > 2).
+      Its direction is learned, so its AUC is used as is: an AUC under 0.5 there is the leave-fold-out
+      artifact of rare categories, not signal.
+    - Numeric columns: the value itself as a score, max(AUC, 1 - AUC) (a threshold in either direction).
+    """
+    y = np.asarray(y, dtype=int)
     s = values.reset_index(drop=True)
-    if pd.api.types.is_numeric_dtype(s):
-        x = s.to_numpy(dtype="float64")
-        present = x[~np.isnan(x)]
-        distinct = np.unique(present)
+    raw_auc = 0.5
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        x = pd.Series(s, dtype="Float64").to_numpy(dtype="float64", na_value=np.nan)  # nullable ints/booleans too
+        present = ~np.isnan(x)
+        if present.all() and len(np.unique(y)) == 2:
+            raw = float(roc_auc_score(y, x))
+            raw_auc = max(raw, 1 - raw)
+        distinct = np.unique(x[present])
         if len(distinct) > 64:
-            n_bins = int(min(64, max(10, len(present) // 10)))
-            edges = np.unique(np.quantile(present, np.linspace(0, 1, n_bins + 1)[1:-1]))
-            key = np.where(np.isnan(x), -1, np.searchsorted(edges, x, side="right"))
+            n_bins = int(min(64, max(10, int(present.sum()) // 10)))
+            edges = np.unique(np.quantile(x[present], np.linspace(0, 1, n_bins + 1)[1:-1]))
+            key = np.where(present, np.searchsorted(edges, x, side="right"), -1)
         else:
-            key = np.where(np.isnan(x), np.nan, x)
+            key = np.where(present, x, np.nan)
         keys = pd.Series(key).astype("string")
     else:
         keys = s.astype("string")
     oof = _oof_group_rate(keys, y, splits, prior_weight=1.0)
     tested = ~np.isnan(oof)
     if len(np.unique(y[tested])) < 2:
-        return 0.5
-    auc = float(roc_auc_score(y[tested], oof[tested]))
-    return max(auc, 1 - auc)
+        return raw_auc
+    return max(float(roc_auc_score(y[tested], oof[tested])), raw_auc)
 
 
 def select_features(
