@@ -87,6 +87,8 @@ table = pd.DataFrame([{"": risk.BASELINE_LABELS.get(name, name),
                        "how": r.get("description", risk.MODEL_LABELS[result.model_kind])}
                       for name, r in rows.items()])
 st.dataframe(table, hide_index=True, width="stretch", key="risk_metrics")
+if risk.accuracy_note(result):
+    st.warning(risk.accuracy_note(result))
 for name, reason in result.unavailable_baselines.items():
     st.caption(f"{risk.BASELINE_LABELS.get(name, name)}: not computed ({reason}).")
 headline = risk.recommendation_headline(result)

@@ -138,6 +138,10 @@ def test_metrics_are_means_over_three_seeds_with_ranges_and_the_no_information_r
     assert m["roc_auc_range"][0] < m["roc_auc_range"][1]   # different fold assignments, different values
     share = table["outcome"].mean()
     assert m["no_information_rate"] == pytest.approx(max(share, 1 - share))
+    below = risk.RiskResult(**{**vars(result), "metrics": dict(m, accuracy=m["no_information_rate"] - 0.002)})
+    assert "not above the no-information rate" in risk.accuracy_note(below)
+    assert "not above the no-information rate" in risk.model_card(below)
+    assert risk.accuracy_note(risk.RiskResult(**{**vars(result), "metrics": dict(m, accuracy=0.99)})) == ""
 
 
 def test_not_recommended_when_the_abc_rule_is_as_good() -> None:

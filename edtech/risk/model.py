@@ -1467,6 +1467,15 @@ def fairness_flags(fairness: pd.DataFrame) -> list[str]:
     return [f"{r.attribute}={r.group}: {r.flags}" for r in rows.itertuples()]
 
 
+def accuracy_note(result: RiskResult) -> str:
+    """A warning when the model's accuracy at 0.5 is not above the no-information rate ('' otherwise)."""
+    accuracy, nir = result.metrics.get("accuracy"), result.metrics.get("no_information_rate")
+    if accuracy is None or nir is None or accuracy > nir:
+        return ""
+    return (f"The model's accuracy at 0.5 ({accuracy:.1%}) is not above the no-information rate ({nir:.1%}): "
+            "judge it by its ranking (PR AUC, precision at k), not by accuracy.")
+
+
 def recommendation_headline(result: RiskResult) -> str:
     """The one-line verdict every surface shows (page, model card, CLI table)."""
     if result.recommended is None:
@@ -1556,7 +1565,7 @@ def model_card(result: RiskResult, data_name: str = "uploaded table", date: str 
     lines += [
         f"## Performance (top {m['k']:.0%} flagged = intervention capacity)", "",
         f"No-information rate (always predicting the majority class): **{_fmt(m['no_information_rate'], True)}**; "
-        "compare every accuracy with it.", "",
+        "compare every accuracy with it." + (accuracy_note(result) and f" {accuracy_note(result)}"), "",
         "| | ROC AUC | PR AUC | Brier | accuracy | precision@k | recall@k |", "|---|---|---|---|---|---|---|",
     ]
     rows = [("**model**", m)] + [(BASELINE_LABELS.get(name, name), b) for name, b in result.baselines.items()]
