@@ -722,10 +722,10 @@ def _truths(district: District, seed: int, n_students: int, points_by_tool: dict
         # the usage drawn for each user must reproduce the dosage status its effect was planted on
         mismatches = int(((drawn == 2) != met).sum() + ((drawn > 0) != used).sum())
         pts = points_by_tool[tid]
-        # methods.md §2 standardizes by the pooled within-grade SD of post over the treatment and
-        # comparison students, so the truth in SD units uses exactly that SD
+        # methods.md v2 §2 standardizes by the pooled within-group, within-grade SD of post (residuals from
+        # the grade x group means, over the treatment and comparison students), so the truth uses that SD
         compared = treated | comparison
-        compared_sd = _pooled_within_grade_sd(post[compared], grade[compared])
+        compared_sd = _pooled_within_grade_sd(post[compared], grade[compared] * 2 + treated[compared])
         effects[tid] = {
             "tool_name": spec["tool_name"], "assessment": ASSESSMENTS[subj], "subject": subj,
             "grades": spec["grade_band"], "points": pts, "sd_units": round(pts / compared_sd, 4),
