@@ -554,7 +554,8 @@ def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: Bu
     effect = pd.to_numeric(board["effect_size"], errors="coerce")
     good = board[board["evidence_label"].isin([effects.LABEL_MODERATE, effects.LABEL_PROMISING]) & (effect > 0)]
     none = board[board["evidence_label"].isin([effects.LABEL_NONE, effects.LABEL_NEGATIVE])]
-    unknown = board[board["evidence_label"].isin([effects.LABEL_INSUFFICIENT, effects.LABEL_RATIONALE])]
+    unknown = board[board["evidence_label"].isin([effects.LABEL_INSUFFICIENT, effects.LABEL_RATIONALE,
+                                                  effects.LABEL_INCONCLUSIVE])]
     works = "; ".join(f"{r.tool_name} ({r.effect_size:+.2f} SD, {_short_label(r.evidence_label)} evidence)"
                       for r in good.head(4).itertuples())
     sec.paragraphs.append(

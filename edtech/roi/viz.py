@@ -13,6 +13,7 @@ LABEL_COLORS = {
     effects.LABEL_MODERATE: PALETTE["good"], effects.LABEL_PROMISING: "#2da44e",
     effects.LABEL_RATIONALE: PALETTE["warn"], effects.LABEL_NONE: PALETTE["neutral"],
     effects.LABEL_NEGATIVE: PALETTE["bad"], effects.LABEL_INSUFFICIENT: "#8c959f",
+    effects.LABEL_INCONCLUSIVE: "#bf8700",
 }
 
 
