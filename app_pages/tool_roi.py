@@ -129,7 +129,8 @@ if st.session_state.get("roi_tool") not in tool_names:
     st.session_state["roi_tool"] = next(iter(tool_names))
 tool_id = st.selectbox("Tool", list(tool_names), key="roi_tool", format_func=lambda t: tool_names[t])
 row = shown.set_index("tool_id").loc[tool_id]
-detail = cache.roi_drilldown(scope, tool_id)
+threshold = st.session_state.get("roi_threshold", components.DECISION_THRESHOLD)
+detail = cache.roi_drilldown(scope, tool_id, threshold)
 
 st.markdown(f"**Recommendation{' (district)' if scope else ''}: {components.escape(row['recommendation'])}.** "
             f"{components.escape(row['recommendation_reason'])}")
@@ -187,6 +188,20 @@ with tab_effect:
         if wanted != chosen and st.button("Use this outcome for the tool", key="roi_outcome_save"):
             cache.save_outcome_choice(tool_id, wanted)
             st.rerun()
+    st.number_input("Smallest effect that matters (SD)", min_value=0.0, max_value=1.0, step=0.01,
+                    value=components.DECISION_THRESHOLD, key="roi_threshold",
+                    help="The 'moved the needle' threshold t behind the probabilities P(effect > t), P(|effect| ≤ t) "
+                         "and P(effect < −t): a flat-prior approximation from the estimate, its SE and the CI's "
+                         "degrees of freedom, so it never disagrees with the confidence interval.")
+    head = detail.effects
+    if len(head) and head["p_above"].notna().any():
+        probs = head[["assessment", "p_above", "p_within", "p_below"]].copy()
+        for col in ("p_above", "p_within", "p_below"):
+            probs[col] = probs[col].map(components.pct)
+        t = f"{threshold:.2f}"
+        probs.columns = ["Outcome", f"P(effect > {t})", f"P(|effect| ≤ {t})", f"P(effect < −{t})"]
+        components.table(probs, hide_index=True, key="roi_probabilities")
+        st.caption("Decision probabilities: flat-prior approximation from the headline estimate.")
     if not detail.explanations:
         st.info(f"No assessment matches this tool's subject ({row.get('subject') or 'none'}), so no effect on "
                 "learning can be estimated. Cost and usage still count in the score.")

@@ -63,7 +63,10 @@ def test_drilldown_renders_effect_with_ci_and_explanation(sample_db_url):
     specs = [json.loads(c.proto.spec) for c in charts]
     assert any("Effect estimates" in json.dumps(s.get("layout", {}).get("title", "")) for s in specs)
     text = " ".join(m.value for m in at.markdown)
-    assert "standard deviations" in text and "likely between" in text
+    assert "standard deviations" in text and "compatible" in text
+    assert "likely between" not in text            # methods v2: a CI is never read as where the effect lies
+    probs = [d.value for d in at.dataframe if any(str(c).startswith("P(effect >") for c in d.value.columns)]
+    assert probs and probs[0].shape[0] >= 1
     assert "Hedges" in text
     assert any("Recommendation:" in m.value for m in at.markdown)
 

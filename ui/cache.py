@@ -117,8 +117,8 @@ def roi_board(scope: Scope):
     return use_case(roi_service.scoreboard, roi_service.READS, scope)
 
 
-def roi_drilldown(scope: Scope, tool_id: str) -> roi_service.Drilldown:
-    return use_case(roi_service.drilldown, roi_service.READS, scope, tool_id)
+def roi_drilldown(scope: Scope, tool_id: str, threshold: float) -> roi_service.Drilldown:
+    return use_case(roi_service.drilldown, roi_service.READS, scope, tool_id, round(float(threshold), 3))
 
 
 def roi_export_csv(board) -> bytes:

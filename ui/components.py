@@ -12,6 +12,7 @@ from edtech.core.format import EM_DASH, count, money, pct, signed_money  # noqa:
 from edtech.core.privacy import suppress_small  # noqa: F401
 from edtech.core.rules import DEFINITIONS, RENEWAL_WINDOW_DAYS, suppression_threshold  # noqa: F401
 from edtech.core.scope import SCOPE_HELP  # noqa: F401
+from edtech.evidence.effects import DECISION_THRESHOLD  # noqa: F401
 from edtech.report.assemble import SECTION_KEYS, SECTION_TITLES  # noqa: F401
 from edtech.roi.engine import DEFAULT_WEIGHTS, WEIGHT_LABELS  # noqa: F401
 from ui import cache, nav, state

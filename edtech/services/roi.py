@@ -61,8 +61,9 @@ class Drilldown:
     explanations: list[str]
 
 
-def drilldown(ws: workspace.Workspace, tool_id: str) -> Drilldown:
-    """One tool's weekly use, school breakdown (the scope's schools), dosage and effect rows."""
+def drilldown(ws: workspace.Workspace, tool_id: str, threshold: float = effects.DECISION_THRESHOLD) -> Drilldown:
+    """One tool's weekly use, school breakdown (the scope's schools), dosage and effect rows, with decision
+    probabilities at the director's threshold (SD units; flat-prior approximation)."""
     m = ws.roi.metrics
     board = ws.board.set_index("tool_id")
     seats = board.loc[tool_id, "seats"] if tool_id in board.index else 0
@@ -72,7 +73,7 @@ def drilldown(ws: workspace.Workspace, tool_id: str) -> Drilldown:
     if ws.scope is not None:
         schools = schools[schools["school_id"].isin(ws.scope)]
         students = students[students["school_id"].isin(ws.scope)]
-    rows = ws.roi.effects[ws.roi.effects["tool_id"] == tool_id]
+    rows = effects.with_decision_threshold(ws.roi.effects[ws.roi.effects["tool_id"] == tool_id], threshold)
     rec_minutes = m.tools.set_index("tool_id")["recommended_minutes_per_week"].get(tool_id)
     figures = {
         "weekly": viz.weekly_active(weekly, seats) if ws.scope is None else None,
