@@ -19,7 +19,7 @@ from edtech.cli.exit_codes import EXIT_FAILURE, EXIT_USAGE
 # are slow to import), except for --help, which needs them all.
 COMMANDS = {
     "init": "edtech.cli.dataset", "demo": "edtech.cli.dataset", "import": "edtech.cli.dataset",
-    "roi": "edtech.cli.roi", "adoption": "edtech.cli.adoption", "risk": "edtech.services.risk",
+    "roi": "edtech.cli.roi", "adoption": "edtech.cli.adoption", "risk": "edtech.cli.risk",
     "scenario": "edtech.cli.budget", "report": "edtech.cli.report", "bench": "edtech.cli.bench",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))

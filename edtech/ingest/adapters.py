@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from edtech.core.words import TRUE_WORDS
 from edtech.ingest.contract import normalize_header
 
 RACE_FLAGS = {
@@ -42,7 +43,7 @@ def _norm(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _truthy(v: object) -> bool:
-    return str(v).strip().lower() in {"true", "yes", "y", "1", "t"}
+    return str(v).strip().lower() in TRUE_WORDS
 
 
 def from_oneroster(frames: dict[str, pd.DataFrame]) -> Adapted:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from edtech.core.words import FALSE_WORDS, TRUE_WORDS
 from edtech.ingest import contract as ct
 
-TRUE_WORDS = {"true", "yes", "y", "1", "t"}
-FALSE_WORDS = {"false", "no", "n", "0", "f"}
 GRADE_WORDS = {"pk": "PK", "prek": "PK", "pre_k": "PK", "pre-k": "PK", "k": "K", "kg": "K",
                "kindergarten": "K", "tk": "PK", "0": "K", "00": "K"}
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")

@@ -57,6 +57,7 @@ from threadpoolctl import threadpool_limits
 
 from edtech.core import rules
 from edtech.core.privacy import suppress_small
+from edtech.core.words import FALSE_WORDS, TRUE_WORDS
 
 DEFAULT_K = 0.1
 DEFAULT_SEED = 0
@@ -80,8 +81,6 @@ METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "accuracy", "precision_
 NOT_ASSESSED = "not assessed against a simple rule"
 # The contract's yes/no words (the same sets as edtech.ingest.parsing, which a capability may not import;
 # tests/test_risk_v2.py checks they agree until the words move to edtech.core).
-TRUE_WORDS = frozenset({"true", "yes", "y", "1", "t"})
-FALSE_WORDS = frozenset({"false", "no", "n", "0", "f"})
 
 # Subgroup columns are kept for the fairness audit only (never features unless named in `include`):
 # exact normalized names, name tokens, and name fragments.

@@ -84,6 +84,7 @@ BENCH_HOOKS = [  # (module, function, label): capabilities add their own figures
     ("edtech.services.roi", "bench_roi", "roi"),
     ("edtech.services.adoption", "bench_adoption", "adoption"),
     ("edtech.services.risk", "bench_risk", "risk"),
+    ("edtech.services.risk", "bench_risk_evaluate", "risk_evaluate"),
     ("edtech.services.budget", "bench_budget", "budget"),
     ("edtech.services.report", "bench_report", "report"),
 ]

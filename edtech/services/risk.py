@@ -17,9 +17,7 @@ contain is on an allowlist (scikit-learn / numpy / builtins and our own estimato
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,12 +31,15 @@ import skops.io as sio
 from sqlalchemy.engine import Engine
 
 from edtech.core.district import District
-from edtech.core.privacy import neutralize_frame
 from edtech.risk import model as risk
 from edtech.store import data
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 DEFAULT_DISTRICT_TARGET = "failed_next_term"
+# what the command line needs of the risk capability (it imports only services)
+DEFAULT_K = risk.DEFAULT_K
+RiskInputError = risk.RiskInputError
+format_with_range = risk.format_with_range
+result_summary = risk.result_summary
 # the tables `student_feature_table` reads (schools: a scope is a set of schools)
 READS = ("table:students", "table:indicators", "table:schools", "table:usage", "table:assessments")
 # type-name prefixes a stored model may contain, plus our estimator and its C-search scorer by exact
@@ -132,7 +133,7 @@ def save_version(engine: Engine, trained: TrainedRisk) -> int:
     result = trained.result
     return data.save_model_version(
         engine, target=result.target, model_name=result.model_kind,
-        metrics=json.loads(json.dumps(json_ready(risk.result_summary(result)), default=_json_default)),
+        metrics=json.loads(json.dumps(json_ready(risk.result_summary(result)), default=json_default)),
         fingerprint=result.fingerprint, card=trained.card, artifact=dumps_model(result))
 
 
@@ -264,6 +265,16 @@ def bench_risk_evaluate(n_rows: int = 30_000, n_features: int = 20, seed: int = 
             "roc_auc": round(result.metrics["roc_auc"], 4), "recommended": result.recommended}
 
 
+def json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    return str(value)
+
+
 def json_ready(value: Any) -> Any:
     """Plain JSON values: NaN/inf become null (json.dumps would write the invalid token NaN), numpy
     scalars become Python numbers."""
@@ -278,127 +289,3 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, (pd.Timestamp,)):
-        return value.isoformat()
-    return str(value)
-
-
-# ------------------------------------------------------------------------------------------ CLI
-def _split_cols(values: list[str] | None) -> list[str]:
-    out: list[str] = []
-    for v in values or []:
-        out += [c.strip() for c in v.split(",") if c.strip()]
-    return out
-
-
-def _k(value: str) -> float:
-    k = float(value)
-    if not 0 < k <= 1:
-        raise argparse.ArgumentTypeError("k is a share of students in (0, 1], e.g. 0.1")
-    return k
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("risk", help="at-risk model: evaluate on a file, train on the database, score",
-                                   description="Early-warning model (methods.md section 4).")
-    sub = parser.add_subparsers(dest="risk_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: (parser.print_help(), EXIT_USAGE)[1])
-
-    ev = sub.add_parser("evaluate", help="cross-validated model on any student table file")
-    ev.add_argument("--data", required=True, help="student table (CSV any delimiter, xlsx, parquet)")
-    ev.add_argument("--target", required=True, help="a 0/1 column or a comparison such as 'G3 < 10'")
-    ev.add_argument("--exclude", action="append", help="columns to leave out (comma-separated; repeatable)")
-    ev.add_argument("--audit", action="append",
-                    help="extra audit-only columns: used for the fairness audit, never as inputs (comma-separated; "
-                         "repeatable). Race, ethnicity, gender, sex, FRL, ELL, IEP, disability, nationality, age band, "
-                         "deprivation index... are audit-only already")
-    ev.add_argument("--k", type=_k, default=risk.DEFAULT_K, help="intervention capacity share (default 0.1)")
-    ev.add_argument("--validation", choices=["auto", "kfold", "temporal", "group"], default="auto")
-    ev.add_argument("--format", choices=["json", "table"], default="json")
-    ev.set_defaults(func=run_evaluate)
-
-    tr = sub.add_parser("train", help="train on the database and store a model version")
-    tr.add_argument("--target", default=DEFAULT_DISTRICT_TARGET, help="indicator column or comparison")
-    tr.add_argument("--exclude", action="append")
-    tr.add_argument("--audit", action="append", help="extra audit-only columns (comma-separated; repeatable)")
-    tr.add_argument("--k", type=_k, default=risk.DEFAULT_K)
-    tr.add_argument("--validation", choices=["auto", "kfold", "temporal", "group"], default="auto")
-    tr.add_argument("--format", choices=["json", "table"], default="json")
-    tr.set_defaults(func=run_train)
-
-    sc = sub.add_parser("score", help="score the latest students with a stored model version")
-    sc.add_argument("--version", type=int, default=None, help="model version id (default: latest)")
-    sc.add_argument("--k", type=_k, default=risk.DEFAULT_K)
-    sc.add_argument("--format", choices=["csv", "json"], default="csv")
-    sc.set_defaults(func=run_score)
-
-
-def _print_summary(summary: dict[str, Any], fmt: str) -> None:
-    if fmt == "json":
-        print(json.dumps(json_ready(summary), indent=2, default=_json_default))
-        return
-    rows = {"model": summary, **summary["baselines"]}
-    keys = ["roc_auc", "pr_auc", "brier", "accuracy", "precision_at_k", "recall_at_k"]
-    frame = pd.DataFrame({name: [risk.format_with_range(r, key) for key in keys] for name, r in rows.items()},
-                         index=keys).T
-    print(f"target {summary['target']}; model {summary['model']}; {summary['validation']}; "
-          f"n {summary['n']}, positives {summary['positives']}")
-    print(f"values: mean [range] ({summary['range_kind']}); no-information rate {summary['no_information_rate']:.3f}")
-    print(frame.to_string())
-    for name, reason in summary.get("baselines_not_computed", {}).items():
-        print(f"{name}: not computed ({reason})")
-    for warning in summary["warnings"]:
-        print(f"warning: {warning['column']}: {warning['reason']}")
-    print(summary["recommendation_note"])
-
-
-def _rejected(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_REJECTED
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    path = Path(args.data)
-    if not path.is_file():
-        return _rejected(f"no such file: {path}")
-    try:
-        result = evaluate_file(path, args.target, exclude=_split_cols(args.exclude), audit=_split_cols(args.audit),
-                               k=args.k, validation=args.validation)
-    except risk.RiskInputError as exc:
-        return _rejected(str(exc))
-    _print_summary(risk.result_summary(result), args.format)
-    return EXIT_OK
-
-
-def run_train(args: argparse.Namespace) -> int:
-    engine = data.make_engine(args.db)
-    data.init_db(engine)
-    try:
-        trained = train_district(data.load_district(engine), args.target, k=args.k, validation=args.validation,
-                                 exclude=_split_cols(args.exclude), audit=_split_cols(args.audit))
-    except risk.RiskInputError as exc:
-        return _rejected(str(exc))
-    version = save_version(engine, trained)
-    summary = risk.result_summary(trained.result)
-    summary["model_version"] = version
-    _print_summary(summary, args.format)
-    return EXIT_OK
-
-
-def run_score(args: argparse.Namespace) -> int:
-    engine = data.make_engine(args.db)
-    data.init_db(engine)
-    try:
-        scored = score_district(engine, args.version, k=args.k)
-    except (risk.RiskInputError, KeyError) as exc:
-        return _rejected(str(exc).strip("'\""))
-    if args.format == "json":
-        print(scored.to_json(orient="records"))
-    else:
-        sys.stdout.write(neutralize_frame(scored).to_csv(index=False))
-    return EXIT_OK

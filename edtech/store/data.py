@@ -26,6 +26,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from edtech.core import config
 from edtech.core.district import FRAME_COLUMNS, District, conform_frame, empty_frame
+from edtech.core.words import FALSE_WORDS, TRUE_WORDS
 from edtech.ingest import adapters
 from edtech.ingest import contract as ct
 from edtech.ingest.formats import (
@@ -37,7 +38,6 @@ from edtech.ingest.formats import (
     read_table_bytes,
     sniff_text,
 )
-from edtech.ingest.parsing import FALSE_WORDS, TRUE_WORDS
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
 from edtech.store import repository
 from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
