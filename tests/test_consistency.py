@@ -209,3 +209,21 @@ def test_coordinator_figures_are_their_schools_part_of_the_district(sample_db_ur
     assert seats == pytest.approx(licensed["seats"].sum())
     assert spend == pytest.approx(licensed["annual_cost"].sum())
     assert users == pytest.approx(board["active_users"].sum())
+
+
+def test_flagged_counts_agree_between_risk_score_and_the_report(sample_db_url, capsys):
+    """One flagging rule (top k of each school, stored model): `risk score`, report JSON, by school too."""
+    import pandas as pd
+
+    assert cli(["risk", "train", "--target", "failed_next_term", "--db", sample_db_url]) == 0
+    capsys.readouterr()
+    assert cli(["risk", "score", "--format", "csv", "--db", sample_db_url]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"school": str})
+    report = _cli_json(capsys, "report", "--format", "json", "--db", sample_db_url)
+    flagged = int(scored["flagged"].sum())
+    assert report["at_risk"]["flagged"] == flagged and flagged > 0
+    by_school = scored.groupby("school")["flagged"].sum()
+    for row in report["at_risk"]["by_school"]:
+        cell = row["flagged"]
+        expected = int(by_school.get(row["school_id"], 0))
+        assert (cell == expected) if isinstance(cell, int) else (expected < report["suppression_threshold"])

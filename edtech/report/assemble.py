@@ -387,14 +387,13 @@ def at_risk_counts(scores: pd.DataFrame, students: pd.DataFrame, schools: pd.Dat
                    capacity: float = DEFAULT_CAPACITY) -> pd.DataFrame:
     """Students flagged high-risk (top `capacity` share of each school's students by risk) counted by
     school and grade: school_name, grade_level, students, flagged. No IDs leave this function."""
-    from edtech.risk.model import top_k_mask
+    from edtech.risk.model import flag_by_school
 
     joined = scores[["student_id", "risk"]].merge(students[["student_id", "school_id", "grade_level"]],
                                                   on="student_id", how="inner")
-    joined = joined[joined["risk"].notna()]
-    joined["flagged"] = False
-    for _, idx in joined.groupby("school_id", observed=True).groups.items():
-        joined.loc[idx, "flagged"] = top_k_mask(joined.loc[idx, "risk"].to_numpy(), capacity)
+    joined = joined[joined["risk"].notna()].reset_index(drop=True)
+    # the one flagging rule (top k of each school), the same the worklist and `risk score` use
+    joined["flagged"] = flag_by_school(joined.assign(school=joined["school_id"]), {}, capacity).to_numpy()
     out = joined.groupby(["school_id", "grade_level"], observed=True).agg(
         students=("student_id", "size"), flagged=("flagged", "sum")).reset_index()
     names = schools.set_index("school_id")["school_name"]

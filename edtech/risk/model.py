@@ -1490,7 +1490,8 @@ def recommendation_headline(result: RiskResult) -> str:
 
 def score_students(model: Any, df: pd.DataFrame, spec: FeatureSpec, k: float = DEFAULT_K,
                    with_reasons: bool = True) -> pd.DataFrame:
-    """Calibrated risk, rank, top-k flag (overall) and up to three plain-word reasons per row.
+    """Calibrated risk, rank, flag (the top k of each school: `flag_by_school`, the one flagging rule every
+    surface uses) and up to three plain-word reasons per row.
 
     `model` is a fitted RiskModel or a stored bundle (see `predict_risk`).
     """
@@ -1505,7 +1506,7 @@ def score_students(model: Any, df: pd.DataFrame, spec: FeatureSpec, k: float = D
     if spec.school and spec.school in table.columns:
         out.insert(1 if spec.id_column else 0, "school", table[spec.school].astype("string").to_numpy())
     out["rank"] = out["risk"].rank(ascending=False, method="first").astype(int)
-    out["flagged"] = top_k_mask(out["risk"].to_numpy(), k)
+    out["flagged"] = flag_by_school(out, {}, k)
     return out.sort_values("rank")
 
 
