@@ -484,10 +484,14 @@ def test_sample_optimizer_stays_under_each_years_cap_and_never_sunsets_on_noise(
     assert (plan.by_year["plan"] <= plan.by_year["cap"] + 1e-6).all()
     assert plan.by_year["cap"].to_numpy() == pytest.approx(0.9 * plan.by_year["baseline"].to_numpy())
     t = plan.table.set_index("tool_id")
-    # tools whose CI includes 0 (AlgebraForge, Lexicon Lane: negative estimates) are not sunset for harm
-    includes_zero = board[(board["effect_ci_low"] < 0) & (board["effect_ci_high"] > 0)]["tool_id"]
-    assert len(includes_zero) >= 2
-    for tool_id in includes_zero:
+    # tools whose CI includes 0 (AlgebraForge's negative estimate) are not sunset for harm, and neither is a tool
+    # whose effect is negative but probably smaller than the threshold (Lexicon Lane: P(effect < -t) < 80%)
+    includes_zero = board[(board["effect_ci_low"] < 0) & (board["effect_ci_high"] > 0)]["tool_id"].tolist()
+    assert len(includes_zero) >= 1
+    small_harm = [x.tool_id for x in inputs.tools if x.effect is not None and not pd.isna(x.effect) and x.effect < 0
+                  and decision_probabilities(x)[2] < 0.8]
+    assert set(includes_zero) <= set(small_harm) and len(small_harm) >= 2
+    for tool_id in small_harm:
         assert not t.loc[tool_id, "likely_harm"]
         assert t.loc[tool_id, "option"] != "sunset" or "to meet the cap" in t.loc[tool_id, "explanation"]
         assert decision_probabilities(next(x for x in inputs.tools if x.tool_id == tool_id))[2] < 0.8
