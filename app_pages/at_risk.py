@@ -16,7 +16,7 @@ scope = state.current_scope()
 district = cache.get_district(scope)
 if district.indicators.empty:
     st.info("No early-warning data yet. Load the sample district or upload **indicators** (attendance, grades, "
-            "behavior and an outcome such as `failed_next_term`) on the **Data** page; this page then trains and "
+            "behavior and an outcome such as `off_track_next_term`) on the **Data** page; this page then trains and "
             "checks a model that flags students who need support.")
     st.stop()
 

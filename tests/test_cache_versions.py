@@ -21,7 +21,7 @@ from edtech.store import data
 
 SAMPLES = config.SAMPLES_DIR
 ONE_SCHOOL = frozenset({"0201"})
-RISK_TARGET = "failed_next_term"
+RISK_TARGET = "off_track_next_term"
 
 
 def _head(name: str, lines: int) -> bytes:

@@ -25,7 +25,7 @@ def test_empty_database_shows_friendly_message(empty_db_url):
 
 def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     at = _open()
-    assert at.text_input(key="risk_target").value == "failed_next_term"
+    assert at.text_input(key="risk_target").value == "off_track_next_term"
     assert not at.get("plotly_chart")            # nothing trained before the button
     picker = at.multiselect(key="risk_audit")
     assert "grade_level" in picker.options and "frl" not in picker.options   # frl is audit-only already
@@ -63,7 +63,7 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     assert len(at.get("download_button")) == 1
     # the district-wide model is stored as a version (the board report and `risk score` use it)
     versions = data.list_model_versions(data.make_engine(sample_db_url))
-    assert len(versions) == 1 and versions["target"].iloc[0] == "failed_next_term"
+    assert len(versions) == 1 and versions["target"].iloc[0] == "off_track_next_term"
     assert any("Stored as model version #" in c.value for c in at.caption)
     # a rerun reuses the trained model (no retraining) and the capacity slider changes the list
     at.slider(key="risk_k").set_value(0.2).run()
@@ -84,7 +84,7 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     rows = data.read_table(engine, "indicators").head(3)
     text = rows.astype("string").fillna("")
     assert data.import_frame(engine, "indicators", text, file_name="check.csv", dry_run=True).ok
-    data.save_model_version(engine, target="failed_next_term", model_name="logistic", metrics={}, fingerprint="x",
+    data.save_model_version(engine, target="off_track_next_term", model_name="logistic", metrics={}, fingerprint="x",
                             card="", artifact=b"")
     at.run()
     assert not at.exception

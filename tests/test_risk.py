@@ -235,7 +235,7 @@ def test_sample_district_recovers_planted_risk_and_beats_abc() -> None:
 
     sample = generate_district(6000, 2025)
     table = risk.student_feature_table(sample.district)
-    result = risk.evaluate_risk(table, "failed_next_term", fit_final=False, importance=False)
+    result = risk.evaluate_risk(table, "off_track_next_term", fit_final=False, importance=False)
     assert result.metrics["roc_auc"] >= oracle_auc(sample) - 0.03
     assert result.metrics["precision_at_k"] > result.baselines["abc_rule"]["precision_at_k"]
     assert not {"frl", "ell", "iep", "gender", "race_ethnicity"} & set(result.spec.features)
@@ -256,11 +256,11 @@ def test_cli_train_and_score_on_a_database(tmp_path: Path, capsys: pytest.Captur
         frame = getattr(district, name)
         report = data.import_frame(engine, name, frame.astype("string").fillna(""), file_name=f"{name}.csv")
         assert report.ok, report.error_lines()
-    assert main(["--db", url, "risk", "train", "--target", "failed_next_term"]) == 0
+    assert main(["--db", url, "risk", "train", "--target", "off_track_next_term"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["model_version"] == 1 and summary["roc_auc"] > 0.6
     versions = data.list_model_versions(engine)
-    assert versions["target"].tolist() == ["failed_next_term"]
+    assert versions["target"].tolist() == ["off_track_next_term"]
     assert main(["--db", url, "risk", "score"]) == 0
     scored = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out), dtype={"student_id": str})
     assert len(scored) == 800 and scored["student_id"].str.len().eq(6).all()

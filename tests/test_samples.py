@@ -79,7 +79,7 @@ def test_frames_conform_to_canonical_columns_and_dtypes(small):
         for col, dtype in columns.items():
             assert str(frame[col].dtype) == dtype, (name, col, frame[col].dtype)
     assert "home_language" in d.students.columns  # an extra column is kept
-    assert "failed_next_term" in d.indicators.columns
+    assert "off_track_next_term" in d.indicators.columns
     assert len(d.students) == 2000
     assert d.schools["enrollment"].sum() == 2000
     assert d.students["student_id"].is_unique
@@ -220,8 +220,8 @@ def test_risk_oracle_auc_and_prevalence(full, small):
         auc = oracle_auc(sample)
         assert 0.75 <= auc <= 0.92
         assert 0.12 <= sample.risk_oracle["target"].mean() <= 0.18
-    oracle = full.risk_oracle.merge(full.district.indicators[["student_id", "failed_next_term"]], on="student_id")
-    assert (oracle["target"] == oracle["failed_next_term"]).all()
+    oracle = full.risk_oracle.merge(full.district.indicators[["student_id", "off_track_next_term"]], on="student_id")
+    assert (oracle["target"] == oracle["off_track_next_term"]).all()
     assert full.truths["risk"]["oracle_auc"] == pytest.approx(oracle_auc(full), abs=1e-4)
     # subgroup flags are not in p_true: within a narrow band of p_true, frl does not shift the label rate much
     assert not full.truths["risk"]["subgroups_in_p_true"]
@@ -252,3 +252,13 @@ def test_student_level_numbers_are_realistic(small):
     spring = d.assessments[(d.assessments["window"] == "spring") & (d.assessments["subject"] == "math")]
     assert 0.3 < spring["proficient"].mean() < 0.7
     assert np.isfinite(d.assessments["score"]).all()
+
+
+def test_the_risk_label_means_something_in_every_grade_band(small):
+    """A kindergartner cannot fail a course: the label says what 'off track' means per grade band."""
+    meaning = small.truths["risk"]["target_meaning"]
+    assert set(meaning) == {"K-5", "6-12"} and "course" not in meaning["K-5"]
+    grades = small.district.students.set_index("student_id")["grade_level"]
+    labelled = small.district.indicators.set_index("student_id")["off_track_next_term"]
+    young = labelled[grades.reindex(labelled.index).isin(["K", "1", "2", "3", "4", "5"])]
+    assert young.notna().all() and young.sum() > 0          # young students are labelled, with the K-5 meaning

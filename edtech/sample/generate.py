@@ -12,7 +12,7 @@ so later features can be tested against known answers (see `data/samples/README.
   (up for tools used by high achievers, down for intervention tools targeted at low achievers);
 - a digital-dust tool, a tool concentrated in two schools, over-bought and right-sized tools,
   an unvetted high-use tool, a PD session followed by a usage increase, an ESSER funding cliff;
-- a planted logistic risk model for `failed_next_term` whose probabilities are kept in
+- a planted logistic risk model for `off_track_next_term` whose probabilities are kept in
   `SampleDistrict.risk_oracle`.
 
 Everything is vectorized with numpy: 50,000 students take a few seconds.
@@ -49,7 +49,7 @@ FALL_DATE = pd.Timestamp("2025-09-15")
 SPRING_DATE = pd.Timestamp("2026-05-11")
 INDICATORS_AS_OF = pd.Timestamp("2026-01-31")
 DAYS_ENROLLED_BY_AS_OF = 96  # instructional days from 2025-08-18 to 2026-01-31 minus holidays
-RISK_TARGET = "failed_next_term"
+RISK_TARGET = "off_track_next_term"
 RISK_PREVALENCE = 0.15
 GRADE_LABELS = ("K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
 
@@ -521,7 +521,10 @@ def _licenses(rng: np.random.Generator, pairs: dict, school: np.ndarray, grade: 
 def _indicators(rng: np.random.Generator, student_ids: np.ndarray, grade: np.ndarray, school: np.ndarray,
                 frl: np.ndarray, ell: np.ndarray, iep: np.ndarray, fall_z: np.ndarray
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Early-warning indicators and a failed_next_term label from a planted logistic model."""
+    """Early-warning indicators and an off_track_next_term label from a planted logistic model.
+
+    The label means what each grade band can be off track for: K-5, below the reading or math benchmark
+    next term; 6-12, failing a course next term (so no kindergartner "fails a course")."""
     n = len(student_ids)
     school_climate = rng.normal(0, 0.25, school.max() + 1)
     # latent disengagement: subgroups correlate with it, but only the features below enter p_true
@@ -570,6 +573,8 @@ def _indicators(rng: np.random.Generator, student_ids: np.ndarray, grade: np.nda
                            "target": target})
     c = RISK_COEF
     truth = {"intercept": intercept, "coefficients": dict(RISK_COEF),
+             "target_meaning": {"K-5": "below the reading or math benchmark next term",
+                                "6-12": "failed a course next term"},
              "formula": (f"logit p = {intercept} + {c['absence_rate']}*days_absent/{DAYS_ENROLLED_BY_AS_OF} "
                          f"+ {c['course_failures']}*course_failures + {c['gpa_below_2_5']}*max(0, 2.5 - gpa) "
                          f"+ {c['behavior_incidents']}*behavior_incidents + {c['suspensions']}*suspensions "

@@ -34,7 +34,7 @@ from edtech.core.district import District
 from edtech.risk import model as risk
 from edtech.store import data
 
-DEFAULT_DISTRICT_TARGET = "failed_next_term"
+DEFAULT_DISTRICT_TARGET = "off_track_next_term"
 # what the command line needs of the risk capability (it imports only services)
 DEFAULT_K = risk.DEFAULT_K
 RiskInputError = risk.RiskInputError
