@@ -28,7 +28,7 @@ class Overview:
 
 def key_figures(ws: workspace.Workspace) -> dict[str, Any]:
     """The headline figures of the workspace's scope (Overview tiles, report KPIs and summary, CLI JSON)."""
-    return figures.key_figures(ws.board, ws.roi.metrics.students, ws.district.students)
+    return figures.key_figures(ws.board, ws.student_tool_year(), ws.district.students)
 
 
 def overview(ws: workspace.Workspace) -> Overview:

@@ -67,12 +67,12 @@ def drilldown(ws: workspace.Workspace, tool_id: str, threshold: float = effects.
     m = ws.roi.metrics
     board = ws.board.set_index("tool_id")
     seats = board.loc[tool_id, "seats"] if tool_id in board.index else 0
-    weekly = m.weekly[m.weekly["tool_id"] == tool_id]
-    schools = m.schools[m.schools["tool_id"] == tool_id]
-    students = m.students[m.students["tool_id"] == tool_id]
-    if ws.scope is not None:
-        schools = schools[schools["school_id"].isin(ws.scope)]
-        students = students[students["school_id"].isin(ws.scope)]
+    weekly = ws.tool_week_active()
+    weekly = weekly[weekly["tool_id"] == tool_id]
+    schools = ws.school_tool()
+    schools = schools[schools["tool_id"] == tool_id]
+    students = ws.student_tool_year()
+    students = students[students["tool_id"] == tool_id]
     rows = effects.with_decision_threshold(ws.roi.effects[ws.roi.effects["tool_id"] == tool_id], threshold)
     rec_minutes = m.tools.set_index("tool_id")["recommended_minutes_per_week"].get(tool_id)
     figures = {

@@ -155,6 +155,21 @@ class Workspace:
         """Any other district-wide part (adoption tables, report inputs…): computed once per data version."""
         return self.provider.part(self.engine, name, reads, compute)
 
+    # -- the summaries the scale work keeps in the database (today: slices of the ROI analysis)
+    def student_tool_year(self) -> pd.DataFrame:
+        """Per student x tool in its contract year: weeks used, minutes, dosage met (the scope's students)."""
+        rows = self.roi.metrics.students
+        return rows if self.scope is None else rows[rows["school_id"].isin(self.scope)]
+
+    def tool_week_active(self) -> pd.DataFrame:
+        """Per tool x week: distinct active students, trailing 4-week active, minutes (district-wide)."""
+        return self.roi.metrics.weekly
+
+    def school_tool(self) -> pd.DataFrame:
+        """Per school x tool: seats (own + share), users, utilization, dosage, fidelity (the scope's schools)."""
+        rows = self.roi.metrics.schools
+        return rows if self.scope is None else rows[rows["school_id"].isin(self.scope)]
+
     def district_board(self, weights: dict[str, float] | None = None) -> pd.DataFrame:
         """Every tool scored on the whole district with `weights` (default: the saved ones)."""
         w = self.weights if weights is None else normalize_weights(weights)
