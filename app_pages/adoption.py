@@ -30,7 +30,8 @@ names = dict(zip(district.schools["school_id"], district.schools["school_name"],
 options = [ALL_SCHOOLS, *sorted(names, key=lambda s: (names[s] or s))]
 wanted = st.query_params.get(QUERY_PARAM)
 if wanted is not None and wanted not in names:
-    st.warning(f"School `{wanted}` is not among the schools you can see; showing {ALL_SCHOOLS.lower()}.")
+    st.warning(f"School {components.escape(wanted)} is not among the schools you can see; showing "
+               f"{ALL_SCHOOLS.lower()}.")
 if SCHOOL_KEY not in st.session_state or (wanted in names and st.session_state.get("_adoption_qp") != wanted):
     # a bookmarked or edited URL wins over the last choice of this session
     st.session_state[SCHOOL_KEY] = wanted if wanted in names else ALL_SCHOOLS
@@ -205,6 +206,6 @@ with tabs[6]:
         if len(report.aggregate_shift):
             shift = report.aggregate_shift.merge(report.aggregate_top[["tool_id", "tool_name"]], on="tool_id")
             top = shift.iloc[0]
-            st.markdown(f"Largest change after the closures: **{top['tool_name']}**, from {top['before']:.1%} to "
+            st.markdown(f"Largest change after the closures: **{components.escape(top['tool_name'])}**, from {top['before']:.1%} to "
                         f"{top['after']:.1%} of students a day (8 weeks before vs 8 weeks after).")
             components.table(shift[["tool_name", "before", "after", "change"]], hide_index=True, key="adoption_agg_shift")

@@ -102,15 +102,15 @@ for sec in rep.sections:
     for p in sec.paragraphs:
         if sec.key == "summary" and ": " in p:
             lead, rest = p.split(": ", 1)
-            st.markdown(f"**{lead}:** {rest}")
+            st.markdown(f"**{components.escape(lead)}:** {components.escape(rest)}")
         else:
-            st.write(p)
+            st.markdown(components.escape(p))
     if sec.kpis:
         cols = st.columns(len(sec.kpis))
         for col, k in zip(cols, sec.kpis, strict=True):
             col.metric(k.label, k.value, help=k.note)
     for t in sec.tables:
-        st.markdown(f"**{t.title}**")
+        st.markdown(f"**{components.escape(t.title)}**")
         components.table(t.frame, hide_index=True, width="stretch")
         if t.note:
             st.caption(t.note)
@@ -121,4 +121,4 @@ for sec in rep.sections:
     if sec.notes:
         with st.expander("How these numbers were computed"):
             for line in sec.notes:
-                st.markdown(f"- {line}")
+                st.markdown(f"- {components.escape(line)}")

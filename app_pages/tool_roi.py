@@ -203,7 +203,7 @@ with tab_effect:
         components.table(probs, hide_index=True, key="roi_probabilities")
         st.caption("Decision probabilities: flat-prior approximation from the headline estimate.")
     if not detail.explanations:
-        st.info(f"No assessment matches this tool's subject ({row.get('subject') or 'none'}), so no effect on "
+        st.info(f"No assessment matches this tool's subject ({components.escape(row.get('subject') or 'none')}), so no effect on "
                 "learning can be estimated. Cost and usage still count in the score.")
     for plain, technical in detail.explanations:
         st.markdown(plain)
