@@ -101,7 +101,7 @@ def test_report_total_equals_the_budget_right_size_scenario(sample_db_url, capsy
     """The report's 3-year saving is the Budget page's 'right-size every tool' at the same buffer."""
     from edtech.budget import projection as budget
     from edtech.core import rules
-    from edtech.services import report as report_service
+    from edtech.services import budget as budget_service
     from edtech.services.workspace import Workspace
     from edtech.store import data
 
@@ -110,7 +110,7 @@ def test_report_total_equals_the_budget_right_size_scenario(sample_db_url, capsy
     scenario = budget.scenario_from_dict({"name": "Right-size", "horizon_years": report["savings"]["horizon_years"],
                                           "levers": {"right_size_all": True,
                                                      "right_size_buffer": rules.RIGHT_SIZE_BUFFER}})
-    projection = budget.project_budget(report_service.budget_inputs(ws), scenario)
+    projection = budget.project_budget(budget_service.inputs_for(ws), scenario)
     assert report["savings"]["total"] == pytest.approx(projection.summary["total_savings"], abs=0.01)
     assert report["savings"]["year1"] == pytest.approx(projection.summary["year1_savings"], abs=0.01)
 

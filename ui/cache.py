@@ -55,11 +55,6 @@ def versions_key(parts: Iterable[str]) -> VersionKey:
     return tuple((p, current.get(p, "0")) for p in sorted(wanted))
 
 
-def data_version() -> str:
-    """Every part at once (for views that really read everything)."""
-    return data.data_version(get_engine())
-
-
 # cache_resource: results are shared read-only between reruns and sessions (no per-call unpickling)
 @st.cache_resource(show_spinner="Computing…", max_entries=24)
 def _part(name: str, key: VersionKey, _compute: Callable[[], Any]) -> Any:

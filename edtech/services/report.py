@@ -21,6 +21,7 @@ from edtech.report import pdf as report_pdf
 from edtech.report import slides as report_pptx
 from edtech.roi import engine as roi
 from edtech.roi import figures
+from edtech.services import budget as budget_service
 from edtech.services import overview as overview_service
 from edtech.services import workspace
 from edtech.store import data
@@ -102,10 +103,10 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
         imports = None
     # the scoreboard and budget are computed only for the sections that state them
     uses_board = sections is None or bool({"summary", "kpis", "roi", "budget"} & set(sections))
-    board = ws.board if uses_board else ws.board.iloc[0:0] if "board" in ws.__dict__ else _EMPTY_BOARD
+    board = ws.board if uses_board else _EMPTY_BOARD
     return report.build_board_report(
         ws.district, scenario=scenario_spec(engine, scenario), scoreboard=board,
-        budget_inputs=budget_inputs(ws) if uses_board else None, risk=risk, risk_note=note, sections=sections,
+        budget_inputs=budget_service.inputs_for(ws) if uses_board else None, risk=risk, risk_note=note, sections=sections,
         min_n=min_n, district_name=district_label(ws.whole), imports=imports,
         figures=overview_service.key_figures(ws) if uses_board else None)
 
@@ -119,11 +120,6 @@ def memos_for(ws: workspace.Workspace, min_n: int) -> bytes:
     """The renewal memos of the workspace's scope as one zip (b'' when no tool is due)."""
     files = renewal_memos(ws.district, ws.board, min_n=min_n)
     return memos_zip(files) if files else b""
-
-
-def budget_inputs(ws: workspace.Workspace) -> budget.BudgetInputs:
-    """Budget inputs from the workspace's scoreboard (what the Budget page projects)."""
-    return budget.inputs_from_district(ws.district, ws.board if len(ws.board) else None)
 
 
 def _cell(value: Any, min_n: int, *, count: bool = False) -> Any:
