@@ -80,7 +80,10 @@ def week_overlaps(week_start: pd.Series, start: pd.Series | pd.Timestamp, end: p
     return inside.fillna(False).astype(bool) if isinstance(inside, pd.Series) else inside
 
 
-def utilization(active_users: float, seats: float) -> float:
+def utilization(active_users: pd.Series | float, seats: pd.Series | float) -> pd.Series | float:
+    """Contract-year active users / seats; unknown (NaN) without seats."""
+    if isinstance(seats, pd.Series):
+        return active_users / seats.where(seats > 0)
     return float(active_users) / float(seats) if seats and seats > 0 else math.nan
 
 

@@ -256,7 +256,6 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
     t["total_hours"] = t["tool_id"].map(g["minutes"].sum() / 60.0).fillna(0.0)
     peak = weekly.groupby("tool_id")["active_4wk"].max()
     t["peak_active_30d"] = t["tool_id"].map(peak).fillna(0).astype("int64")
-    t["utilization"] = [rules.utilization(a, s) for a, s in zip(t["active_users"], t["seats"], strict=True)]
     t["idle_license_value"] = [rules.idle_license_value(s, p, c) for s, p, c in
                                zip(t["seats"], t["peak_active_30d"], t["annual_cost"], strict=True)]
     t["days_to_renewal"] = (t["contract_end"] - as_of).dt.days
@@ -264,18 +263,11 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
     t["pd_cost"] = t["tool_id"].map(_pd_costs(district, lic_now, windows, as_of, params)).fillna(0.0)
     t["device_cost"] = t["tool_id"].map(_device_costs(district, per_student, as_of, params)).fillna(0.0)
     t["ingredients_cost"] = t["annual_cost"] + t["pd_cost"] + t["internal_cost"] + t["device_cost"]
-    seats = t["seats"].where(t["seats"] > 0)
-    users = t["active_users"].where(t["active_users"] > 0)
-    t["cost_per_seat"] = t["annual_cost"] / seats
-    t["cost_per_active_user"] = t["annual_cost"] / users
-    t["cost_per_hour"] = t["annual_cost"] / t["total_hours"].where(t["total_hours"] > 0)
-    t["cost_per_student_served"] = t["ingredients_cost"] / users
-    t["dosage_met_share"] = t["dosage_met"] / t["dosage_known"].where(t["dosage_known"] > 0)
 
     sf = school_frame
     licensed = sf.groupby("tool_id")["licensed_students"].sum()
     t["licensed_students"] = t["tool_id"].map(licensed).fillna(0.0)
-    t["fidelity_share"] = t["dosage_met"] / t["licensed_students"].where(t["licensed_students"] > 0)
+    t = with_ratios(t)
     covered = sf[sf["seats"] > 0]
     t["schools_licensed"] = t["tool_id"].map(covered.groupby("tool_id").size()).fillna(0).astype("int64")
     t["schools_with_fidelity"] = t["tool_id"].map(
@@ -612,6 +604,23 @@ def order_scoreboard(scored: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def with_ratios(t: pd.DataFrame) -> pd.DataFrame:
+    """Per-tool ratios from its counts and costs (one place for the district and a coordinator's scope):
+    utilization, cost per seat / active user / hour / student served, dosage share and fidelity (unknown
+    when no user has a vendor dosage)."""
+    seats = t["seats"].where(t["seats"] > 0)
+    users = t["active_users"].where(t["active_users"] > 0)
+    t["utilization"] = rules.utilization(t["active_users"], t["seats"])
+    t["cost_per_seat"] = t["annual_cost"] / seats
+    t["cost_per_active_user"] = t["annual_cost"] / users
+    t["cost_per_hour"] = t["annual_cost"] / t["total_hours"].where(t["total_hours"] > 0)
+    t["cost_per_student_served"] = t["ingredients_cost"] / users
+    t["dosage_met_share"] = t["dosage_met"] / t["dosage_known"].where(t["dosage_known"] > 0)
+    t["fidelity_share"] = (t["dosage_met"] / t["licensed_students"].where(t["licensed_students"] > 0)
+                           ).where(t["dosage_known"] > 0)
+    return t
+
+
 # ---------------------------------------------------------------- a coordinator's scope
 
 # columns recomputed from the scope's schools; everything else (evidence, score, rank, recommendation,
@@ -645,16 +654,8 @@ def scope_board(board: pd.DataFrame, metrics: UsageMetrics, scope: frozenset[str
     for col in ("right_size_savings", "savings_if_followed", "pd_cost", "internal_cost", "device_cost"):
         if col in out.columns:
             out[col] = board[col].fillna(0.0) * share
-    seats = out["seats"].where(out["seats"] > 0)
-    users = out["active_users"].where(out["active_users"] > 0)
-    out["utilization"] = out["active_users"] / seats
-    out["cost_per_seat"] = out["annual_cost"] / seats
-    out["cost_per_active_user"] = out["annual_cost"] / users
-    out["cost_per_hour"] = out["annual_cost"] / out["tool_id"].map(hours).where(lambda h: h > 0)
-    out["cost_per_student_served"] = out["ingredients_cost"] / users
-    out["dosage_met_share"] = out["dosage_met"] / out["dosage_known"].where(out["dosage_known"] > 0)
-    out["fidelity_share"] = (out["dosage_met"] / out["licensed_students"].where(out["licensed_students"] > 0)
-                             ).where(out["dosage_known"] > 0)
+    out["total_hours"] = out["tool_id"].map(hours).fillna(0.0)
+    out = with_ratios(out)
     # the recommendation is the district's: right-size and savings are district figures, not the scope's
     out["flags"] = [[f for f in flags if f not in ("underused", "over_deployed")]
                     + (["underused"] if rules.is_underused(u) else [])
