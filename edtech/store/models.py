@@ -184,6 +184,7 @@ class Scenario(SQLModel, table=True):
     name: str = Field(primary_key=True)
     spec: dict = Field(sa_column=Column(JSON))
     updated_at: dt.datetime
+    owner: str | None = None  # email of the account that saved it (None: saved before accounts existed)
 
 
 class ModelVersion(SQLModel, table=True):
@@ -196,6 +197,53 @@ class ModelVersion(SQLModel, table=True):
     fingerprint: str
     card: str = Field(sa_column=Column(Text))
     artifact: bytes = Field(sa_column=Column(LargeBinary))
+    signature: str | None = None      # HMAC-SHA256 of the artifact under the server secret
+    published_at: dt.datetime | None = None
+    published_by: str | None = None
+
+
+class Account(SQLModel, table=True):
+    """A person who may sign in: role and (coordinator) schools are bound to the identity here."""
+
+    __tablename__ = "accounts"
+    email: str = Field(primary_key=True)          # lower case; SSO identities match on it
+    name: str = ""
+    role: str                                     # director, coordinator, board, viewer
+    schools: str = ""                             # comma-separated school_ids (coordinators)
+    password_hash: str | None = None              # Argon2; None = single sign-on only
+    demo: bool = False                            # usable only in demo mode (EDTECH_DEMO=1)
+    failed_attempts: int = 0
+    locked_until: dt.datetime | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only trail: views of student-level pages, exports, imports, settings, publications."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    actor: str = Field(index=True)                # account email, or cli:<os user>
+    role: str = ""
+    action: str = Field(index=True)
+    page: str | None = None
+    scope: str | None = None                      # "district" or the comma-separated schools
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    session: str | None = None
+    # one view row per session x page x scope x hour: a unique key makes the repeat a no-op
+    dedupe_key: str | None = Field(default=None, unique=True)
+
+
+class AuthSession(SQLModel, table=True):
+    """A sign-in (keyed by a hash of the identity token's subject and issue time) for the idle timeout."""
+
+    __tablename__ = "auth_sessions"
+    key: str = Field(primary_key=True)
+    email: str = Field(index=True)
+    started_at: dt.datetime
+    last_seen: dt.datetime
+    ended_at: dt.datetime | None = None
 
 
 # contract table name -> model class
