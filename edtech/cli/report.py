@@ -16,6 +16,7 @@ from edtech.services.report import (
     RenderError,
     build_report,
     export,
+    is_safe_memo_name,
     renewal_memos,
     report_figures,
     scenario_spec,
@@ -65,13 +66,33 @@ def _run(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - started:.1f} s)")
     if args.memos:
         folder = Path(args.memos)
-        folder.mkdir(parents=True, exist_ok=True)
         files = renewal_memos(ws.district, ws.board)
-        for name, pdf in files.items():
-            (folder / name).write_bytes(pdf)
+        try:
+            write_memos(folder, files)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
         print(f"wrote {len(files)} renewal memo(s) to {folder}" if files else
               f"no tool is due for renewal within {rules.RENEWAL_WINDOW_DAYS} days: no memo written")
     return EXIT_OK
+
+
+def write_memos(folder: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write each memo as a file directly inside `folder`; refuse (ValueError, nothing written) any
+    name that is not a plain memo file name or that resolves outside `folder` (e.g. through a symlink)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    targets = []
+    for name in files:
+        target = (root / name).resolve()
+        if not is_safe_memo_name(name) or target.parent != root:
+            raise ValueError(f"refusing to write memo {name!r}: not a plain file name inside {root}")
+        targets.append(target)
+    if len(set(targets)) != len(targets):
+        raise ValueError("refusing to write memos: two memos have the same file name")
+    for target, pdf in zip(targets, files.values(), strict=True):
+        target.write_bytes(pdf)
+    return targets
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -25,6 +26,8 @@ from edtech.evidence import effects
 from edtech.report.assemble import count_cells, is_small
 
 TREND_PX_H = 330
+SLUG_MAX_CHARS = 60      # a memo's file name stays short enough for every file system and zip tool
+SAFE_FILE_NAME = re.compile(r"renewal-memo-[a-z0-9]+(?:-[a-z0-9]+)*\.pdf")
 
 
 @dataclass
@@ -45,9 +48,49 @@ class Memo:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def file_name(self) -> str:
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.tool_name).strip("-").lower() or self.tool_id
-        return f"renewal-memo-{slug}.pdf"
+    def slug(self) -> str:
+        """The tool's name as a safe slug, else its id's, else "tool" (never the raw id: ids come from files)."""
+        return safe_slug(self.tool_name) or safe_slug(self.tool_id) or "tool"
+
+
+def safe_slug(text: object, max_chars: int = SLUG_MAX_CHARS) -> str:
+    """Lower-case ASCII letters and digits joined by single dashes, at most `max_chars`; "" if nothing is left.
+
+    Accents are folded (Café -> cafe); every other character (slashes, backslashes, dots, spaces,
+    scripts without an ASCII form) becomes a dash, so a slug is never a path, a hidden file or "..".
+    """
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower()
+    return slug[:max_chars].rstrip("-")
+
+
+def memo_file_names(memos: list[Memo]) -> list[str]:
+    """One safe, distinct file name per memo, in the memos' order.
+
+    Tools whose slugs coincide ("Math Lab", "math-lab") are numbered -2, -3 … in the order of their
+    tool id, so the same data always gives the same names, whatever order the memos come in; a
+    number is never one another tool's own slug already uses.
+    """
+    slugs = [m.slug for m in memos]
+    taken = set(slugs)
+    holders: set[str] = set()
+    names = [""] * len(memos)
+    for i in sorted(range(len(memos)), key=lambda i: (slugs[i], str(memos[i].tool_id), memos[i].tool_name, i)):
+        name = slugs[i]
+        if name in holders:
+            n = 2
+            while f"{slugs[i]}-{n}" in taken:
+                n += 1
+            name = f"{slugs[i]}-{n}"
+            taken.add(name)
+        holders.add(slugs[i])
+        names[i] = f"renewal-memo-{name}.pdf"
+    return names
+
+
+def is_safe_file_name(name: str) -> bool:
+    """A memo file name as `memo_file_names` makes them: no directory part, no dots but the extension."""
+    return SAFE_FILE_NAME.fullmatch(name) is not None
 
 
 def due_for_renewal(scoreboard: pd.DataFrame) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from edtech.store import data
 
 FORMATS = ("pdf", "pptx")
 RenderError = render.RenderError
+is_safe_memo_name = memo.is_safe_file_name  # for the CLI's memo writer
 
 
 # --------------------------------------------------------------------------- at-risk scores
@@ -188,10 +189,16 @@ def renewal_memos(district: District, scoreboard: pd.DataFrame, min_n: int | Non
     if not memos:
         return {}
     pngs = render.render_many([m.trend_figure for m in memos], width=1000, height=memo.TREND_PX_H)
-    return {m.file_name: memo.memo_pdf(m, png) for m, png in zip(memos, pngs, strict=True)}
+    # safe, distinct names: one file per tool due, whatever its id or name says
+    names = memo.memo_file_names(memos)
+    return {name: memo.memo_pdf(m, png) for name, m, png in zip(names, memos, pngs, strict=True)}
 
 
 def memos_zip(files: dict[str, bytes]) -> bytes:
+    """The memos as one zip of flat entries; a name that is not a plain memo file name is refused."""
+    unsafe = [name for name in files if not memo.is_safe_file_name(name)]
+    if unsafe:
+        raise ValueError(f"refusing zip entries that are not plain memo file names: {unsafe!r}")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, content in files.items():
