@@ -8,7 +8,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from edtech.store import data
-from tests.apptest_utils import open_page
+from tests.apptest_utils import new_app, open_page
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "app_pages/at_risk.py"
@@ -96,9 +96,7 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
 
 
 def test_board_member_cannot_open_student_list(sample_db_url):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["app_role"] = "Board member"
-    at.run()
+    at = new_app(60, "Board member").run()
     # the page is not in the board member's navigation; student rows are never shown to them
     assert not at.exception
     assert not any("Students to support" in s.value for s in at.subheader)

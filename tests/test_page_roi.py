@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.apptest_utils import new_app
 
 
 def _open(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = new_app(60).run()
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
@@ -83,10 +82,7 @@ def test_filters_and_vetting(sample_db_url):
 
 
 def test_coordinator_sees_only_their_schools(sample_db_url):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["app_role"] = "School coordinator"
-    at.session_state["app_schools"] = ["0202"]
-    at.run()
+    at = new_app(60, "School coordinator", ["0202"]).run()
     at.switch_page("app_pages/tool_roi.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
@@ -108,9 +104,7 @@ def test_user_chosen_outcome_for_a_tool_without_subject_match(sample_db_url):
 
 
 def test_board_member_sees_small_counts_suppressed(sample_db_url):
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["app_role"] = "Board member"
-    at.run()
+    at = new_app(60, "Board member").run()
     at.switch_page("app_pages/tool_roi.py").run()
     at.selectbox(key="roi_tool").set_value("T09").run()  # the digital-dust tool: a handful of users a week
     assert not at.exception, at.exception

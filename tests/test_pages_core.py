@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP
+from tests.apptest_utils import new_app, pages_for  # noqa: F401
+from tests.conftest import APP  # noqa: F401
 
 
 def _app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=60)
+    return new_app(60)
 
 
 def test_overview_empty_database_shows_start_screen(empty_db_url):

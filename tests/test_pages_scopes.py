@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP
-from ui import nav, state
+from tests.apptest_utils import new_app, pages_for
 
 COORDINATOR = "School coordinator"
 ONE_SCHOOL = "0201"
@@ -16,8 +15,8 @@ ONE_SCHOOL = "0201"
 UNSCOPED_PAGES = {"app_pages/data.py"}
 
 
-def _pages_for(role: str) -> list[str]:
-    return [p for p, _, _, roles in nav.PAGES if role in roles and (nav.ROOT / p).exists()]
+_pages_for = pages_for
+NO_SCHOOLS = "Ask your director"
 
 
 def _sample_school_ids(url: str) -> list[str]:
@@ -31,12 +30,8 @@ def _sample_school_ids(url: str) -> list[str]:
 
 
 def _session(role: str, schools: list[str] | None = None) -> AppTest:
-    """One browser session of `role` (and the coordinator's schools, set before the first run)."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.ROLE_KEY] = role
-    if schools is not None:
-        at.session_state[state.SCHOOLS_KEY] = schools
-    at.run()
+    """One browser session of `role` (a coordinator's account assigned `schools`)."""
+    at = new_app(120, role, schools).run()
     assert not at.exception, ("app start", role, schools, [e.value for e in at.exception])
     return at
 
@@ -67,20 +62,18 @@ def _prompts(at: AppTest) -> list[str]:
 def test_coordinator_every_page_every_school_choice(schools_case, sample_db_url):
     schools = {"none": [], "one": [ONE_SCHOOL], "all": _sample_school_ids(sample_db_url)}[schools_case]
     for page, at in _visit_every_page(COORDINATOR, schools):
-        # the sidebar keeps the coordinator's choice (the multiselect accepted it)
-        assert sorted(at.session_state[state.SCHOOLS_KEY]) == sorted(schools), page
         if page in UNSCOPED_PAGES:
             continue
-        prompted = any("My schools" in text for text in _prompts(at))
-        # no school: a prompt to pick one; schools picked: their figures, never the prompt
+        prompted = any(NO_SCHOOLS in text for text in _prompts(at))
+        # no school assigned: a prompt to ask the director; schools assigned: their figures, never the prompt
         assert prompted == (schools_case == "none"), (page, schools_case, _prompts(at))
 
 
 def test_coordinator_school_not_in_the_district_gets_the_prompt(sample_db_url):
-    """A stale choice (a school id the district no longer has) is dropped: a prompt, not a traceback."""
+    """A stale assignment (a school id the district no longer has) is dropped: a prompt, not a traceback."""
     for page, at in _visit_every_page(COORDINATOR, ["9999"]):
         if page not in UNSCOPED_PAGES:
-            assert any("My schools" in text for text in _prompts(at)), (page, _prompts(at))
+            assert any(NO_SCHOOLS in text for text in _prompts(at)), (page, _prompts(at))
 
 
 def test_coordinator_trains_the_at_risk_model_for_one_school(sample_db_url):
@@ -99,7 +92,7 @@ def test_coordinator_trains_the_at_risk_model_for_one_school(sample_db_url):
 
 # ------------------------------------------------------------------ director and board member
 
-@pytest.mark.parametrize("role", ["Director", "Board member"])
+@pytest.mark.parametrize("role", ["Director", "Board member", "Viewer"])
 def test_director_and_board_member_every_page_on_the_sample(role, sample_db_url):
     visited = [page for page, _ in _visit_every_page(role)]
     assert visited == _pages_for(role)
@@ -108,7 +101,7 @@ def test_director_and_board_member_every_page_on_the_sample(role, sample_db_url)
 # ------------------------------------------------------------------ empty database (last: each test clears the
 # app's caches, so the sample-district tests above share theirs)
 
-@pytest.mark.parametrize("role", ["Director", "Board member"])
+@pytest.mark.parametrize("role", ["Director", "Board member", "Viewer"])
 def test_director_and_board_member_every_page_on_an_empty_database(role, empty_db_url):
     visited = [page for page, _ in _visit_every_page(role)]
     assert visited == _pages_for(role)

@@ -23,7 +23,9 @@ def import_history():
 
 
 def import_upload(files: list[UploadFile], **kw) -> list[ImportReport]:
-    """All or nothing per file; a check-only run (dry_run=True) changes no data version."""
-    from edtech.store import data
+    """All or nothing per file, only the rows the signed-in account may write; a check-only run
+    (dry_run=True) changes no data version."""
+    from edtech.services import uploads
+    from ui import state
 
-    return data.import_upload(cache.get_engine(), files, **kw)
+    return uploads.import_upload(cache.get_engine(), files, state.current_principal(), **kw)

@@ -1,39 +1,61 @@
-"""Session-state keys, roles and the school scope shared by every page."""
+"""The signed-in principal and the school scope shared by every page.
+
+The role and (for a coordinator) the schools come from the account bound to the signed-in identity
+(`ui.auth` sets them each rerun); nothing a visitor types or puts in a URL changes them. A coordinator
+may narrow the view to some of their schools, never widen it.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-ROLE_KEY = "app_role"
-SCHOOLS_KEY = "app_schools"
+from edtech.core.access import ROLE_LABELS, Action, Principal, Role, scope_for
 
-# What each role may see. Sign-in is a later step; the role picker stands in for it and every
-# data call already takes the scope, so adding real sign-in will not change the pages.
-ROLES: dict[str, dict[str, object]] = {
-    "Director": {"all_schools": True, "students": True, "budget": True},
-    "School coordinator": {"all_schools": False, "students": True, "budget": False},
-    "Board member": {"all_schools": True, "students": False, "budget": True},
-}
+PRINCIPAL_KEY = "auth_principal"
+SCHOOLS_KEY = "app_schools"   # a coordinator's narrowing of their own schools (empty: all of them)
 
 
-def init_state() -> None:
-    if ROLE_KEY not in st.session_state:
-        st.session_state[ROLE_KEY] = "Director"
-    if SCHOOLS_KEY not in st.session_state:
-        st.session_state[SCHOOLS_KEY] = []
+def set_principal(principal: Principal) -> None:
+    st.session_state[PRINCIPAL_KEY] = principal
+
+
+def current_principal() -> Principal:
+    """The signed-in principal (app.py stops before any page runs when there is none)."""
+    principal = st.session_state.get(PRINCIPAL_KEY)
+    if principal is None:
+        st.error("You are not signed in.")
+        st.stop()
+    return principal
 
 
 def current_role() -> str:
-    return st.session_state.get(ROLE_KEY, "Director")
+    return ROLE_LABELS[current_principal().role]
+
+
+def is_role(role: Role) -> bool:
+    return current_principal().role == role
+
+
+def can(action: Action) -> bool:
+    return current_principal().can(action)
 
 
 def can_see_students() -> bool:
-    return bool(ROLES.get(current_role(), {}).get("students", False))
-
+    return can(Action.VIEW_STUDENTS)
 
 
 def current_scope() -> frozenset[str] | None:
-    """None = every school; else the coordinator's chosen schools."""
-    if ROLES.get(current_role(), {}).get("all_schools", True):
+    """None = every school; else the coordinator's schools (narrowed by their own choice)."""
+    principal = current_principal()
+    chosen = st.session_state.get(SCHOOLS_KEY) or []
+    scope = scope_for(principal, frozenset(chosen) if chosen else None)
+    if scope is None:
         return None
-    return frozenset(st.session_state.get(SCHOOLS_KEY, []))
+    from ui import cache  # a school the district no longer has is dropped
+
+    return frozenset(scope) & frozenset(cache.school_names())
+
+
+def session_id() -> str:
+    """The sign-in session this rerun belongs to (for the audit trail)."""
+    return str(st.session_state.get("auth_session_key", "anonymous"))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edtech.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from edtech.core import secret_key
 from edtech.services import workspace
 from edtech.services.dataset import (
     IMPORT_KINDS,
@@ -18,6 +19,7 @@ from edtech.services.dataset import (
 # --------------------------------------------------------------------------- CLI
 def _cmd_init(args: argparse.Namespace) -> int:
     engine = workspace.open_engine(args.db)
+    secret_key.ensure_key_file()  # the server secret (signs model versions), mode 0600
     print(f"schema ready: {engine.url.render_as_string(hide_password=True)}")
     return EXIT_OK
 
@@ -42,7 +44,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"error: {path} does not exist", file=sys.stderr)
         return EXIT_USAGE
     engine = workspace.open_engine(args.db)
-    reports = import_any(engine, args.kind, path, dry_run=args.dry_run, skip_unknown_refs=args.skip_unknown)
+    reports = import_any(engine, args.kind, path, dry_run=args.dry_run, skip_unknown_refs=args.skip_unknown,
+                         principal=args.principal)
     rejected = False
     for r in reports:
         print(r.summary())

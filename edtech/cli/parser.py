@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from edtech.cli.exit_codes import EXIT_FAILURE, EXIT_USAGE
+from edtech.core.access import SYSTEM, AccessDenied
 
 # command -> module exposing register(subparsers); each parser sets func(args) -> int.
 # Only the module of the command being run is imported (scikit-learn, statsmodels and kaleido
@@ -21,6 +22,7 @@ COMMANDS = {
     "init": "edtech.cli.dataset", "demo": "edtech.cli.dataset", "import": "edtech.cli.dataset",
     "roi": "edtech.cli.roi", "adoption": "edtech.cli.adoption", "risk": "edtech.cli.risk",
     "scenario": "edtech.cli.budget", "report": "edtech.cli.report", "bench": "edtech.cli.bench",
+    "user": "edtech.cli.user", "serve": "edtech.cli.serve",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
@@ -35,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 def _command_of(argv: list[str]) -> str | None:
     args = iter(argv)
     for a in args:
-        if a == "--db":
+        if a in GLOBAL_OPTIONS:
             next(args, None)
         elif not a.startswith("-"):
             return a
@@ -45,6 +47,8 @@ def _command_of(argv: list[str]) -> str | None:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m edtech", description="EdTech Compass command line")
     parser.add_argument("--db", default=None, help="database URL (else EDTECH_DATABASE_URL, else data/edtech.db)")
+    parser.add_argument("--as", dest="as_email", default=None, metavar="EMAIL",
+                        help="act as this account (its role and schools); default: the director")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     command = _command_of(argv if argv is not None else sys.argv[1:])
     modules = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
@@ -59,11 +63,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-GLOBAL_OPTIONS = ("--db",)  # accepted before or after the sub-command (data contract v2)
+GLOBAL_OPTIONS = ("--db", "--as")  # accepted before or after the sub-command (data contract v2)
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move `--db URL` / `--db=URL` found after the sub-command to the front, where argparse reads it."""
+    """Move `--db URL` / `--db=URL` (and `--as EMAIL`) found after the sub-command to the front, where argparse reads it."""
     front, rest, i = [], [], 0
     while i < len(argv):
         a = argv[i]
@@ -79,6 +83,18 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _principal(args: argparse.Namespace):
+    """The command line acts as a director unless `--as EMAIL` names an account (then as that account)."""
+    if not args.as_email:
+        return SYSTEM
+    from edtech.services import accounts, workspace
+
+    found = accounts.principal_for(workspace.open_engine(args.db), args.as_email)
+    if found is None:
+        raise AccessDenied(f"there is no usable account for {args.as_email} (see `python -m edtech user list`)")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
@@ -90,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        args.principal = _principal(args)
         return int(args.func(args))
+    except AccessDenied as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILURE
     except Exception:  # noqa: BLE001 - last resort: report and exit 1

@@ -8,7 +8,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from edtech.core import config
+from edtech.core.access import SYSTEM, Principal
 from edtech.ingest import contract as ct
+from edtech.services import audit
+from edtech.services.import_access import guard_for
 from edtech.store import data
 
 IMPORT_KINDS = (*ct.KINDS, "oneroster", "learnplatform", "auto")
@@ -20,6 +23,8 @@ def load_sample_district(engine: Engine, *, n_students: int | None = None, seed:
 
     Both go through the normal importer, so the sample obeys every rule a real upload does.
     """
+    from edtech.services import accounts  # the demo accounts come with the sample district
+
     data.init_db(engine)
     if n_students is None and (config.SAMPLES_DIR / "usage.csv").exists():
         files = sorted((p for p in config.SAMPLES_DIR.glob("*.csv")),
@@ -31,6 +36,7 @@ def load_sample_district(engine: Engine, *, n_students: int | None = None, seed:
             if progress:
                 progress(i / len(files), f"loading {path.name}")
             reports.append(data.import_file(engine, path.stem, path, user="sample"))
+        accounts.ensure_demo_accounts(engine)  # demo director/coordinator/board/viewer (usable in demo mode only)
         return reports
     from edtech.sample import generate as samples  # generation is only needed for non-default sizes
 
@@ -41,19 +47,35 @@ def load_sample_district(engine: Engine, *, n_students: int | None = None, seed:
         if progress:
             progress(i / len(frames), f"loading {kind}")
         reports.append(data.import_frame(engine, kind, frames[kind], file_name=f"sample {kind}", user="sample"))
+    accounts.ensure_demo_accounts(engine)
     return reports
 
 
 def import_any(engine: Engine, kind: str, path: Path, *, dry_run: bool = False,
-               skip_unknown_refs: bool = False) -> list[data.ImportReport]:
+               skip_unknown_refs: bool = False, principal: Principal = SYSTEM) -> list[data.ImportReport]:
+    """Import a file, folder or zip as `principal` (a coordinator: only their schools' rows)."""
+    kw = {"dry_run": dry_run, "user": audit.actor_name(principal), "row_guard": guard_for(principal)}
     if kind == "oneroster":
-        return data.import_oneroster(engine, path, dry_run=dry_run)
-    if kind == "learnplatform":
-        return data.import_learnplatform(engine, path, dry_run=dry_run)
-    if path.is_dir() or path.suffix.lower() == ".zip":
+        reports = data.import_oneroster(engine, path, **kw)
+    elif kind == "learnplatform":
+        reports = data.import_learnplatform(engine, path, **kw)
+    elif path.is_dir() or path.suffix.lower() == ".zip":
         files = ([data.UploadFile(p.name, p.read_bytes()) for p in sorted(path.iterdir()) if p.is_file()]
                  if path.is_dir() else [data.UploadFile(path.name, path.read_bytes())])
-        return data.import_upload(engine, files, dry_run=dry_run, skip_unknown_refs=skip_unknown_refs)
-    return [data.import_file(engine, kind, path, dry_run=dry_run, skip_unknown_refs=skip_unknown_refs)]
+        reports = data.import_upload(engine, files, skip_unknown_refs=skip_unknown_refs, **kw)
+    else:
+        reports = [data.import_file(engine, kind, path, skip_unknown_refs=skip_unknown_refs, **kw)]
+    audit_imports(engine, principal, reports)
+    return reports
+
+
+def audit_imports(engine: Engine, principal: Principal, reports: list[data.ImportReport]) -> None:
+    """One audit row per file imported or refused (a check-only run changes nothing and is not logged)."""
+    for r in reports:
+        if r.dry_run:
+            continue
+        audit.record(engine, principal, "imported" if r.ok else "import rejected", scope=principal.scope,
+                     detail=f"{r.file_name} -> {r.kind}: {r.rows_stored:,} rows stored"
+                     + ("" if r.ok else f", {r.rejected:,} rejected"))
 
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
+from sqlalchemy.engine import Engine
 
+from edtech.core.access import Principal
 from edtech.ingest import contract as ct
 from edtech.ingest.formats import NotATableError, read_table_bytes
+from edtech.services import audit
+from edtech.services.dataset import audit_imports
+from edtech.services.import_access import guard_for
 from edtech.store import data
+
+
+def import_upload(engine: Engine, files: list[data.UploadFile], principal: Principal,
+                  **kw: Any) -> list[data.ImportReport]:
+    """The Data page's import: all or nothing per file, only the rows `principal` may write, audited."""
+    reports = data.import_upload(engine, files, user=audit.actor_name(principal), row_guard=guard_for(principal), **kw)
+    audit_imports(engine, principal, reports)
+    return reports
 
 
 @dataclass

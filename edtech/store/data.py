@@ -44,6 +44,8 @@ from edtech.store import repository
 from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
 
 Progress = Callable[[float, str], None]
+# (open transaction, table kind, validated rows indexed by file line, the report's issues) -> None
+RowGuard = Callable[[Connection, str, pd.DataFrame, IssueLog], None]
 WRITE_BATCH_ROWS = 100_000     # rows turned into Python tuples at a time when writing
 STAGE_WEEKLY_ROWS = 1_000_000  # weekly partial rows held in memory before they go to a staging table
 
@@ -311,8 +313,12 @@ def _weekly_usage(typed: pd.DataFrame, has_sessions: bool) -> pd.DataFrame:
 def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, file_name: str,
                   checksum: str = "", dry_run: bool = False, user: str | None = None,
                   skip_unknown_refs: bool = False, progress: Progress | None = None,
-                  total_bytes: int | None = None, warnings: list[str] | None = None) -> ImportReport:
+                  total_bytes: int | None = None, warnings: list[str] | None = None,
+                  row_guard: RowGuard | None = None) -> ImportReport:
     """Validate and store a stream of text chunks (index = spreadsheet line) into one table.
+
+    `row_guard(conn, kind, typed_rows, issues)` adds an issue per row the importing account may not
+    write (a coordinator's rows of another school): the file is then rejected like any invalid file.
 
     Everything happens in one transaction: any invalid row (or any failure) writes nothing.
     With skip_unknown_refs, rows whose IDs are unknown are skipped and counted instead.
@@ -344,6 +350,8 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
             checked = validate_chunk(chunk, table, mapping, refs, report.issues, scales=percent_scales,
                                      skip_unknown_refs=skip_unknown_refs)
             typed = checked.frame
+            if row_guard is not None:
+                row_guard(conn, kind, typed, report.issues)
             report.rejected += checked.bad_rows
             report.skipped += checked.skipped
             if report.issues or dry_run:
@@ -591,7 +599,7 @@ def expand_upload(files: list[UploadFile]) -> list[UploadFile]:
 
 def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, str] | None = None,
                   dry_run: bool = False, user: str | None = None, skip_unknown_refs: bool = False,
-                  progress: Progress | None = None) -> list[ImportReport]:
+                  progress: Progress | None = None, row_guard: RowGuard | None = None) -> list[ImportReport]:
     """Import several files (or zips): OneRoster and LearnPlatform sets are recognised and
     converted; the rest go to their tables in dependency order, each file all-or-nothing."""
     files = expand_upload(files)
@@ -600,10 +608,12 @@ def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, s
     if "orgs.csv" in names and "users.csv" in names:
         frames = {Path(f.name).stem.lower(): read_table_bytes(f.name, f.data) for f in files
                   if Path(f.name).suffix.lower() == ".csv"}
-        reports += _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", dry_run, user)
+        reports += _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", dry_run, user,
+                                   row_guard=row_guard)
         return reports
     if "products_info.csv" in names:
-        return import_learnplatform(engine, {f.name: f.data for f in files}, dry_run=dry_run, user=user)
+        return import_learnplatform(engine, {f.name: f.data for f in files}, dry_run=dry_run, user=user,
+                                    row_guard=row_guard)
     kinds = kinds or {}
     planned = []
     for f in files:
@@ -617,21 +627,21 @@ def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, s
             reports.append(_unreadable(engine, "unknown", f.name, "cannot tell which table this file is; choose the kind"))
             continue
         reports.append(import_bytes(engine, kind, f.name, f.data, dry_run=dry_run, user=user,
-                                    skip_unknown_refs=skip_unknown_refs))
+                                    skip_unknown_refs=skip_unknown_refs, row_guard=row_guard))
     if progress:
         progress(1.0, "done")
     return reports
 
 
 def _import_adapted(engine: Engine, adapted: adapters.Adapted, source: str, dry_run: bool,
-                    user: str | None) -> list[ImportReport]:
+                    user: str | None, row_guard: RowGuard | None = None) -> list[ImportReport]:
     reports = []
     for kind in sorted(adapted.frames, key=lambda k: ct.TABLES[k].order):
         report = import_frame(engine, kind, adapted.frames[kind], file_name=f"{source}: {kind}",
-                              dry_run=dry_run, user=user)
+                              dry_run=dry_run, user=user, row_guard=row_guard)
         report.warnings.extend(adapted.warnings.get(kind, []))
         reports.append(report)
-    if adapted.settings and not dry_run:
+    if adapted.settings and not dry_run and all(r.ok for r in reports):
         for key, value in adapted.settings.items():
             save_setting(engine, key, value)
     return reports
@@ -650,7 +660,8 @@ def import_oneroster(engine: Engine, path: str | Path, **kw) -> list[ImportRepor
     if "orgs" not in frames or "users" not in frames:
         report = _unreadable(engine, "oneroster", path.name, "a OneRoster set needs orgs.csv and users.csv")
         return [report]
-    return _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", kw.get("dry_run", False), kw.get("user"))
+    return _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", kw.get("dry_run", False), kw.get("user"),
+                           row_guard=kw.get("row_guard"))
 
 
 def import_learnplatform(engine: Engine, source: str | Path | dict[str, bytes], **kw) -> list[ImportReport]:
@@ -666,7 +677,8 @@ def import_learnplatform(engine: Engine, source: str | Path | dict[str, bytes], 
             blobs = {f.name: f.data for f in expand_upload([UploadFile(path.name, path.read_bytes())])}
     frames = {name: read_table_bytes(name, data) for name, data in blobs.items()}
     adapted = adapters.from_learnplatform(frames)
-    return _import_adapted(engine, adapted, "LearnPlatform", kw.get("dry_run", False), kw.get("user"))
+    return _import_adapted(engine, adapted, "LearnPlatform", kw.get("dry_run", False), kw.get("user"),
+                           row_guard=kw.get("row_guard"))
 
 
 # --------------------------------------------------------------------------- reading
