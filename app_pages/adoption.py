@@ -70,7 +70,7 @@ with tabs[0]:
     else:
         if school_id is None:
             value = st.radio("Colour by", ["utilization", "fidelity"], horizontal=True, key="adoption_heat_value")
-            st.plotly_chart(view.heatmaps[value], key="adoption_heatmap")
+            components.chart(view.heatmaps[value], key="adoption_heatmap")
         else:
             cols = st.columns(3)
             cols[0].metric("Tools licensed", int((rows["licensed_students"] > 0).sum()))
@@ -105,8 +105,8 @@ with tabs[0]:
 
 # ---------------------------------------------------------------- trends & dosage
 with tabs[1]:
-    st.plotly_chart(view.trend, key="adoption_trend")
-    st.plotly_chart(view.dosage, key="adoption_dosage")
+    components.chart(view.trend, key="adoption_trend")
+    components.chart(view.dosage, key="adoption_dosage")
 
 # ---------------------------------------------------------------- who is not using it
 with tabs[2]:
@@ -144,17 +144,19 @@ with tabs[3]:
         pick = st.selectbox("Tool", ["All tools", *offered_tools], key="adoption_equity_tool",
                             format_func=lambda t: t if t == "All tools" else str(tool_names.get(t, t)))
         by_quartile, sub, chart = cache.adoption_equity_view(scope, None if pick == "All tools" else pick)
-        st.plotly_chart(chart, key="adoption_equity_chart")
+        components.chart(chart, key="adoption_equity_chart")
         gaps = by_quartile[by_quartile["gap"]]
         for r in gaps.itertuples(index=False):
-            st.warning(f"Gap: schools in FRL {r.frl_quartile} use it {r.gap_pts:.0f} points less than the best quartile.")
+            st.warning(f"Gap: schools in FRL {components.escape(r.frl_quartile)} use it {r.gap_pts:.0f} points less "
+                       "than the best quartile.")
         components.table(components.suppressed_equity(by_quartile, SUPPRESS_MIN), hide_index=True, key="adoption_equity_q")
         if sub.empty:
             st.caption("No subgroup flags (frl, ell, iep) in the student file.")
         else:
             st.markdown("**By student subgroup** (gap = points by which the group's use trails the other students')")
             for r in sub[sub["gap"]].itertuples(index=False):
-                st.warning(f"Gap: {r.label} use it {r.gap_pts:.0f} points less than other students.")
+                st.warning(f"Gap: {components.escape(r.label)} use it {r.gap_pts:.0f} points less than other "
+                           "students.")
             components.table(components.suppressed_equity(sub, SUPPRESS_MIN), hide_index=True, key="adoption_equity_sub")
 
 # ---------------------------------------------------------------- devices
@@ -163,7 +165,7 @@ with tabs[4]:
     if district.devices.empty:
         st.info("No device inventory loaded.")
     else:
-        st.plotly_chart(view.devices, key="adoption_devices_chart")
+        components.chart(view.devices, key="adoption_devices_chart")
         st.caption(f"Past refresh = bought more than {components.REFRESH_YEARS} years before {district.as_of:%Y-%m-%d}; "
                    "past AUE = no more automatic updates. Gaps: fewer than "
                    f"{components.LOW_COVERAGE} active devices per student, or more than {components.OLD_DEVICE_SHARE:.0%} old.")
@@ -181,7 +183,7 @@ with tabs[5]:
         choice = st.selectbox("PD session", range(len(change)), format_func=lambda i: labels[i], key="adoption_pd")
         ev = change.iloc[choice]
         row = int(report.pd_change.index.get_loc(change.index[choice]))
-        st.plotly_chart(cache.adoption_pd_figure(scope, row, labels[choice]), key="adoption_pd_chart")
+        components.chart(cache.adoption_pd_figure(scope, row, labels[choice]), key="adoption_pd_chart")
         cols = st.columns(3)
         cols[0].metric("Weekly users, 6 weeks before", f"{ev['active_before']:.0f}")
         cols[1].metric("Weekly users, 6 weeks after", f"{ev['active_after']:.0f}",
@@ -197,12 +199,12 @@ with tabs[6]:
         st.info("No aggregate engagement data (e.g. a LearnPlatform export). Import one on the **Data** page.")
     else:
         agg = district.usage_aggregate
-        st.caption(f"{len(agg):,} daily rows at {report.aggregate_level} level, "
+        st.caption(f"{len(agg):,} daily rows at {components.escape(report.aggregate_level)} level, "
                    f"{agg['date'].min():%Y-%m-%d} to {agg['date'].max():%Y-%m-%d}. pct_access = share of students with "
                    "at least one visit that day; averages are over the days each product reported.")
-        st.plotly_chart(view.aggregate["top"], key="adoption_agg_top")
-        st.plotly_chart(view.aggregate["trend"], key="adoption_agg_trend")
-        st.plotly_chart(view.aggregate["total"], key="adoption_agg_total")
+        components.chart(view.aggregate["top"], key="adoption_agg_top")
+        components.chart(view.aggregate["trend"], key="adoption_agg_trend")
+        components.chart(view.aggregate["total"], key="adoption_agg_total")
         if len(report.aggregate_shift):
             shift = report.aggregate_shift.merge(report.aggregate_top[["tool_id", "tool_name"]], on="tool_id")
             top = shift.iloc[0]

@@ -38,7 +38,7 @@ audit = st.multiselect(
     "Also keep out of the model (audit only)", [c for c in columns if c not in auto_audit and not risk.is_id_name(c)],
     key="risk_audit",
     help="Columns used only for the fairness audit, never as inputs. Already audit-only: "
-         + (", ".join(auto_audit) or "none") + " (race, ethnicity, gender, sex, FRL, ELL, IEP, disability, "
+         + (components.escape(", ".join(auto_audit)) or "none") + " (race, ethnicity, gender, sex, FRL, ELL, IEP, disability, "
          "nationality, age band, deprivation index... are always audit-only).")
 
 already = risk_cache.is_trained(scope, target, validation, audit)
@@ -56,7 +56,7 @@ if st.button("Train and check the model", key="risk_train", type="primary") or a
             if scope is None:  # a district-wide model becomes a stored version (board report, `risk score`)
                 st.session_state["risk_saved_version"] = risk_cache.save_version(trained)
     except risk.RiskInputError as exc:
-        st.error(f"Cannot train on this outcome: {exc}")
+        st.error(f"Cannot train on this outcome: {components.escape(exc)}")
         st.stop()
 else:
     st.caption("Training takes a few seconds to a minute and runs only when you press the button; "
@@ -69,11 +69,11 @@ if st.session_state.get("risk_saved_version"):
                "model card and the fitted model); the board report's at-risk counts use the latest version.")
 m = result.metrics
 for warning in result.warnings:
-    st.warning(f"`{warning['column']}` {warning['reason']}.")
+    st.warning(f"{components.escape_code(warning['column'])} {components.escape(warning['reason'])}.")
 st.subheader("Does the model beat simple rules?")
 spread = (f"mean over {result.n_seeds} cross-validation seeds, [min, max] in brackets" if result.n_seeds > 1
           else f"latest cohort, {result.range_kind} in brackets")
-st.caption(f"{result.validation}; every number is out-of-sample ({spread}). Capacity k = {m['k']:.0%} of students "
+st.caption(f"{components.escape(result.validation)}; every number is out-of-sample ({spread}). Capacity k = {m['k']:.0%} of students "
            f"flagged. No-information rate {m['no_information_rate']:.1%}: the accuracy of always predicting the "
            "majority class, which any accuracy must beat.")
 rows = {"model": m, **result.baselines}
@@ -86,22 +86,22 @@ table = pd.DataFrame([{"": risk.BASELINE_LABELS.get(name, name),
                        "recall at k": risk.format_with_range(r, "recall_at_k", pct=True),
                        "how": r.get("description", risk.MODEL_LABELS[result.model_kind])}
                       for name, r in rows.items()])
-st.dataframe(table, hide_index=True, width="stretch", key="risk_metrics")
+components.table(table, hide_index=True, width="stretch", key="risk_metrics")
 if risk.accuracy_note(result):
-    st.warning(risk.accuracy_note(result))
+    st.warning(components.escape(risk.accuracy_note(result)))
 for name, reason in result.unavailable_baselines.items():
-    st.caption(f"{risk.BASELINE_LABELS.get(name, name)}: not computed ({reason}).")
+    st.caption(f"{components.escape(risk.BASELINE_LABELS.get(name, name))}: not computed ({components.escape(reason)}).")
 headline = risk.recommendation_headline(result)
 if result.recommended is None:
-    st.info(headline)
+    st.info(components.escape(headline))
 elif result.recommended:
-    st.success(headline)
+    st.success(components.escape(headline))
 else:
-    st.warning(headline + " Prefer the simple rule until the model does better.")
+    st.warning(components.escape(headline) + " Prefer the simple rule until the model does better.")
 
 g1, g2 = st.columns(2)
-g1.plotly_chart(charts.calibration_figure(result.calibration), key="risk_calibration")
-g2.plotly_chart(charts.pr_figure(result.pr_curve, m["k"], result.baselines), key="risk_pr")
+components.chart(charts.calibration_figure(result.calibration), key="risk_calibration", where=g1)
+components.chart(charts.pr_figure(result.pr_curve, m["k"], result.baselines), key="risk_pr", where=g2)
 
 st.subheader("Fairness audit")
 st.caption("Selection at the top k%. Ratios compare each group with the largest one; outside 0.8–1.25 is flagged. "
@@ -110,12 +110,12 @@ if result.fairness.empty:
     st.info("No subgroup columns (race/ethnicity, gender, FRL, ELL, IEP, disability, age band...) to audit; "
             "mark columns as audit-only above.")
 else:
-    st.dataframe(result.fairness, hide_index=True, width="stretch", key="risk_fairness")
+    components.table(result.fairness, hide_index=True, width="stretch", key="risk_fairness")
     flags = risk.fairness_flags(result.fairness)
     if flags:
-        st.warning("Flagged disparities: " + "; ".join(flags))
+        st.warning("Flagged disparities: " + components.escape("; ".join(flags)))
 
-st.plotly_chart(charts.importance_figure(result.importance), key="risk_importance")
+components.chart(charts.importance_figure(result.importance), key="risk_importance")
 
 st.subheader("Students to support")
 if not state.can_see_students():
@@ -130,7 +130,7 @@ else:
     if schools and cap2.toggle("Set capacity per school", key="risk_per_school"):
         with cap2.container(height=220):
             for school in schools:
-                capacity[school] = st.slider(str(school), 0.0, 0.5, float(default_k), 0.01,
+                capacity[school] = st.slider(components.escape(school), 0.0, 0.5, float(default_k), 0.01,
                                              key=f"risk_k_{school}", format="%.2f")
     scores["flagged"] = risk.flag_by_school(scores, capacity, default_k)
     flagged = scores[scores["flagged"]].drop(columns=["flagged"])
@@ -138,10 +138,11 @@ else:
                "the risk would drop if that value were typical, not causes. The list scores the latest cohort with the "
                "model fitted on all labelled rows, so students whose outcome was used in training get in-sample "
                "risks; the quality figures above are out-of-sample.")
-    st.dataframe(flagged, hide_index=True, width="stretch", key="risk_list",
+    components.table(flagged, hide_index=True, width="stretch", key="risk_list",
                  column_config={"risk": st.column_config.NumberColumn(format="percent")})
     st.download_button("Download the list (CSV)", neutralize_frame(flagged).to_csv(index=False).encode(),
                        file_name="at_risk_students.csv", mime="text/csv", key="risk_download")
 
 with st.expander("Model card"):
-    st.markdown(trained.card)
+    # the card is markdown with column names, groups and the typed outcome in it: shown as its source
+    st.code(trained.card, language="markdown", wrap_lines=True)

@@ -38,6 +38,7 @@ if inputs.is_empty:
     st.stop()
 
 engine = cache.get_engine()
+editable = state.can(state.Action.EDIT_BUDGET)  # a viewer reads saved scenarios only
 tool_names = {t.tool_id: t.name for t in inputs.tools}
 tool_ids = list(tool_names)
 schools = sorted(inputs.enrollment["school_id"].astype(str).unique()) if len(inputs.enrollment) else []
@@ -174,7 +175,11 @@ def on_save() -> None:
         scenarios[name] = spec
         st.session_state["budget_active"] = name
         st.session_state[LOADED_KEY] = name
-    budget_service.save_scenario(engine, spec)
+    try:
+        budget_service.save_scenario(engine, spec, state.current_principal())
+    except PermissionError as exc:  # someone else's scenario of that name
+        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        return
     st.session_state[NOTICE_KEY] = ("success", f"Saved “{name}”.")
 
 
@@ -199,7 +204,11 @@ def on_load() -> None:
 def on_delete_saved() -> None:
     name = st.session_state.get("budget_load_name")
     if name:
-        budget_service.delete_saved_scenario(engine, name)
+        try:
+            budget_service.delete_saved_scenario(engine, name, state.current_principal())
+        except PermissionError as exc:  # another person's scenario: its owner or the director deletes it
+            st.session_state[NOTICE_KEY] = ("error", str(exc))
+            return
         st.session_state[NOTICE_KEY] = ("success", f"Deleted saved scenario “{name}”.")
 
 
@@ -260,109 +269,122 @@ if st.session_state.get(LOADED_KEY) != st.session_state["budget_active"]:
 
 notice = st.session_state.pop(NOTICE_KEY, None)
 if notice:
-    getattr(st, notice[0])(notice[1])
+    getattr(st, notice[0])(components.escape(notice[1]))  # names scenarios: data
 
 saved = budget_service.saved_scenarios(engine)
-top = st.columns([2, 1, 1, 1])
-top[0].selectbox("Scenario being edited", list(st.session_state[SCENARIOS_KEY]), key="budget_active",
-                 on_change=on_switch)
-top[1].button("New", key="budget_new", on_click=on_new, icon=":material/add:", width="stretch")
-top[2].button("Duplicate", key="budget_duplicate", on_click=on_duplicate, icon=":material/content_copy:",
-              width="stretch")
-top[3].button("Remove", key="budget_remove", on_click=on_remove, icon=":material/close:", width="stretch",
-              help="Take it out of the comparison (a saved copy stays saved).")
-with st.expander("Save, load or delete saved scenarios", icon=":material/save:"):
-    c = st.columns([2, 1, 2, 1, 1])
-    c[0].text_input("Save as", key="budget_save_name")
-    c[1].button("Save", key="budget_save", on_click=on_save, type="primary", width="stretch")
-    c[2].selectbox("Saved scenarios", saved, key="budget_load_name", index=0 if saved else None,
-                   placeholder="none saved yet")
-    c[3].button("Load", key="budget_load", on_click=on_load, width="stretch", disabled=not saved)
-    c[4].button("Delete", key="budget_delete_saved", on_click=on_delete_saved, width="stretch", disabled=not saved)
+if editable:
+    top = st.columns([2, 1, 1, 1])
+    top[0].selectbox("Scenario being edited", list(st.session_state[SCENARIOS_KEY]), key="budget_active",
+                     on_change=on_switch)
+    top[1].button("New", key="budget_new", on_click=on_new, icon=":material/add:", width="stretch")
+    top[2].button("Duplicate", key="budget_duplicate", on_click=on_duplicate, icon=":material/content_copy:",
+                  width="stretch")
+    top[3].button("Remove", key="budget_remove", on_click=on_remove, icon=":material/close:", width="stretch",
+                  help="Take it out of the comparison (a saved copy stays saved).")
+    with st.expander("Save, load or delete saved scenarios", icon=":material/save:"):
+        c = st.columns([2, 1, 2, 1, 1])
+        c[0].text_input("Save as", key="budget_save_name")
+        c[1].button("Save", key="budget_save", on_click=on_save, type="primary", width="stretch")
+        c[2].selectbox("Saved scenarios", saved, key="budget_load_name", index=0 if saved else None,
+                       placeholder="none saved yet")
+        c[3].button("Load", key="budget_load", on_click=on_load, width="stretch", disabled=not saved)
+        c[4].button("Delete", key="budget_delete_saved", on_click=on_delete_saved, width="stretch", disabled=not saved)
+else:
+    if not saved:
+        st.info("No budget scenario has been saved yet. The director and board members save scenarios here.",
+                icon=":material/info:")
+        st.stop()
+    st.selectbox("Saved scenario", saved, key="budget_view_name",
+                 help="Your role reads saved scenarios; the director and board members change them.")
+    viewing = budget_service.load_saved_scenario(engine, st.session_state["budget_view_name"])
+    st.session_state[SCENARIOS_KEY] = {viewing["name"]: viewing}
+    st.session_state["budget_active"] = viewing["name"]
+
 
 active_name = st.session_state["budget_active"]
 active_spec = st.session_state[SCENARIOS_KEY][active_name]
 
 # ---------------------------------------------------------------- levers
 
-with st.container(border=True):
-    st.markdown(f"**Levers and assumptions of “{active_name}”** — every change recomputes at once")
-    c = st.columns(4)
-    c[0].selectbox("Year 1", year_choices, key="budget_start_fy", format_func=fy_label,
-                   help="By default the first fiscal year that starts after the data's as-of date "
-                        f"({inputs.first_fy}): the first year a decision taken now can change. Prices escalate "
-                        "from each contract's own renewal date whatever year you start.")
-    c[1].slider("Horizon (fiscal years)", 1, budget.MAX_HORIZON, key="budget_horizon")
-    c[2].number_input("Price escalator, % a year", -10.0, 50.0, step=0.5, key="budget_escalator",
-                      help="For contracts without their own escalator; contract escalators are kept.")
-    c[3].number_input("Enrollment change, % a year", -20.0, 20.0, step=0.5, key="budget_enrollment",
-                      help="Compounded from the data's school year; scales seats (so license cost) and students "
-                           "served.")
-    c = st.columns(4)
-    c[0].number_input("Discount rate, %", 0.0, 20.0, step=0.5, key="budget_discount",
-                      help="r of the capital recovery factor that annualizes devices.")
-    c[1].checkbox("Right-size every tool", key="budget_right_size_all",
-                  help="Seats → peak 30-day active users × (1 + buffer), rounded up; never more than today. The same "
-                       "rule and default buffer (10%) as the Tool ROI reasons, the board report and the memos.")
-    c[2].multiselect("…or right-size these", tool_ids, key="budget_right_size_tools", format_func=tool_names.get,
-                     disabled=st.session_state["budget_right_size_all"])
-    c[3].number_input("Right-size buffer, %", 0.0, 100.0, step=5.0, key="budget_buffer")
-    c = st.columns(4)
-    c[0].slider("Device refresh cycle (years)", 3, 8, key="budget_refresh",
-                help="Devices are also replaced at their auto-update expiration (AUE) date.")
-    c[1].number_input("Sunset tools with ROI score below (0 = off)", 0.0, 100.0, step=5.0, key="budget_sunset_roi")
-    c[2].multiselect("Sunset these tools", tool_ids, key="budget_sunset_tools", format_func=tool_names.get)
-    c[3].multiselect("Must keep", tool_ids, key="budget_must_keep", format_func=tool_names.get,
-                     help="Never sunset (also binding for the optimizer).")
-    c = st.columns(4)
-    c[0].number_input("Extra PD investment, $ a year", 0.0, 10_000_000.0, step=5_000.0, key="budget_pd_invest")
-    with st.expander("Expand a tool, add one-off purchases, end or change a grant"):
-        e = st.columns([2, 2, 2, 1])
-        e[0].selectbox("Expand tool", [NONE, *tool_ids], key="budget_expand_tool",
-                       format_func=lambda t: tool_names.get(t, t))
-        e[1].multiselect("to schools (none = all)", schools, key="budget_expand_schools")
-        e[2].multiselect("and grades (none = all)", grades, key="budget_expand_grades")
-        e[3].button("Add", key="budget_add_expansion", on_click=on_add_expansion, width="stretch")
-        years_now = year_choices
-        p = st.columns([2, 1, 1, 1, 1])
-        p[0].text_input("Purchase", value="Interactive panels", key="budget_purchase_name")
-        p[1].selectbox("Fiscal year", years_now, key="budget_purchase_fy")
-        p[2].number_input("Amount, $", 0.0, 100_000_000.0, step=1_000.0, key="budget_purchase_amount")
-        p[3].selectbox("Category", list(budget.SPEND_CATEGORIES), key="budget_purchase_category")
-        p[4].button("Add", key="budget_add_purchase", on_click=on_add_purchase, width="stretch")
-        g = st.columns([2, 1, 1, 1, 1])
-        g[0].selectbox("Grant or funding source", sources, key="budget_grant_source", index=0 if sources else None,
-                       placeholder="no funding on file", accept_new_options=True,
-                       help="A source of the funding table (e.g. ESSER); type a new name to add a source.")
-        g[1].radio("Change", [GRANT_ENDS, GRANT_AMOUNT], key="budget_grant_mode",
-                   help="Ends after: the source funds nothing after that fiscal year (e.g. ESSER ends a year early). "
-                        "Amount in: the source's funding that year (rolled forward to later years with no row).")
-        g[2].selectbox("Fiscal year", year_choices, key="budget_grant_fy")
-        g[3].number_input("Amount, $", 0.0, 100_000_000.0, step=5_000.0, key="budget_grant_amount",
-                          disabled=st.session_state.get("budget_grant_mode") == GRANT_ENDS)
-        g[4].button("Add", key="budget_add_grant", on_click=on_add_funding_change, width="stretch")
-        added = [f"Expand {tool_names.get(x['tool_id'], x['tool_id'])} "
-                 f"({', '.join(x['schools']) or 'all schools'}; grades {', '.join(x['grades']) or 'all'})"
-                 for x in active_spec["levers"]["expansions"]]
-        added += [f"{x['name']}: {money(x['amount'])} in FY{x['fiscal_year']} ({x['category']})"
-                  for x in active_spec["levers"]["one_off_purchases"]]
-        added += [f"{x['source']}: ends after FY{x['ends_after']}" if x.get("ends_after") is not None
-                  else f"{x['source']}: {money(x['amount'])} in FY{x['fiscal_year']}"
-                  for x in active_spec["levers"].get("funding_changes", [])]
-        if added:
-            st.markdown(md("\n".join(f"- {line}" for line in added)))
-            st.button("Clear expansions, purchases and grant changes", key="budget_clear_additions",
-                      on_click=on_clear_additions)
+if editable:
+    with st.container(border=True):
+        st.markdown(f"**Levers and assumptions of “{components.escape(active_name)}”** — every change recomputes at once")
+        c = st.columns(4)
+        c[0].selectbox("Year 1", year_choices, key="budget_start_fy", format_func=fy_label,
+                       help="By default the first fiscal year that starts after the data's as-of date "
+                            f"({inputs.first_fy}): the first year a decision taken now can change. Prices escalate "
+                            "from each contract's own renewal date whatever year you start.")
+        c[1].slider("Horizon (fiscal years)", 1, budget.MAX_HORIZON, key="budget_horizon")
+        c[2].number_input("Price escalator, % a year", -10.0, 50.0, step=0.5, key="budget_escalator",
+                          help="For contracts without their own escalator; contract escalators are kept.")
+        c[3].number_input("Enrollment change, % a year", -20.0, 20.0, step=0.5, key="budget_enrollment",
+                          help="Compounded from the data's school year; scales seats (so license cost) and students "
+                               "served.")
+        c = st.columns(4)
+        c[0].number_input("Discount rate, %", 0.0, 20.0, step=0.5, key="budget_discount",
+                          help="r of the capital recovery factor that annualizes devices.")
+        c[1].checkbox("Right-size every tool", key="budget_right_size_all",
+                      help="Seats → peak 30-day active users × (1 + buffer), rounded up; never more than today. The same "
+                           "rule and default buffer (10%) as the Tool ROI reasons, the board report and the memos.")
+        c[2].multiselect("…or right-size these", tool_ids, key="budget_right_size_tools", format_func=tool_names.get,
+                         disabled=st.session_state["budget_right_size_all"])
+        c[3].number_input("Right-size buffer, %", 0.0, 100.0, step=5.0, key="budget_buffer")
+        c = st.columns(4)
+        c[0].slider("Device refresh cycle (years)", 3, 8, key="budget_refresh",
+                    help="Devices are also replaced at their auto-update expiration (AUE) date.")
+        c[1].number_input("Sunset tools with ROI score below (0 = off)", 0.0, 100.0, step=5.0, key="budget_sunset_roi")
+        c[2].multiselect("Sunset these tools", tool_ids, key="budget_sunset_tools", format_func=tool_names.get)
+        c[3].multiselect("Must keep", tool_ids, key="budget_must_keep", format_func=tool_names.get,
+                         help="Never sunset (also binding for the optimizer).")
+        c = st.columns(4)
+        c[0].number_input("Extra PD investment, $ a year", 0.0, 10_000_000.0, step=5_000.0, key="budget_pd_invest")
+        with st.expander("Expand a tool, add one-off purchases, end or change a grant"):
+            e = st.columns([2, 2, 2, 1])
+            e[0].selectbox("Expand tool", [NONE, *tool_ids], key="budget_expand_tool",
+                           format_func=lambda t: tool_names.get(t, t))
+            e[1].multiselect("to schools (none = all)", schools, key="budget_expand_schools")
+            e[2].multiselect("and grades (none = all)", grades, key="budget_expand_grades")
+            e[3].button("Add", key="budget_add_expansion", on_click=on_add_expansion, width="stretch")
+            years_now = year_choices
+            p = st.columns([2, 1, 1, 1, 1])
+            p[0].text_input("Purchase", value="Interactive panels", key="budget_purchase_name")
+            p[1].selectbox("Fiscal year", years_now, key="budget_purchase_fy")
+            p[2].number_input("Amount, $", 0.0, 100_000_000.0, step=1_000.0, key="budget_purchase_amount")
+            p[3].selectbox("Category", list(budget.SPEND_CATEGORIES), key="budget_purchase_category")
+            p[4].button("Add", key="budget_add_purchase", on_click=on_add_purchase, width="stretch")
+            g = st.columns([2, 1, 1, 1, 1])
+            g[0].selectbox("Grant or funding source", sources, key="budget_grant_source", index=0 if sources else None,
+                           placeholder="no funding on file", accept_new_options=True,
+                           help="A source of the funding table (e.g. ESSER); type a new name to add a source.")
+            g[1].radio("Change", [GRANT_ENDS, GRANT_AMOUNT], key="budget_grant_mode",
+                       help="Ends after: the source funds nothing after that fiscal year (e.g. ESSER ends a year early). "
+                            "Amount in: the source's funding that year (rolled forward to later years with no row).")
+            g[2].selectbox("Fiscal year", year_choices, key="budget_grant_fy")
+            g[3].number_input("Amount, $", 0.0, 100_000_000.0, step=5_000.0, key="budget_grant_amount",
+                              disabled=st.session_state.get("budget_grant_mode") == GRANT_ENDS)
+            g[4].button("Add", key="budget_add_grant", on_click=on_add_funding_change, width="stretch")
+            added = [f"Expand {tool_names.get(x['tool_id'], x['tool_id'])} "
+                     f"({', '.join(x['schools']) or 'all schools'}; grades {', '.join(x['grades']) or 'all'})"
+                     for x in active_spec["levers"]["expansions"]]
+            added += [f"{x['name']}: {money(x['amount'])} in FY{x['fiscal_year']} ({x['category']})"
+                      for x in active_spec["levers"]["one_off_purchases"]]
+            added += [f"{x['source']}: ends after FY{x['ends_after']}" if x.get("ends_after") is not None
+                      else f"{x['source']}: {money(x['amount'])} in FY{x['fiscal_year']}"
+                      for x in active_spec["levers"].get("funding_changes", [])]
+            if added:
+                st.markdown("\n".join(f"- {components.escape(line)}" for line in added))
+                st.button("Clear expansions, purchases and grant changes", key="budget_clear_additions",
+                          on_click=on_clear_additions)
 
-active_spec = spec_from_widgets(active_spec)
-st.session_state[SCENARIOS_KEY][active_name] = active_spec
+    active_spec = spec_from_widgets(active_spec)
+    st.session_state[SCENARIOS_KEY][active_name] = active_spec
 
 # ---------------------------------------------------------------- results
 
 try:
     results = [budget_cache.get_scenario_result(scope, spec) for spec in st.session_state[SCENARIOS_KEY].values()]
 except budget.ScenarioError as exc:
-    st.error(f"This scenario cannot be projected: {exc}")
+    st.error(f"This scenario cannot be projected: {components.escape(exc)}")
     st.stop()
 active_result = next(r for r in results if r.scenario.name == active_name)
 baseline_spec = active_result.scenario.baseline().to_dict()
@@ -374,7 +396,7 @@ cols = st.columns(len(compared))
 for col, r in zip(cols, compared, strict=True):
     s = r.projection.summary
     with col:
-        st.markdown(f"**{r.scenario.name}**")
+        st.markdown(f"**{components.escape(r.scenario.name)}**")
         band = r.bands.horizon_band("spend")
         st.metric(f"Total spend, FY{r.projection.years[0]}–FY{r.projection.years[-1]}", money(s["total_spend"]),
                   delta=None if r is baseline_result or abs(s["total_savings"]) < 0.5
@@ -395,9 +417,9 @@ components.table(table, hide_index=True, key="budget_compare_table", column_conf
     c: st.column_config.NumberColumn(format="dollar") for c in
     ("total_spend", "savings_vs_baseline", "year1_savings", "available_funding", "total_gap", "spend_p10",
      "spend_p90")})
-st.plotly_chart(viz_budget.scenario_comparison_figure([r.projection for r in compared]), key="budget_compare_fig")
+components.chart(viz_budget.scenario_comparison_figure([r.projection for r in compared]), key="budget_compare_fig")
 
-d = st.columns(2)
+d = st.columns(2) if state.can(state.Action.EXPORT_AGGREGATES) else [st.empty(), st.empty()]
 # built when clicked (an Excel workbook takes about a second): lever edits do not wait for it
 d[0].download_button("Download CSV", lambda: budget_service.to_csv_bytes(compared), file_name="budget_scenarios.csv",
                      mime="text/csv", key="budget_download_csv", icon=":material/download:")
@@ -406,14 +428,14 @@ d[1].download_button("Download Excel", lambda: budget_service.to_excel_bytes(com
                      mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                      key="budget_download_xlsx", icon=":material/table:")
 
-st.subheader(f"“{active_name}” in detail")
+st.subheader(f"“{components.escape(active_name)}” in detail")
 tabs = st.tabs(["Per year", "Savings", "Uncertainty", "Funding and cliff", "Per tool", "Optimizer",
                 "How this is computed"])
 with tabs[0]:
-    st.plotly_chart(viz_budget.spend_by_category_figure(active_result.projection), key="budget_spend_fig")
+    components.chart(viz_budget.spend_by_category_figure(active_result.projection), key="budget_spend_fig")
     components.table(budget.projection_table(active_result.projection), hide_index=True, key="budget_year_table")
 with tabs[1]:
-    st.plotly_chart(viz_budget.savings_waterfall_figure(active_result.savings), key="budget_waterfall")
+    components.chart(viz_budget.savings_waterfall_figure(active_result.savings), key="budget_waterfall")
 with tabs[2]:
     bands = active_result.bands.bands
     st.caption(f"Monte Carlo, {active_result.bands.draws:,} draws: escalators ± "
@@ -427,10 +449,10 @@ with tabs[2]:
                    f"{impact_band['p90']:,.0f} SD × students. These are percentiles of the simulated horizon totals, "
                    "not sums of the yearly bands below."))
     u = st.columns(2)
-    u[0].plotly_chart(viz_budget.fan_chart_figure(bands, "spend"), key="budget_fan_spend")
-    u[1].plotly_chart(viz_budget.fan_chart_figure(bands, "impact"), key="budget_fan_impact")
+    components.chart(viz_budget.fan_chart_figure(bands, "spend"), key="budget_fan_spend", where=u[0])
+    components.chart(viz_budget.fan_chart_figure(bands, "impact"), key="budget_fan_impact", where=u[1])
 with tabs[3]:
-    st.plotly_chart(viz_budget.funding_by_source_figure(active_result.projection), key="budget_funding_fig")
+    components.chart(viz_budget.funding_by_source_figure(active_result.projection), key="budget_funding_fig")
     gaps = active_result.projection.by_year.loc[active_result.projection.by_year["gap"] > 0.005]
     for row in gaps.itertuples():
         st.warning(md(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}."),
@@ -451,14 +473,14 @@ with tabs[5]:
                f"{pct(budget_cache.HARM_PROBABILITY)} (flat-prior approximation); a negative estimate whose interval "
                "includes 0 counts as no effect, never as harm.")
     o = st.columns([2, 1])
-    o[0].slider("Cut tool spend by, % a year", 0, 60, 10, step=5, key="budget_opt_cut")
-    if o[1].button("Optimize", key="budget_optimize", type="primary", width="stretch"):
+    o[0].slider("Cut tool spend by, % a year", 0, 60, 10, step=5, key="budget_opt_cut", disabled=not editable)
+    if o[1].button("Optimize", key="budget_optimize", type="primary", width="stretch", disabled=not editable):
         st.session_state[PLAN_KEY] = budget_cache.get_plan(scope, active_spec, st.session_state["budget_opt_cut"] / 100)
     plan = st.session_state.get(PLAN_KEY)
     if plan is not None:
-        (st.success if plan.feasible else st.error)(md(plan.message))
+        (st.success if plan.feasible else st.error)(components.escape(plan.message))
         if plan.feasible:
-            st.info(md(plan.why), icon=":material/info:")
+            st.info(components.escape(plan.why), icon=":material/info:")
             caps = plan.by_year.assign(fiscal_year=[f"FY{y}" for y in plan.by_year["fiscal_year"]])
             caps = caps.rename(columns={"fiscal_year": "Fiscal year", "baseline": "Keeping every tool", "cap": "Cap",
                                         "plan": "Plan", "under_cap": "Under the cap by"})

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from ui import components
 from ui import data_io as io
 from ui.components import load_sample_button
 
@@ -20,7 +21,7 @@ st.caption(f"CSV (any of , ; tab |), Excel .xlsx, Parquet, or a zip of several f
            "line has no limit. Each file is imported whole or not at all; re-importing changes nothing.")
 with st.expander("What the files look like (columns, formats, templates)", icon=":material/table_view:"):
     kind = st.selectbox("Table", list(io.KINDS), key="data_help_kind")
-    st.dataframe(io.describe_table(kind), hide_index=True, width="stretch")
+    components.table(io.describe_table(kind), hide_index=True, width="stretch")
     st.download_button(f"Download a {kind} template (CSV)", io.template_csv(kind), file_name=f"{kind}.csv",
                        mime="text/csv", key="data_template", icon=":material/download:")
 uploaded = st.file_uploader("Files", accept_multiple_files=True, key="data_files",
@@ -31,17 +32,17 @@ if uploaded:
     kinds: dict[str, str] = {}
     options = list(io.KINDS)
     for i, p in enumerate(previews):
-        with st.expander(f"{p.name} → {p.kind or 'unknown table'}", expanded=len(previews) <= 3):
+        with st.expander(f"{components.escape(p.name)} → {p.kind or 'unknown table'}", expanded=len(previews) <= 3):
             if p.problem:
-                st.error(p.problem)
+                st.error(components.escape(p.problem))
                 continue
             choice = st.selectbox("Table", options, index=options.index(p.kind) if p.kind in options else 0,
                                   key=f"data_kind_{i}")
             kinds[p.name] = choice
             c1, c2 = st.columns([3, 2])
-            c1.dataframe(p.rows, hide_index=True)
+            components.table(p.rows, hide_index=True, where=c1)
             if p.mapping is not None:
-                c2.dataframe(p.mapping, hide_index=True)
+                components.table(p.mapping, hide_index=True, where=c2)
     skip = st.checkbox("Skip rows that name unknown students, tools or schools (they are counted, not silently "
                        "dropped)", key="data_skip_unknown")
     c1, c2 = st.columns(2)
@@ -58,22 +59,23 @@ reports = st.session_state.get("data_last_reports")
 if reports:
     st.subheader("Validation report")
     table = io.reports_frame(reports)
-    st.dataframe(table, hide_index=True)
+    components.table(table, hide_index=True)
+    # file names, headers and values of an uploaded file are data: shown as text, never as markdown
     for r in reports:
         if r.ok:
-            st.success(r.summary(), icon=":material/check_circle:")
+            st.success(components.escape(r.summary()), icon=":material/check_circle:")
         else:
-            st.error(r.summary(), icon=":material/error:")
-            st.markdown("\n".join(f"- {line}" for line in r.error_lines()[:12]))
+            st.error(components.escape(r.summary()), icon=":material/error:")
+            st.markdown("\n".join(f"- {components.escape(line)}" for line in r.error_lines()[:12]))
         for w in r.warnings:
-            st.warning(w)
+            st.warning(components.escape(w))
     errors = io.errors_frame(reports)
     if len(errors):
         st.download_button("Download the error report (CSV)", io.neutralize_frame(errors).to_csv(index=False),
                            file_name="import_errors.csv", mime="text/csv", key="data_errors_csv")
 
 st.subheader("What is loaded")
-st.dataframe({"table": list(counts), "rows": list(counts.values())}, hide_index=True)
+components.table({"table": list(counts), "rows": list(counts.values())}, hide_index=True)
 
 st.subheader("Import history")
 history = io.import_history()
@@ -81,4 +83,4 @@ if history.empty:
     st.caption("No imports yet.")
 else:
     history["imported_at"] = pd.to_datetime(history["imported_at"]).dt.strftime("%Y-%m-%d %H:%M")
-    st.dataframe(io.neutralize_frame(history.drop(columns=["message", "checksum"])), hide_index=True)
+    components.table(history.drop(columns=["message", "checksum"]), hide_index=True)

@@ -26,15 +26,15 @@ c[5].metric("Underused spend", components.money(k["underused_spend"]),
             delta=f"{components.pct(k['underused_share'])} of spend", delta_color="inverse",
             help="Annual cost of licensed tools used by fewer than 50% of their seats.")
 for note in ov.notes:
-    st.warning(note, icon=":material/warning:")
+    st.warning(components.escape(note), icon=":material/warning:")
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.utilization_bar(ov.tools), key="overview_util")
+    components.chart(charts.utilization_bar(ov.tools), key="overview_util")
 with right:
-    st.plotly_chart(charts.spend_by_category(ov.spend_by_category), key="overview_spend")
+    components.chart(charts.spend_by_category(ov.spend_by_category), key="overview_spend")
 if len(ov.weekly_active):
-    st.plotly_chart(charts.weekly_active_line(ov.weekly_active), key="overview_weekly")
+    components.chart(charts.weekly_active_line(ov.weekly_active), key="overview_weekly")
 
 st.subheader("Where to look next")
 cols = st.columns(3)

@@ -44,20 +44,25 @@ rep = cache.board_report(scope, sections, scenario, MIN_N)
 options = (sections, scenario, MIN_N)
 
 if present:
-    st.subheader(f"{rep.district_name} · data through {rep.as_of:%B %d, %Y}")
+    st.subheader(f"{components.escape(rep.district_name)} · data through {rep.as_of:%B %d, %Y}")
     kpis = rep.section("kpis")
     if kpis is not None:
         cols = st.columns(len(kpis.kpis))
         for col, k in zip(cols, kpis.kpis, strict=True):
-            col.metric(k.label, k.value, help=k.note)
+            col.metric(components.escape(k.label), components.escape(k.value),
+                       help=components.escape(k.note) if k.note else None)
     for i, c in enumerate(rep.charts()):
         fig = go.Figure(c.figure)  # a copy: the cached report's figure keeps its size
         fig.update_layout(height=max(560, c.height))
-        st.plotly_chart(fig, key=f"report_present_chart_{i}", config={"displayModeBar": False})
+        components.chart(fig, key=f"report_present_chart_{i}", config={"displayModeBar": False})
     st.stop()
 
 # ---------------------------------------------------------------- downloads
 st.subheader("Download")
+if not state.can(state.Action.BOARD_REPORT):
+    st.caption("Your role reads the report on this page; the PDF, PowerPoint and memos are prepared by the "
+               "director and board members.")
+    st.stop()
 d1, d2, d3 = st.columns(3)
 stem = f"board-report-{rep.as_of:%Y-%m-%d}"
 for col, fmt, label, mime in ((d1, "pdf", "PDF", "application/pdf"),
@@ -68,9 +73,10 @@ for col, fmt, label, mime in ((d1, "pdf", "PDF", "application/pdf"),
             try:
                 with st.spinner(f"Drawing charts and writing the {label}…"):
                     cache.board_report_file(scope, *options, fmt)
+                cache.record_report(f"board report ({label})", scope, f"sections {', '.join(options[0])}")
                 st.session_state[f"report_ready_{fmt}"] = options
             except cache.RenderError as exc:
-                st.error(str(exc))
+                st.error(components.escape(exc))
         if st.session_state.get(f"report_ready_{fmt}") == options:
             st.download_button(f"Download {label}", cache.board_report_file(scope, *options, fmt), file_name=f"{stem}.{fmt}", mime=mime,
                                key=f"report_download_{fmt}", type="primary", icon=":material/download:")
@@ -81,9 +87,10 @@ with d3:
         try:
             with st.spinner("Writing one memo per tool due for renewal…"):
                 cache.renewal_memos(scope, MIN_N)
+            cache.record_report("renewal memos", scope)
             st.session_state["report_ready_memos"] = True
         except cache.RenderError as exc:
-            st.error(str(exc))
+            st.error(components.escape(exc))
     if st.session_state.get("report_ready_memos"):
         content = cache.renewal_memos(scope, MIN_N)
         if content:
@@ -96,9 +103,9 @@ with d3:
 # ---------------------------------------------------------------- preview
 st.divider()
 st.subheader("Preview")
-st.caption(rep.subtitle + f" · budget proposal: {rep.scenario_name}")
+st.caption(components.escape(rep.subtitle) + f" · budget proposal: {components.escape(rep.scenario_name)}")
 for sec in rep.sections:
-    st.markdown(f"### {sec.title}")
+    st.markdown(f"### {components.escape(sec.title)}")
     for p in sec.paragraphs:
         if sec.key == "summary" and ": " in p:
             lead, rest = p.split(": ", 1)
@@ -108,16 +115,17 @@ for sec in rep.sections:
     if sec.kpis:
         cols = st.columns(len(sec.kpis))
         for col, k in zip(cols, sec.kpis, strict=True):
-            col.metric(k.label, k.value, help=k.note)
+            col.metric(components.escape(k.label), components.escape(k.value),
+                       help=components.escape(k.note) if k.note else None)
     for t in sec.tables:
         st.markdown(f"**{components.escape(t.title)}**")
         components.table(t.frame, hide_index=True, width="stretch")
         if t.note:
-            st.caption(t.note)
+            st.caption(components.escape(t.note))
     for c in sec.charts:
-        st.plotly_chart(c.figure, key=f"report_chart_{c.key}")
+        components.chart(c.figure, key=f"report_chart_{c.key}")
         if c.caption:
-            st.caption(c.caption)
+            st.caption(components.escape(c.caption))
     if sec.notes:
         with st.expander("How these numbers were computed"):
             for line in sec.notes:

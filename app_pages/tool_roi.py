@@ -117,7 +117,7 @@ components.table(
 st.download_button("Download scoreboard (CSV)", cache.roi_export_csv(shown),
                    file_name="tool_roi.csv", mime="text/csv", key="roi_download", icon=":material/download:")
 
-st.plotly_chart(charts.roi.quadrant(shown), key="roi_quadrant")
+components.chart(charts.roi.quadrant(shown), key="roi_quadrant")
 
 # ---------------------------------------------------------------- drill-down
 st.subheader("Drill-down")
@@ -149,12 +149,12 @@ with tab_use:
     if figs["weekly"] is None:
         st.info("Weekly use is shown district-wide; see the School adoption page for your schools' weeks.")
     else:
-        st.plotly_chart(figs["weekly"], key="roi_fig_weekly")
+        components.chart(figs["weekly"], key="roi_fig_weekly")
 with tab_schools:
     if figs["schools"] is None:
         st.info("No school-level seats or use for this tool.")
     else:
-        st.plotly_chart(figs["schools"], key="roi_fig_schools")
+        components.chart(figs["schools"], key="roi_fig_schools")
         sf = detail.schools[["school_name", "seats", "active_users", "utilization", "peak_active_30d",
                                 "dosage_met", "fidelity_share", "implements_with_fidelity", "idle_license_value"]]
         if SUPPRESS:
@@ -173,7 +173,7 @@ with tab_dosage:
                     f"dosage met it ({components.pct(row['dosage_met_share'])}).")
         st.caption(components.DEFINITIONS["dosage_met"])
     else:
-        st.plotly_chart(figs["dosage"], key="roi_fig_dosage")
+        components.chart(figs["dosage"], key="roi_fig_dosage")
         st.caption(components.DEFINITIONS["dosage_met"])
 with tab_effect:
     chosen = cache.outcome_choice().get(tool_id)
@@ -206,11 +206,11 @@ with tab_effect:
         st.info(f"No assessment matches this tool's subject ({components.escape(row.get('subject') or 'none')}), so no effect on "
                 "learning can be estimated. Cost and usage still count in the score.")
     for plain, technical in detail.explanations:
-        st.markdown(plain)
+        st.markdown(components.escape(plain))  # names an assessment and the evidence reason
         with st.expander("How it was computed"):
-            st.markdown(technical)
+            st.markdown(components.escape(technical))
     if figs["effects"] is not None:
-        st.plotly_chart(figs["effects"], key="roi_fig_effects")
+        components.chart(figs["effects"], key="roi_fig_effects")
 
 with st.expander("Definitions"):
     st.markdown("\n".join(f"- **{k.replace('_', ' ')}**: {v}" for k, v in components.DEFINITIONS.items()))

@@ -29,7 +29,7 @@ if v.high_use_unvetted:
                icon=":material/gpp_maybe:")
 
 st.subheader("Tool inventory")
-st.dataframe(v.inventory, hide_index=True, width="stretch", key="vetting_inventory", column_config={
+components.table(v.inventory, hide_index=True, width="stretch", key="vetting_inventory", column_config={
     "Share of students": st.column_config.NumberColumn(format="%.0f%%"),
     "Instructional rating": st.column_config.NumberColumn(format="%.1f / 5"),
 })
@@ -41,7 +41,7 @@ st.caption(f"Contracts in force that end within {components.RENEWAL_WINDOW_DAYS}
 if v.renewals.empty:
     st.success(f"No contract ends in the next {components.RENEWAL_WINDOW_DAYS} days.")
 else:
-    st.dataframe(v.renewals, hide_index=True, width="stretch", key="vetting_renewals", column_config={
+    components.table(v.renewals, hide_index=True, width="stretch", key="vetting_renewals", column_config={
         "Annual cost": st.column_config.NumberColumn(format="dollar"),
         "Utilization": st.column_config.NumberColumn(format="%.0f%%"),
     })

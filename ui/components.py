@@ -1,54 +1,64 @@
-"""Small shared pieces of UI: the empty-database welcome and number formatting."""
+"""Small shared pieces of UI: the empty-database welcome, number formatting, and the one way pages
+show data values: `escape` for markdown, `table` for grids, `chart` for plotly figures."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from edtech.adoption.engine import ACTIVE_USER_RULE, FRL_BAND_RULE, SEAT_ALLOCATION_RULE  # noqa: F401
 from edtech.adoption.equity import LOW_COVERAGE, OLD_DEVICE_SHARE, REFRESH_YEARS, suppressed_equity  # noqa: F401
+from edtech.core.charts import escape_figure
 from edtech.core.format import EM_DASH, count, money, pct, signed_money  # noqa: F401 - re-exported for pages
 from edtech.core.privacy import suppress_small  # noqa: F401
 from edtech.core.rules import DEFINITIONS, RENEWAL_WINDOW_DAYS, suppression_threshold  # noqa: F401
+from edtech.core.safe_text import escape_code, escape_markdown, grid_frame, neutralize_frame  # noqa: F401
 from edtech.core.scope import SCOPE_HELP  # noqa: F401
 from edtech.evidence.effects import DECISION_THRESHOLD  # noqa: F401
 from edtech.report.assemble import SECTION_KEYS, SECTION_TITLES  # noqa: F401
 from edtech.roi.engine import DEFAULT_WEIGHTS, WEIGHT_LABELS  # noqa: F401
 from ui import cache, nav, state
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+def escape(value: object) -> str:
+    """A data value inside anything Streamlit renders as markdown (text, captions, alerts, labels,
+    help): shown literally, never a link, image, emphasis or formula."""
+    return escape_markdown(value)
 
 
-def escape_markdown(text: str) -> str:
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-
-
-def displayable(frame):
-    """A copy whose mixed columns (numbers and '<10' privacy labels) are text, so the browser table shows them
-    as they are instead of failing to convert the column to numbers."""
-    import pandas as pd
-
-    out = frame.copy()
-    for col in out.columns:
-        values = out[col]
+def displayable(frame: pd.DataFrame | Mapping[str, Any], column_config: Mapping[str, Any] | None = None,
+                column_order: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The frame a grid receives and its column config: only the shown columns (hidden ones are
+    dropped, not hidden: the browser could show and export them), formula-like text neutralized
+    (the grid's own "Download as CSV" exports cells raw), and mixed columns (numbers and '<10'
+    privacy labels) as text, so the browser shows them as they are instead of failing to convert
+    the column to numbers."""
+    frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
+    out, config = grid_frame(frame, column_config, column_order)
+    for i in range(out.shape[1]):
+        values = out.iloc[:, i]
         if values.dtype == object:
             kinds = {type(v) for v in values.dropna()}
             if str in kinds and len(kinds) > 1:
-                out[col] = values.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v))
-                                      else (v if isinstance(v, str) else f"{v:,.0f}" if float(v).is_integer()
-                                            else f"{v:,.2f}"))
-    return out
+                out.isetitem(i, values.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v))
+                                           else (v if isinstance(v, str) else f"{v:,.0f}" if float(v).is_integer()
+                                                 else f"{v:,.2f}")))
+    return out, config
 
 
-def table(frame, **kw) -> None:
-    """st.dataframe of a frame that may carry suppressed counts."""
-    st.dataframe(displayable(frame), **kw)
+def table(frame: pd.DataFrame | Mapping[str, Any], *, column_config: Mapping[str, Any] | None = None,
+          column_order: Sequence[str] | None = None, where: Any = None, **kw: Any) -> None:
+    """Every grid of the app: st.dataframe of `displayable(frame)` (in `where`, a column or container)."""
+    shown, config = displayable(frame, column_config, column_order)
+    (where or st).dataframe(shown, column_config=config or None, **kw)
 
 
-def escape(text: object) -> str:
-    """Data values shown inside markdown: no markup, no links, no HTML."""
-    return escape_markdown(str(text))
+def chart(fig: Any, *, where: Any = None, **kw: Any) -> None:
+    """Every plotly chart of the app: the figure with its texts escaped (names from data are text)."""
+    (where or st).plotly_chart(escape_figure(fig), **kw)
 
 
 def load_sample_button(key: str) -> None:
@@ -61,7 +71,7 @@ def load_sample_button(key: str) -> None:
         bar.progress(1.0, text="Done")
         bad = [r for r in reports if not r.ok]
         if bad:
-            st.error("\n".join(line for r in bad for line in r.error_lines()[:5]))
+            st.error("\n\n".join(escape(line) for r in bad for line in r.error_lines()[:5]))
         else:
             st.success(f"Loaded {sum(r.rows_stored for r in reports):,} rows from {len(reports)} files.")
             st.rerun()

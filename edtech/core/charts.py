@@ -1,12 +1,51 @@
-"""Plotly figure builders shared by the app and the board report (pure: data in, figure out)."""
+"""Plotly figure builders shared by the app and the board report (pure: data in, figure out).
+
+`escape_figure` is the one gate between a figure and a screen or an image: builders pass data
+values (tool, school, vendor, assessment, scenario names) into figures as they are, and every
+surface that draws a figure (`ui.components.chart`, `report.render`) draws `escape_figure(fig)`,
+so each text is escaped exactly once (`safe_text.escape_chart_text`).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from edtech.core.safe_text import escape_chart_text
+
 PALETTE = {"good": "#1a7f37", "warn": "#bf8700", "bad": "#cf222e", "neutral": "#57606a", "accent": "#1f6feb"}
+
+
+def _escaped(node: Any, key: str = "") -> Any:
+    """`node` with every string escaped, except the hover/text templates the builders write (their
+    `%{…}` placeholders are filled with the escaped values) and the theme."""
+    if key.endswith("template") or key == "uid":
+        return node
+    if isinstance(node, str):
+        return escape_chart_text(node)
+    if isinstance(node, dict):
+        if "bdata" in node:  # a typed numeric array
+            return node
+        return {k: _escaped(v, k) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_escaped(v, key) for v in node]
+    if isinstance(node, np.ndarray):
+        if node.dtype.kind in "OUS":
+            return np.vectorize(lambda v: _escaped(v, key), otypes=[object])(node) if node.size else node
+        return node
+    return node
+
+
+def escape_figure(fig: go.Figure | dict) -> go.Figure:
+    """A copy of `fig` whose every text (trace names, categories and tick labels, text, hover text,
+    custom data, titles, annotations, legend) is shown literally: plotly renders `<a href>`, `<b>`,
+    `<br>` in all of them."""
+    spec = fig.to_dict() if isinstance(fig, go.Figure) else dict(fig)
+    return go.Figure(_escaped(spec), skip_invalid=False)
 
 
 def layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:

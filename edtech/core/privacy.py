@@ -2,7 +2,8 @@
 
 - `suppress_small`: aggregates over fewer than `min_n` students are shown as "<min_n" (methods.md §6).
 - `neutralize_csv_cell` / `neutralize_frame`: text cells that a spreadsheet would read as a formula
-  (leading =, +, -, @, tab or CR) get a leading apostrophe so they are shown as text (CSV injection).
+  (leading =, +, -, @, tab or CR) get a leading apostrophe so they are shown as text (CSV injection);
+  the rule lives in `edtech.core.safe_text` (shared with the tables the app shows) and is re-exported here.
 
 Pure: no streamlit, no files.
 """
@@ -10,13 +11,11 @@ Pure: no streamlit, no files.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 
 from edtech.core import rules
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from edtech.core.safe_text import FORMULA_PREFIXES, neutralize_csv_cell, neutralize_frame  # noqa: F401 - one rule
 
 
 def suppression_label(min_n: int | None = None) -> str:
@@ -56,29 +55,4 @@ def suppress_small(
     for col in mask_cols:
         masked = out[col].astype("object")
         out[col] = masked.where(~any_small, None)
-    return out
-
-
-def neutralize_csv_cell(value: Any) -> Any:
-    """Prefix text that a spreadsheet would evaluate as a formula with an apostrophe.
-
-    Only strings are touched: real numbers (including negative ones) are written by the CSV
-    writer as plain numbers and are safe.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def neutralize_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Copy of `df` with every text cell (and the column names) neutralized for CSV export."""
-    out = df.copy()
-    for col in out.columns:
-        s = out[col]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
-            continue
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.astype("object")
-        out[col] = s.map(neutralize_csv_cell, na_action="ignore")
-    out.columns = [neutralize_csv_cell(c) for c in out.columns]
     return out

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from edtech.core.charts import escape_figure
+
 DEFAULT_WIDTH = 1200
 DEFAULT_HEIGHT = 600
 DEFAULT_SCALE = 1.5
@@ -78,7 +80,9 @@ def render_many(figs: Sequence[go.Figure], width: int = DEFAULT_WIDTH, height: i
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "kopts is ignored if using a server": harmless
-                    out.append(pio.to_image(fig, format="png", width=width, height=int(h), scale=scale))
+                    # names from data drawn as text (plotly reads <b>, <a href>… in every label)
+                    out.append(pio.to_image(escape_figure(fig), format="png", width=width, height=int(h),
+                                            scale=scale))
             except Exception as exc:  # noqa: BLE001 - kaleido raises plain exceptions
                 text = str(exc)
                 if "Chrome" in text or "chrome" in text or "browser" in text.lower():
