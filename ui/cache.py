@@ -14,10 +14,12 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from edtech.core import config
+from edtech.core.access import Action, Principal, scope_for
 from edtech.core.district import District
 from edtech.core.scope import Scope, from_key, scope_key
 from edtech.report import render
 from edtech.services import adoption as adoption_service
+from edtech.services import audit
 from edtech.services import overview as overview_service
 from edtech.services import report as report_service
 from edtech.services import roi as roi_service
@@ -71,13 +73,21 @@ class _CachedProvider(ws.Provider):
 _PROVIDER = _CachedProvider()
 
 
-def workspace(scope: Scope = None) -> ws.Workspace:
-    """A Workspace for this rerun whose heavy parts come from the shared caches."""
-    return ws.Workspace(get_engine(), scope, provider=_PROVIDER)
+def _signed_in() -> Principal:
+    from ui import state  # the signed-in account (ui.auth set it before any page ran)
+
+    return state.current_principal()
+
+
+def workspace(scope: Scope = None, principal: Principal | None = None) -> ws.Workspace:
+    """A Workspace of the signed-in principal for this rerun whose heavy parts come from the shared caches
+    (the Workspace cuts the scope to what the principal may read)."""
+    return ws.Workspace(get_engine(), scope, principal=principal or _signed_in(), provider=_PROVIDER)
 
 
 def get_whole() -> District:
-    return workspace(None).whole
+    """Every school's data, for what the district as a whole needs (school names, empty-state checks)."""
+    return ws.Workspace(get_engine(), None, provider=_PROVIDER).whole
 
 
 def school_names() -> dict[str, str]:
@@ -91,14 +101,19 @@ def get_district(scope: Scope = None) -> District:
 
 
 @st.cache_resource(max_entries=64)
-def _use_case(name: str, scope: tuple[str, ...] | None, key: VersionKey, args: tuple,
-              _run: Callable[..., Any]) -> Any:
-    return _run(workspace(from_key(scope)), *args)
+def _use_case(name: str, role: str, scope: tuple[str, ...] | None, key: VersionKey, args: tuple,
+              _run: Callable[..., Any], _principal: Principal) -> Any:
+    return _run(workspace(from_key(scope), _principal), *args)
 
 
 def use_case(run: Callable[..., T], reads: Iterable[str], scope: Scope, *args: Any) -> T:
-    """A service use case `run(workspace, *args)` cached on (its name, scope, versions of `reads`, args)."""
-    return _use_case(f"{run.__module__}.{run.__qualname__}", scope_key(scope), versions_key(reads), args, run)
+    """A service use case `run(workspace, *args)` as the signed-in principal, cached on (its name, the role,
+    the scope the principal may read, versions of `reads`, args): what a use case returns depends on the
+    role and the scope only, never on who else asked first."""
+    principal = _signed_in()
+    allowed = scope_for(principal, scope)
+    return _use_case(f"{run.__module__}.{run.__qualname__}", principal.role.value, scope_key(allowed),
+                     versions_key(reads), args, run, principal)
 
 
 # ---------------------------------------------------------------- use cases the pages call
@@ -130,7 +145,7 @@ def saved_weights() -> dict[str, float]:
 
 
 def save_weights(weights: dict[str, float]) -> None:
-    roi_service.save_weights(get_engine(), weights)
+    roi_service.save_weights(get_engine(), weights, _signed_in())
 
 
 def outcome_choice() -> dict[str, str]:
@@ -138,7 +153,7 @@ def outcome_choice() -> dict[str, str]:
 
 
 def save_outcome_choice(tool_id: str, assessment: str | None) -> None:
-    roi_service.save_outcome_choice(get_engine(), tool_id, assessment)
+    roi_service.save_outcome_choice(get_engine(), tool_id, assessment, _signed_in())
 
 
 def vetting(scope: Scope) -> vetting_service.VettingInventory:
@@ -184,12 +199,24 @@ def _report_file(scope: tuple[str, ...] | None, key: VersionKey, args: tuple, fm
 
 
 def board_report_file(scope: Scope, sections: tuple[str, ...], scenario: str | None, min_n: int, fmt: str) -> bytes:
-    """The report as PDF or PPTX (charts drawn once per data version and options)."""
-    return _report_file(scope_key(scope), versions_key(report_service.READS), (sections, scenario, min_n), fmt)
+    """The report as PDF or PPTX (charts drawn once per data version and options); refused unless the
+    role produces board reports; audited."""
+    principal = _signed_in()
+    principal.require(Action.BOARD_REPORT)
+    return _report_file(scope_key(scope_for(principal, scope)), versions_key(report_service.READS),
+                        (sections, scenario, min_n), fmt)
 
 
 def renewal_memos(scope: Scope, min_n: int) -> bytes:
+    _signed_in().require(Action.BOARD_REPORT)
     return use_case(report_service.memos_for, report_service.READS, scope, min_n)
+
+
+def record_report(what: str, scope: Scope, detail: str = "") -> None:
+    """Audit a board report (or memos) prepared by the signed-in principal (once per click, not per rerun)."""
+    principal = _signed_in()
+    principal.require(Action.BOARD_REPORT)
+    audit.record(get_engine(), principal, f"{what} produced", scope=scope_for(principal, scope), detail=detail)
 
 
 __all__ = ["get_engine", "versions", "versions_key", "workspace", "get_whole", "get_district", "use_case"]

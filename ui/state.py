@@ -11,6 +11,8 @@ import streamlit as st
 
 from edtech.core.access import ROLE_LABELS, Action, Principal, Role, scope_for
 
+__all__ = ["Action", "Role"]  # re-exported: pages name actions through ui.state
+
 PRINCIPAL_KEY = "auth_principal"
 SCHOOLS_KEY = "app_schools"   # a coordinator's narrowing of their own schools (empty: all of them)
 

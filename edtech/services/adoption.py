@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from edtech.adoption import engine as adoption
 from edtech.adoption import equity, viz
+from edtech.core.access import Action
 from edtech.core.district import District
 from edtech.services import workspace
 
@@ -158,7 +159,11 @@ def equity_view(ws: workspace.Workspace, tool_id: str | None) -> tuple[pd.DataFr
 
 
 def not_using_students(ws: workspace.Workspace, school_id: str) -> pd.DataFrame:
-    """Students of one school (in scope) not using each tool they are offered (roles that see students only)."""
+    """Students of one school (in scope) not using each tool they are offered (roles that see students only;
+    a school outside the principal's scope yields no rows)."""
+    ws.require(Action.VIEW_STUDENTS)
+    if ws.scope is not None and school_id not in ws.scope:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ("student_id", "grade_level", "tool_id")})
     report = adoption_report(ws)
     return adoption.not_using_students(report.district, report.student_usage, school_id)
 

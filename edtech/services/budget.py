@@ -16,8 +16,10 @@ from edtech.budget import projection as budget
 from edtech.budget.montecarlo import DEFAULT_DRAWS, MonteCarloResult, simulate_budget
 from edtech.budget.optimize import Plan, optimize_plan
 from edtech.core import rules
+from edtech.core.access import SYSTEM, AccessDenied, Action, Principal
 from edtech.core.district import District
 from edtech.core.privacy import neutralize_frame
+from edtech.services import audit
 from edtech.store import data
 
 # what the command line needs of the budget capability (it imports only services)
@@ -137,10 +139,21 @@ def to_excel_bytes(results: list[ScenarioResult]) -> bytes:
 
 # --------------------------------------------------------------------------- saved scenarios
 
-def save_scenario(engine: Engine, spec: dict[str, Any]) -> str:
-    """Validate and save under its name (replacing a saved one of that name); returns the name."""
+def _may_change(engine: Engine, name: str, principal: Principal) -> bool:
+    """A saved scenario is changed or deleted by its owner or a director (one saved before accounts
+    existed has no owner: a director's)."""
+    owner = data.scenario_owner(engine, name)
+    return principal.can(Action.DELETE_ANY_SCENARIO) or (owner is not None and owner == principal.email)
+
+
+def save_scenario(engine: Engine, spec: dict[str, Any], principal: Principal = SYSTEM) -> str:
+    """Validate and save under its name (replacing a saved one of that name, if it is theirs); returns the name."""
+    principal.require(Action.SAVE_SCENARIO)
     scenario = budget.scenario_from_dict(spec)
-    data.save_scenario(engine, scenario.name, scenario.to_dict())
+    if scenario.name in saved_scenarios(engine) and not _may_change(engine, scenario.name, principal):
+        raise AccessDenied(f"“{scenario.name}” was saved by someone else: save yours under another name.")
+    data.save_scenario(engine, scenario.name, scenario.to_dict(), owner=audit.actor_name(principal))
+    audit.record(engine, principal, "scenario saved", detail=scenario.name)
     return scenario.name
 
 
@@ -155,8 +168,17 @@ def load_saved_scenario(engine: Engine, name: str) -> dict[str, Any] | None:
     return None if spec is None else budget.scenario_from_dict(spec).to_dict()
 
 
-def delete_saved_scenario(engine: Engine, name: str) -> None:
+def delete_saved_scenario(engine: Engine, name: str, principal: Principal = SYSTEM) -> None:
+    """Delete a saved scenario: its owner or a director."""
+    principal.require(Action.SAVE_SCENARIO)
+    if not _may_change(engine, name, principal):
+        raise AccessDenied(f"“{name}” was saved by someone else: only they or the director can delete it.")
     data.delete_scenario(engine, name)
+    audit.record(engine, principal, "scenario deleted", detail=name)
+
+
+def scenario_owners(engine: Engine) -> dict[str, str | None]:
+    return {name: data.scenario_owner(engine, name) for name in saved_scenarios(engine)}
 
 
 # --------------------------------------------------------------------------- the spec, documented

@@ -9,11 +9,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy.engine import Engine
 
+from edtech.core.access import SYSTEM, Action, Principal
 from edtech.core.privacy import neutralize_frame
 from edtech.evidence import effects
 from edtech.roi import engine as roi
 from edtech.roi import viz
-from edtech.services import workspace
+from edtech.services import audit, workspace
 from edtech.store import data
 
 # the columns `python -m edtech roi` prints (JSON keeps every one; table/csv the same order)
@@ -28,18 +29,24 @@ load_outcome_choice = workspace.load_outcome_choice
 
 # ---------------------------------------------------------------- saved settings (director only: the page checks)
 
-def save_weights(engine: Engine, weights: dict[str, float]) -> None:
-    data.save_setting(engine, workspace.WEIGHTS_SETTING_KEY, normalize_weights(weights))
+def save_weights(engine: Engine, weights: dict[str, float], principal: Principal = SYSTEM) -> None:
+    """The district's ROI weights (director only; audited)."""
+    principal.require(Action.SAVE_SETTINGS)
+    clean = normalize_weights(weights)
+    data.save_setting(engine, workspace.WEIGHTS_SETTING_KEY, clean)
+    audit.record(engine, principal, "settings changed", detail=f"ROI weights: {clean}")
 
 
-def save_outcome_choice(engine: Engine, tool_id: str, assessment: str | None) -> None:
-    """Set (or, with None, clear) the outcome assessment of one tool."""
+def save_outcome_choice(engine: Engine, tool_id: str, assessment: str | None, principal: Principal = SYSTEM) -> None:
+    """Set (or, with None, clear) the outcome assessment of one tool (director only; audited)."""
+    principal.require(Action.SAVE_SETTINGS)
     choice = load_outcome_choice(engine)
     if assessment:
         choice[tool_id] = assessment
     else:
         choice.pop(tool_id, None)
     data.save_setting(engine, workspace.OUTCOME_SETTING_KEY, choice)
+    audit.record(engine, principal, "settings changed", detail=f"outcome of {tool_id}: {assessment or 'default'}")
 
 
 # ---------------------------------------------------------------- use cases
@@ -78,7 +85,9 @@ def drilldown(ws: workspace.Workspace, tool_id: str, threshold: float = effects.
     figures = {
         "weekly": viz.weekly_active(weekly, seats) if ws.scope is None else None,
         "schools": viz.school_breakdown(schools) if len(schools) else None,
-        "dosage": viz.dosage_distribution(students, rec_minutes) if len(students) else None,
+        # a histogram of individual students' minutes is student-level detail
+        "dosage": viz.dosage_distribution(students, rec_minutes)
+        if len(students) and ws.principal.can(Action.VIEW_STUDENTS) else None,
         "effects": viz.effect_forest(rows) if len(rows) else None,
     }
     return Drilldown(figures, schools, rows, [effects.explain_effect(r) for _, r in rows.iterrows()])

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from edtech.core.access import SYSTEM, Action, Principal, scope_for
 from edtech.core.district import District
 from edtech.core.scope import Scope, check_scope, restrict_district
 from edtech.roi import engine as roi
@@ -109,13 +110,23 @@ def school_ids(engine: Engine) -> set[str]:
 # ---------------------------------------------------------------- the workspace
 
 class Workspace:
-    """Engine + scope + lazily computed shared parts (each computed at most once per Workspace)."""
+    """Engine + principal + scope + lazily computed shared parts (each computed at most once per Workspace).
 
-    def __init__(self, engine: Engine, scope: Scope = None, *, provider: Provider | None = None) -> None:
+    The scope is cut to what the principal may read (`access.scope_for`): a coordinator asking for
+    another school's rows gets nothing, whatever the caller passed. Use cases call `require(action)`.
+    """
+
+    def __init__(self, engine: Engine, scope: Scope = None, *, principal: Principal = SYSTEM,
+                 provider: Provider | None = None) -> None:
+        scope = scope_for(principal, scope)
         check_scope(scope)
         self.engine = engine
+        self.principal = principal
         self.scope = scope
         self.provider = provider or Provider()
+
+    def require(self, action: Action) -> None:
+        self.principal.require(action)
 
     # -- data
     @cached_property

@@ -31,12 +31,14 @@ from edtech.core.words import FALSE_WORDS, TRUE_WORDS
 from edtech.ingest import adapters
 from edtech.ingest import contract as ct
 from edtech.ingest.formats import (
+    ArchiveRefused,
     NotATableError,
     detect_format,
     iter_csv_chunks,
     read_excel_bytes,
     read_parquet_bytes,
     read_table_bytes,
+    read_zip_members,
     sniff_text,
 )
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
@@ -516,7 +518,7 @@ def import_file(engine: Engine, kind: str, path: str | Path, **kw) -> ImportRepo
             return import_chunks(engine, kind, chunks, file_name=path.name, checksum=_checksum_file(path),
                                  total_bytes=path.stat().st_size, warnings=warnings, **kw)
         except (NotATableError, UnicodeDecodeError) as exc:
-            return _unreadable(engine, kind, path.name, str(exc))
+            return _unreadable(engine, kind, path.name, str(exc), getattr(exc, "fix", None))
 
 
 def import_bytes(engine: Engine, kind: str, name: str, data: bytes, **kw) -> ImportReport:
@@ -535,7 +537,7 @@ def import_bytes(engine: Engine, kind: str, name: str, data: bytes, **kw) -> Imp
         return import_chunks(engine, kind, chunks, file_name=name, checksum=hashlib.sha256(data).hexdigest(),
                              total_bytes=len(data), warnings=warnings, **kw)
     except (NotATableError, UnicodeDecodeError) as exc:
-        return _unreadable(engine, kind, name, str(exc))
+        return _unreadable(engine, kind, name, str(exc), getattr(exc, "fix", None))
 
 
 def import_frame(engine: Engine, kind: str, frame: pd.DataFrame, *, file_name: str, **kw) -> ImportReport:
@@ -546,9 +548,9 @@ def import_frame(engine: Engine, kind: str, frame: pd.DataFrame, *, file_name: s
     return import_chunks(engine, kind, [text_frame], file_name=file_name, checksum=digest, **kw)
 
 
-def _unreadable(engine: Engine, kind: str, name: str, reason: str) -> ImportReport:
+def _unreadable(engine: Engine, kind: str, name: str, reason: str, fix: str | None = None) -> ImportReport:
     report = ImportReport(kind=kind, file_name=name)
-    report.issues.add(Issue(None, None, None, reason, "export the table as CSV (UTF-8), Excel .xlsx or Parquet"))
+    report.issues.add(Issue(None, None, None, reason, fix or "export the table as CSV (UTF-8), Excel .xlsx or Parquet"))
     _log_import(engine, report, None)
     return report
 
@@ -582,19 +584,28 @@ class UploadFile:
     data: bytes
 
 
+def _wanted_member(info: zipfile.ZipInfo) -> bool:
+    return not Path(info.filename).name.startswith((".", "__"))  # macOS resource forks, hidden files
+
+
 def expand_upload(files: list[UploadFile]) -> list[UploadFile]:
-    """Unpack zips (keeping folder names) so every member is handled like an uploaded file."""
+    """Unpack zips (keeping folder names) so every member is handled like an uploaded file.
+
+    Raises ArchiveRefused (a zip bomb, a damaged, forged or encrypted zip) before a member is kept:
+    declared and actual sizes are checked first (formats.open_checked_zip)."""
     out: list[UploadFile] = []
     for f in files:
         if f.data[:4] == b"PK\x03\x04" and not f.name.lower().endswith((".xlsx", ".xlsm")):
-            with zipfile.ZipFile(io.BytesIO(f.data)) as zf:
-                for info in zf.infolist():
-                    if info.is_dir() or Path(info.filename).name.startswith((".", "__")):
-                        continue
-                    out.append(UploadFile(info.filename, zf.read(info)))
+            out.extend(UploadFile(member, content)
+                       for member, content in read_zip_members(f.data, name=f.name, wanted=_wanted_member))
         else:
             out.append(f)
     return out
+
+
+def _refused(engine: Engine, exc: NotATableError, kind: str, name: str) -> list[ImportReport]:
+    """A refused archive (or unreadable member) as the import's one report: nothing is written."""
+    return [_unreadable(engine, kind, getattr(exc, "file_name", "") or name, str(exc), getattr(exc, "fix", None))]
 
 
 def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, str] | None = None,
@@ -602,12 +613,18 @@ def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, s
                   progress: Progress | None = None, row_guard: RowGuard | None = None) -> list[ImportReport]:
     """Import several files (or zips): OneRoster and LearnPlatform sets are recognised and
     converted; the rest go to their tables in dependency order, each file all-or-nothing."""
-    files = expand_upload(files)
+    try:
+        files = expand_upload(files)
+    except ArchiveRefused as exc:
+        return _refused(engine, exc, "zip", "upload")
     names = {Path(f.name).name.lower(): f for f in files}
     reports: list[ImportReport] = []
     if "orgs.csv" in names and "users.csv" in names:
-        frames = {Path(f.name).stem.lower(): read_table_bytes(f.name, f.data) for f in files
-                  if Path(f.name).suffix.lower() == ".csv"}
+        try:
+            frames = {Path(f.name).stem.lower(): read_table_bytes(f.name, f.data) for f in files
+                      if Path(f.name).suffix.lower() == ".csv"}
+        except NotATableError as exc:
+            return _refused(engine, exc, "oneroster", "OneRoster")
         reports += _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", dry_run, user,
                                    row_guard=row_guard)
         return reports
@@ -654,9 +671,12 @@ def import_oneroster(engine: Engine, path: str | Path, **kw) -> list[ImportRepor
         files = [UploadFile(p.name, p.read_bytes()) for p in sorted(path.glob("*.csv"))]
     else:
         files = [UploadFile(path.name, path.read_bytes())]
-    files = expand_upload(files)
-    frames = {Path(f.name).stem.lower(): read_table_bytes(f.name, f.data) for f in files
-              if Path(f.name).suffix.lower() == ".csv"}
+    try:
+        files = expand_upload(files)
+        frames = {Path(f.name).stem.lower(): read_table_bytes(f.name, f.data) for f in files
+                  if Path(f.name).suffix.lower() == ".csv"}
+    except NotATableError as exc:
+        return _refused(engine, exc, "oneroster", path.name)
     if "orgs" not in frames or "users" not in frames:
         report = _unreadable(engine, "oneroster", path.name, "a OneRoster set needs orgs.csv and users.csv")
         return [report]
@@ -674,8 +694,14 @@ def import_learnplatform(engine: Engine, source: str | Path | dict[str, bytes], 
         if path.is_dir():
             blobs = {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*.csv"))}
         else:
-            blobs = {f.name: f.data for f in expand_upload([UploadFile(path.name, path.read_bytes())])}
-    frames = {name: read_table_bytes(name, data) for name, data in blobs.items()}
+            try:
+                blobs = {f.name: f.data for f in expand_upload([UploadFile(path.name, path.read_bytes())])}
+            except ArchiveRefused as exc:
+                return _refused(engine, exc, "learnplatform", path.name)
+    try:
+        frames = {name: read_table_bytes(name, data) for name, data in blobs.items()}
+    except NotATableError as exc:
+        return _refused(engine, exc, "learnplatform", "LearnPlatform")
     adapted = adapters.from_learnplatform(frames)
     return _import_adapted(engine, adapted, "LearnPlatform", kw.get("dry_run", False), kw.get("user"),
                            row_guard=kw.get("row_guard"))
@@ -780,9 +806,14 @@ def load_setting(engine: Engine, key: str, default: object = None) -> object:
         return repository.load_setting(session=session, key=key, default=default)
 
 
-def save_scenario(engine: Engine, name: str, spec: dict) -> None:
+def save_scenario(engine: Engine, name: str, spec: dict, owner: str | None = None) -> None:
     with Session(engine) as session:
-        repository.save_scenario(session=session, name=name, spec=spec)
+        repository.save_scenario(session=session, name=name, spec=spec, owner=owner)
+
+
+def scenario_owner(engine: Engine, name: str) -> str | None:
+    with Session(engine) as session:
+        return repository.scenario_owner(session=session, name=name)
 
 
 def list_scenarios(engine: Engine) -> list[str]:

@@ -29,13 +29,14 @@ def load_setting(*, session: Session, key: str, default: object = None) -> objec
     return default if row is None else row.value
 
 
-def save_scenario(*, session: Session, name: str, spec: dict) -> None:
+def save_scenario(*, session: Session, name: str, spec: dict, owner: str | None = None) -> None:
     row = session.get(Scenario, name)
     now = dt.datetime.now(dt.UTC)
     if row is None:
-        session.add(Scenario(name=name, spec=spec, updated_at=now))
+        session.add(Scenario(name=name, spec=spec, updated_at=now, owner=owner))
     else:
         row.spec, row.updated_at = spec, now
+        row.owner = row.owner or owner
         session.add(row)
     session.commit()
 
@@ -47,6 +48,12 @@ def list_scenarios(*, session: Session) -> list[str]:
 def load_scenario(*, session: Session, name: str) -> dict | None:
     row = session.get(Scenario, name)
     return None if row is None else dict(row.spec)
+
+
+def scenario_owner(*, session: Session, name: str) -> str | None:
+    """Who saved it (None: unknown, or no such scenario)."""
+    row = session.get(Scenario, name)
+    return None if row is None else row.owner
 
 
 def delete_scenario(*, session: Session, name: str) -> None:
