@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import pandas as pd
+
+from edtech.core import config
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 1 << 20
@@ -164,13 +168,159 @@ def iter_csv_chunks(stream: BinaryIO, layout: TextLayout, *, block_bytes: int = 
         yield pd.DataFrame(buffer, columns=names, index=pd.RangeIndex(start, start + len(buffer)), dtype="object")
 
 
+# --------------------------------------------------------------------------- zip archives
+# A zip (an upload of several files, a OneRoster or LearnPlatform export, an .xlsx workbook) can
+# declare and hold far more than its own size: 1 MB of deflate expands to 1 GB. Every archive is
+# checked before anything is kept: the sizes its directory declares (each member, the total, the
+# compression ratio), then the bytes it actually inflates to, streamed and counted in blocks and
+# thrown away (a forged directory that under-declares a member stops at the declared size, where
+# the CRC no longer matches, or at the limit). Only then are members read for keeping.
+MB = 1 << 20
+ZIP_MAX_RATIO = 100                 # uncompressed : compressed; a bigger ratio on a big member is a bomb
+ZIP_RATIO_FLOOR_BYTES = 10 * MB     # small members may compress better (a column of one repeated value)
+ZIP_MAX_MEMBERS = 10_000
+ZIP_READ_BLOCK = 1 * MB
+PARQUET_BATCH_ROWS = 8_192
+# bzip2 and lzma members inflate a whole read at once in zipfile (no output bound): refused
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+ZIP_FIX = ("unzip it and import its files one by one from the command line (python -m edtech import KIND FILE "
+           "streams a CSV of any size), or raise EDTECH_UPLOAD_LIMIT_MB if the archive is genuine")
+WORKBOOK_FIX = "export the sheet as CSV and import that (CSV files stream with no size limit from the command line)"
+
+
+class ArchiveRefused(NotATableError):
+    """A zip or workbook refused before it could take much memory (a normal import error, with its fix)."""
+
+    def __init__(self, reason: str, fix: str = ZIP_FIX, file_name: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.fix, self.file_name = reason, fix, file_name
+
+
+def archive_limit_bytes() -> int:
+    """Most an archive may inflate to, all members together: the upload limit (EDTECH_UPLOAD_LIMIT_MB)."""
+    return config.UPLOAD_LIMIT_MB * MB
+
+
+def _mb(n: int) -> str:
+    return f"{n / MB:,.1f} MB" if n < 10 * MB else f"{n / MB:,.0f} MB"
+
+
+def _check_declared(infos: list[zipfile.ZipInfo], limit: int, fix: str, name: str) -> None:
+    """Refuse on what the zip's directory says, before inflating a byte."""
+    if len(infos) > ZIP_MAX_MEMBERS:
+        raise ArchiveRefused(f"the archive holds {len(infos):,} files, more than {ZIP_MAX_MEMBERS:,}", fix, name)
+    total = 0
+    for info in infos:
+        member = info.filename
+        if info.flag_bits & 0x1:
+            raise ArchiveRefused(f"{member} is encrypted", "zip the files again without a password", name)
+        if info.compress_type not in ZIP_METHODS:
+            raise ArchiveRefused(f"{member} is compressed with method {info.compress_type}; only standard (deflate) "
+                                 "or stored zips are read", "zip the files again with standard compression", name)
+        size, packed = info.file_size, max(info.compress_size, 1)
+        if size > ZIP_RATIO_FLOOR_BYTES and size > ZIP_MAX_RATIO * packed:
+            raise ArchiveRefused(f"{member} would expand {size / packed:,.0f} times, from {_mb(packed)} to {_mb(size)} "
+                                 f"(more than {ZIP_MAX_RATIO}:1): refused as a likely zip bomb", fix, name)
+        total += size
+        if size > limit or total > limit:
+            raise ArchiveRefused(f"the archive would expand to {_mb(total)} or more, over the limit of {_mb(limit)}",
+                                 fix, name)
+
+
+def _check_inflated(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limit: int, fix: str, name: str) -> None:
+    """Inflate every member in blocks that are counted and dropped; stop at the first byte past a member's
+    declared size or the limit, or at a damaged member (a forged size makes its CRC fail)."""
+    total = 0
+    for info in infos:
+        seen = 0
+        try:
+            with zf.open(info) as stream:
+                while block := stream.read(ZIP_READ_BLOCK):
+                    seen += len(block)
+                    total += len(block)
+                    if seen > info.file_size or total > limit:
+                        raise ArchiveRefused(f"{info.filename} inflates to more than its directory declares "
+                                             f"({_mb(info.file_size)}) or than the limit of {_mb(limit)}", fix, name)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+            raise ArchiveRefused(f"{info.filename} is damaged or its sizes are forged ({exc})",
+                                 "re-create the zip from the original files", name) from None
+        if seen != info.file_size:
+            raise ArchiveRefused(f"{info.filename} inflates to {_mb(seen)}, not the {_mb(info.file_size)} its "
+                                 "directory declares", "re-create the zip from the original files", name)
+
+
+def open_checked_zip(data: bytes, *, name: str = "", wanted: Callable[[zipfile.ZipInfo], bool] | None = None,
+                     fix: str = ZIP_FIX, limit: int | None = None) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+    """The open archive and its `wanted` members, once declared and actual sizes passed (else ArchiveRefused)."""
+    limit = archive_limit_bytes() if limit is None else limit
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ArchiveRefused(f"not a readable zip archive ({exc})", "re-create the zip from the original files",
+                             name) from None
+    try:
+        infos = [i for i in zf.infolist() if not i.is_dir() and (wanted is None or wanted(i))]
+        _check_declared(infos, limit, fix, name)
+        _check_inflated(zf, infos, limit, fix, name)
+    except BaseException:
+        zf.close()
+        raise
+    return zf, infos
+
+
+def read_zip_members(data: bytes, *, name: str = "", wanted: Callable[[zipfile.ZipInfo], bool] | None = None,
+                     limit: int | None = None) -> list[tuple[str, bytes]]:
+    """(member name, content) of each `wanted` file of a zip, after `open_checked_zip`'s checks."""
+    zf, infos = open_checked_zip(data, name=name, wanted=wanted, limit=limit)
+    with zf:
+        return [(info.filename, zf.read(info)) for info in infos]
+
+
+def check_workbook(data: bytes, name: str = "") -> None:
+    """An .xlsx is a zip: the same checks before openpyxl inflates it (ArchiveRefused)."""
+    zf, _ = open_checked_zip(data, name=name, fix=WORKBOOK_FIX)
+    zf.close()
+
+
 def read_excel_bytes(data: bytes, sheet: str | None = None) -> pd.DataFrame:
-    frame = pd.read_excel(io.BytesIO(data), sheet_name=sheet or 0, dtype=str, engine="openpyxl")
+    check_workbook(data)
+    try:
+        frame = pd.read_excel(io.BytesIO(data), sheet_name=sheet or 0, dtype=str, engine="openpyxl")
+    except zipfile.BadZipFile as exc:
+        raise ArchiveRefused(f"the workbook is damaged ({exc})", WORKBOOK_FIX) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.astype("object").where(frame.notna(), None)
 
 
+def check_parquet(data: bytes, name: str = "") -> None:
+    """A Parquet file expands like a zip (compression, dictionary and run-length encoding): the same
+    ratio and limit, on the size its metadata declares and then on the columns it decodes to, batch by
+    batch, counted and dropped (ArchiveRefused)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    limit = archive_limit_bytes()
+    budget = min(limit, max(ZIP_RATIO_FLOOR_BYTES, ZIP_MAX_RATIO * len(data)))
+    fix = "split the file, or export it as CSV (CSV files stream with no size limit from the command line)"
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        meta = parquet.metadata
+        declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if declared > budget:
+            raise ArchiveRefused(f"the Parquet file would expand from {_mb(len(data))} to {_mb(declared)} or more "
+                                 f"(over {_mb(budget)}): refused", fix, name)
+        decoded = 0
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            decoded += batch.nbytes
+            if decoded > budget:
+                raise ArchiveRefused(f"the Parquet file decodes to more than {_mb(budget)} from {_mb(len(data))}: "
+                                     "refused", fix, name)
+    except (pa.ArrowException, OSError) as exc:
+        raise NotATableError(f"not a readable Parquet file ({exc})") from None
+
+
 def read_parquet_bytes(data: bytes) -> pd.DataFrame:
+    check_parquet(data)
     frame = pd.read_parquet(io.BytesIO(data))
     out = pd.DataFrame(index=frame.index)
     for col in frame.columns:

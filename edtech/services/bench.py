@@ -5,16 +5,22 @@ from __future__ import annotations
 import importlib
 import json
 import resource
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from edtech.core import config
 from edtech.store import data
+
+MB = 1 << 20
 
 
 def write_usage_file(path: Path, student_ids: list[str], tool_ids: list[str], n_rows: int, seed: int = 7) -> None:
@@ -80,6 +86,127 @@ def bench_import(n_rows: int = 2_000_000) -> dict:
     return results
 
 
+# --------------------------------------------------------------------------- zip bombs (issue 12)
+@dataclass
+class ZipMember:
+    """A zip member written without ever being held: `head`, `unit` `repeats` times, then `tail`.
+    `declared_size` / `declared_packed` forge the sizes its headers state (a bomb that under-declares)."""
+
+    name: str
+    head: bytes = b""
+    unit: bytes = b""
+    repeats: int = 0
+    tail: bytes = b""
+    declared_size: int | None = None
+    declared_packed: int | None = None
+
+
+def _deflate_piece(piece: bytes) -> bytes:
+    # a full flush ends the piece on a byte boundary with no history, so copies chain into one valid stream
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(piece) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def write_zip(path: Path, members: list[ZipMember]) -> None:
+    """A deflate zip whose members may be far bigger than memory: each piece is compressed once and its
+    bytes repeated, so a 1 GB member of one repeated 1 MB block takes a second and a few MB to write."""
+    central = []
+    with path.open("wb") as fh:
+        for m in members:
+            name = m.name.encode()
+            size = len(m.head) + len(m.unit) * m.repeats + len(m.tail)
+            crc = zlib.crc32(m.head)
+            for _ in range(m.repeats):
+                crc = zlib.crc32(m.unit, crc)
+            crc = zlib.crc32(m.tail, crc)
+            head, unit, tail = _deflate_piece(m.head), _deflate_piece(m.unit), _deflate_piece(m.tail) + b"\x03\x00"
+            packed = len(head) + len(unit) * m.repeats + len(tail)
+            if size >= 1 << 32 or packed >= 1 << 32:
+                raise ValueError("members of 4 GB or more need zip64, which this writer does not do")
+            declared = (m.declared_packed if m.declared_packed is not None else packed,
+                        m.declared_size if m.declared_size is not None else size)
+            offset = fh.tell()
+            fh.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 33, crc, *declared, len(name), 0) + name)
+            fh.write(head)
+            for _ in range(m.repeats):
+                fh.write(unit)
+            fh.write(tail)
+            central.append(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 33, crc, *declared,
+                                       len(name), 0, 0, 0, 0, 0, offset) + name)
+        directory = b"".join(central)
+        start = fh.tell()
+        fh.write(directory)
+        fh.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), start, 0))
+
+
+def csv_bomb_member(name: str = "usage.csv", member_mb: int = 1024, **declared: int) -> ZipMember:
+    """A usage CSV of `member_mb` MB: the header, then lines of "0" (1 GB deflates to about 1 MB)."""
+    unit = b"0\n" * (MB // 2)
+    return ZipMember(name, head=b"student_id,tool_id,date,minutes\n", unit=unit, repeats=member_mb * MB // len(unit),
+                     **declared)
+
+
+_MEASURING_CHILD = """
+import json
+
+def _kb(key):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(key + ":"))
+
+def measure(action):
+    \"\"\"Run action(); the rise of this process's peak RSS during it over its RSS just before, in MB.\"\"\"
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset the peak (VmHWM) to the current RSS
+    except OSError:
+        pass  # the earlier peak stays in: the rise can only be overstated
+    before = _kb("VmRSS")
+    value = action()
+    peak = _kb("VmHWM")
+    return {"rss_before_mb": round(before / 1024, 1), "peak_mb": round(peak / 1024, 1),
+            "rise_mb": round((peak - before) / 1024, 1), "value": value}
+
+"""
+
+
+def run_measuring_child(code: str, timeout: float = 600) -> object:
+    """Run `code` in a fresh Python (so other work does not disturb its memory) with `measure(action)`
+    defined; `code` sets `result` (anything JSON), which is returned. Linux only (/proc)."""
+    script = _MEASURING_CHILD + code + "\nprint(json.dumps(result))\n"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
+                         cwd=config.ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"the measuring process failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_zip_bomb(member_mb: int = 1024) -> dict:
+    """A ~1 MB zip holding a 1 GB CSV, uploaded as the Data page does (preview, then import): refused,
+    and the peak memory rise over the level just before the upload (target: at most 50 MB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bomb.zip"
+        write_zip(path, [csv_bomb_member(member_mb=member_mb)])
+        db_url = f"sqlite:///{Path(tmp) / 'bomb.db'}"
+        started = time.perf_counter()
+        figures = run_measuring_child(
+            "from pathlib import Path\n"
+            "from edtech.services import uploads\n"
+            "from edtech.store import data\n"
+            f"engine = data.make_engine({db_url!r})\n"
+            "data.init_db(engine)\n"
+            f"blob = Path({str(path)!r}).read_bytes()\n"
+            "def upload():\n"
+            "    files = [data.UploadFile('bomb.zip', blob)]\n"
+            "    problems = [p.problem for p in uploads.preview_upload(files)]\n"
+            "    reports = data.import_upload(engine, files)\n"
+            "    return {'refused': bool(problems[0]) and not any(r.ok for r in reports),\n"
+            "            'rows_stored': sum(r.rows_stored for r in reports)}\n"
+            "result = measure(upload)\n")
+        figures.update(zip_mb=round(path.stat().st_size / 1e6, 2), member_mb=member_mb,
+                       seconds=round(time.perf_counter() - started, 1))
+    return figures
+
+
 BENCH_HOOKS = [  # (module, function, label): capabilities add their own figures
     ("edtech.services.roi", "bench_roi", "roi"),
     ("edtech.services.adoption", "bench_adoption", "adoption"),
@@ -87,6 +214,7 @@ BENCH_HOOKS = [  # (module, function, label): capabilities add their own figures
     ("edtech.services.risk", "bench_risk_evaluate", "risk_evaluate"),
     ("edtech.services.budget", "bench_budget", "budget"),
     ("edtech.services.report", "bench_report", "report"),
+    ("edtech.services.bench", "bench_zip_bomb", "zip_bomb"),
 ]
 
 

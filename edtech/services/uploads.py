@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from edtech.core.access import Principal
 from edtech.ingest import contract as ct
-from edtech.ingest.formats import NotATableError, read_table_bytes
+from edtech.ingest.formats import ArchiveRefused, NotATableError, read_table_bytes
 from edtech.services import audit
 from edtech.services.dataset import audit_imports
 from edtech.services.import_access import guard_for
@@ -36,12 +36,19 @@ class FilePreview:
 
 def preview_upload(files: list[data.UploadFile], n_rows: int = 8) -> list[FilePreview]:
     out = []
-    for f in data.expand_upload(files):
+    expanded: list[data.UploadFile] = []
+    for upload in files:
+        try:
+            expanded += data.expand_upload([upload])
+        except ArchiveRefused as exc:  # a zip bomb, a damaged or encrypted zip: refused before it is unpacked
+            out.append(FilePreview(upload.name, None, None, None, f"{exc.reason} — {exc.fix}"))
+    for f in expanded:
         kind = data.guess_kind_of(f.name, f.data[: 1 << 20])
         try:
             frame = read_table_bytes(f.name, f.data[: 2 << 20] if f.name.lower().endswith((".csv", ".txt", ".tsv")) else f.data)
         except (NotATableError, UnicodeDecodeError, ValueError) as exc:
-            out.append(FilePreview(f.name, kind, None, None, str(exc)))
+            fix = f" — {exc.fix}" if isinstance(exc, ArchiveRefused) else ""
+            out.append(FilePreview(f.name, kind, None, None, f"{exc}{fix}"))
             continue
         mapping = None
         if kind in ct.TABLES:
