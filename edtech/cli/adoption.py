@@ -37,7 +37,7 @@ def run_cli(args: argparse.Namespace) -> int:
         shown = ", ".join(sorted(known)[:20]) or "none (the database has no schools; run `python -m edtech demo`)"
         print(f"error: unknown school {', '.join(unknown)}. Known school_ids: {shown}", file=sys.stderr)
         return EXIT_USAGE
-    report = load_report(engine, frozenset(args.school) if args.school else None)
+    report = load_report(engine, frozenset(args.school) if args.school else None, args.principal)
     table = school_table(report)
     if args.format == "json":
         records = json.loads(table.to_json(orient="records", date_format="iso"))

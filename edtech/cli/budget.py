@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from edtech.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from edtech.core.access import Action
 from edtech.core.format import money
 from edtech.services import workspace
 from edtech.services.budget import (
@@ -52,6 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"error: scenario rejected: {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    args.principal.require(Action.EDIT_BUDGET)
     inputs = inputs_from_database(workspace.open_engine(args.db))
     if inputs.is_empty:
         print("No licenses, devices or funding in the database yet: import data first "

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from edtech.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from edtech.core import rules
-from edtech.services import workspace
+from edtech.core.access import Action
+from edtech.services import audit, workspace
 from edtech.services.report import (
     FORMATS,
+    UNUSABLE_MODEL,
     RenderError,
     build_report,
     export,
@@ -20,10 +22,18 @@ from edtech.services.report import (
     renewal_memos,
     report_figures,
     scenario_spec,
+    unusable_model,
 )
 
 
 # --------------------------------------------------------------------------- CLI
+def _warn_if_refused(note: str | None) -> None:
+    """The published model version was refused (unsigned, altered…): the report is still produced, without
+    at-risk counts, and the operator is told why on stderr."""
+    if note and note.startswith(UNUSABLE_MODEL):
+        print(f"warning: {note}", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
     engine = workspace.open_engine(args.db)
     scope = frozenset(args.school) if args.school else None
@@ -32,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
         if unknown:
             print(f"error: unknown school {', '.join(unknown)}", file=sys.stderr)
             return EXIT_USAGE
-    ws = workspace.Workspace(engine, scope)
+    args.principal.require(Action.BOARD_REPORT)
+    ws = workspace.Workspace(engine, scope, principal=args.principal)
     if ws.district.is_empty:
         print("The database has no district data yet: load it first (python -m edtech demo loads the sample "
               "district).", file=sys.stderr)
@@ -43,7 +54,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":
-        text = json.dumps(report_figures(ws, scenario=args.scenario), indent=2, default=str)
+        numbers = report_figures(ws, scenario=args.scenario)
+        _warn_if_refused(numbers["at_risk"].get("note"))
+        audit.record(engine, args.principal, "board report (json) produced", scope=scope)
+        text = json.dumps(numbers, indent=2, default=str)
         if args.out:
             Path(args.out).write_text(text + "\n")
         else:
@@ -54,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     started = time.perf_counter()
     rep = build_report(ws, scenario=args.scenario)
+    _warn_if_refused(unusable_model(rep))
     try:
         content = export(rep, args.format)
     except RenderError as exc:
@@ -62,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(content)
+    audit.record(engine, args.principal, f"board report ({args.format}) produced", scope=scope, detail=str(out))
     print(f"wrote {out} ({len(content) / 1024:,.0f} KB, {len(rep.sections)} sections, "
           f"{time.perf_counter() - started:.1f} s)")
     if args.memos:

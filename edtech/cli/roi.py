@@ -41,7 +41,7 @@ def to_records(board: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _run(args: argparse.Namespace) -> int:
     engine = workspace.open_engine(args.db)
-    board = scoreboard_for(engine, frozenset(args.school) if args.school else None)
+    board = scoreboard_for(engine, frozenset(args.school) if args.school else None, args.principal)
     if args.format == "json":
         json.dump(to_records(board), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from edtech.adoption import engine as adoption
 from edtech.adoption import equity, viz
-from edtech.core.access import Action
+from edtech.core.access import SYSTEM, Action, Principal
 from edtech.core.district import District
 from edtech.services import workspace
 
@@ -109,8 +109,8 @@ def adoption_report(ws: workspace.Workspace) -> AdoptionReport:
     return scope_report(full, ws.scope, ws.district)
 
 
-def load_report(engine: Engine, scope: frozenset[str] | None = None) -> AdoptionReport:
-    return adoption_report(workspace.Workspace(engine, scope))
+def load_report(engine: Engine, scope: frozenset[str] | None = None, principal: Principal = SYSTEM) -> AdoptionReport:
+    return adoption_report(workspace.Workspace(engine, scope, principal=principal))
 
 
 @dataclass

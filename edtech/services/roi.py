@@ -56,8 +56,8 @@ def scoreboard(ws: workspace.Workspace) -> pd.DataFrame:
     return ws.board
 
 
-def scoreboard_for(engine: Engine, scope: frozenset[str] | None = None) -> pd.DataFrame:
-    return scoreboard(workspace.Workspace(engine, scope))
+def scoreboard_for(engine: Engine, scope: frozenset[str] | None = None, principal: Principal = SYSTEM) -> pd.DataFrame:
+    return scoreboard(workspace.Workspace(engine, scope, principal=principal))
 
 
 @dataclass
