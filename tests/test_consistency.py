@@ -216,6 +216,7 @@ def test_flagged_counts_agree_between_risk_score_and_the_report(sample_db_url, c
     import pandas as pd
 
     assert cli(["risk", "train", "--target", "off_track_next_term", "--db", sample_db_url]) == 0
+    assert cli(["risk", "publish", "1", "--db", sample_db_url]) == 0     # `risk score` and the report use it
     capsys.readouterr()
     assert cli(["risk", "score", "--format", "csv", "--db", sample_db_url]) == 0
     scored = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"school": str})

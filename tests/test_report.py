@@ -198,7 +198,8 @@ def test_stored_model_is_used_for_the_at_risk_counts(sample_db_url):
     assert "No model trained yet" in rep.section("at_risk").paragraphs[0]
     table = risk_service.district_table(district)
     result = risk.evaluate_risk(table, risk_service.DEFAULT_DISTRICT_TARGET, kinds=("logistic",), importance=False)
-    risk_service.save_version(engine, risk_service.TrainedRisk(result=result, table=table, card=""))
+    version = risk_service.save_version(engine, risk_service.TrainedRisk(result=result, table=table, card=""))
+    risk_service.publish_version(engine, version)   # the board report uses the published version
     rep = report_service.build_report(Workspace(engine), sections=["at_risk"])
     sec = rep.section("at_risk")
     assert len(sec.tables) == 1 and "version 1" in " ".join(sec.notes)

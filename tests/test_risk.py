@@ -171,8 +171,8 @@ def test_evaluate_recovers_planted_signal_and_scores_with_reasons() -> None:
 def test_model_artifact_roundtrip_via_skops() -> None:
     df = _planted(300).drop(columns="p_true")
     result = risk.evaluate_risk(df, "outcome", kinds=("logistic",), importance=False)
-    blob = risk_service.dumps_model(result)
-    bundle = risk_service.loads_model(blob)
+    blob, signature = risk_service.dumps_model(result)
+    bundle = risk_service.loads_model(blob, signature)
     X = risk.feature_frame(df, risk_service.spec_from_bundle(bundle))[bundle["features"]]
     assert np.allclose(risk.predict_risk(bundle, X), risk.predict_risk(result.model, X))
 
@@ -261,6 +261,10 @@ def test_cli_train_and_score_on_a_database(tmp_path: Path, capsys: pytest.Captur
     assert summary["model_version"] == 1 and summary["roc_auc"] > 0.6
     versions = data.list_model_versions(engine)
     assert versions["target"].tolist() == ["off_track_next_term"]
+    assert main(["--db", url, "risk", "score"]) == 3            # stored, not yet published: rejected, says so
+    assert "risk publish" in capsys.readouterr().err
+    assert main(["--db", url, "risk", "publish", "1"]) == 0
+    capsys.readouterr()
     assert main(["--db", url, "risk", "score"]) == 0
     scored = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out), dtype={"student_id": str})
     assert len(scored) == 800 and scored["student_id"].str.len().eq(6).all()

@@ -22,7 +22,7 @@ from edtech.core.privacy import neutralize_frame  # noqa: F401 - re-exported for
 from edtech.risk import model as risk
 from edtech.risk import viz as charts  # noqa: F401 - re-exported for the page
 from edtech.services import risk as risk_service
-from ui import cache
+from ui import cache, state
 
 DEFAULT_TARGET = risk_service.DEFAULT_DISTRICT_TARGET
 
@@ -67,8 +67,9 @@ def get_training(scope: frozenset[str] | None, target: str, validation: str, aud
 
 
 def save_version(trained: risk_service.TrainedRisk) -> int:
-    """Store a district-wide model as a version (metrics, data fingerprint, card, fitted model)."""
-    return risk_service.save_version(cache.get_engine(), trained)
+    """Store a district-wide model as a signed version (metrics, data fingerprint, card, fitted model), as
+    the signed-in principal (a director; anyone else gets AccessDenied) and audited."""
+    return risk_service.save_version(cache.get_engine(), trained, principal=state.current_principal())
 
 
 @st.cache_resource(show_spinner="Scoring students…", max_entries=6)

@@ -11,16 +11,19 @@ from typing import Any
 import pandas as pd
 
 from edtech.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from edtech.core.access import SYSTEM, Action, Principal
 from edtech.core.privacy import neutralize_frame
 from edtech.services import workspace
 from edtech.services.risk import (
     DEFAULT_DISTRICT_TARGET,
     DEFAULT_K,
+    ModelArtifactRefused,
     RiskInputError,
     evaluate_file,
     format_with_range,
     json_default,
     json_ready,
+    publish_version,
     result_summary,
     save_version,
     score_district,
@@ -80,24 +83,35 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _principal(args: argparse.Namespace) -> Principal:
+    """Who runs the command (`python -m edtech --as EMAIL`; the director by default)."""
+    return getattr(args, "principal", None) or SYSTEM
+
+
 def run_train(args: argparse.Namespace) -> int:
+    principal = _principal(args)
+    principal.require(Action.PUBLISH_MODEL)  # storing a version: refuse before minutes of training
     engine = workspace.open_engine(args.db)
     try:
         trained = train_district(workspace.Workspace(engine).whole, args.target, k=args.k, validation=args.validation,
                                  exclude=_split_cols(args.exclude), audit=_split_cols(args.audit))
     except RiskInputError as exc:
         return _rejected(str(exc))
-    version = save_version(engine, trained)
+    version = save_version(engine, trained, principal=principal)
     summary = result_summary(trained.result)
     summary["model_version"] = version
     _print_summary(summary, args.format)
+    print(f"stored as model version {version}; the board report and `risk score` use it once published: "
+          f"python -m edtech risk publish {version}", file=sys.stderr)
     return EXIT_OK
 
 
 def run_score(args: argparse.Namespace) -> int:
     engine = workspace.open_engine(args.db)
     try:
-        scored = score_district(engine, args.version, k=args.k)
+        scored = score_district(engine, args.version, k=args.k, principal=_principal(args))
+    except ModelArtifactRefused as exc:
+        return _rejected(str(exc))
     except (RiskInputError, KeyError) as exc:
         return _rejected(str(exc).strip("'\""))
     if args.format == "json":
@@ -107,8 +121,22 @@ def run_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_publish(args: argparse.Namespace) -> int:
+    engine = workspace.open_engine(args.db)
+    try:
+        info = publish_version(engine, args.version, principal=_principal(args))
+    except ModelArtifactRefused as exc:
+        return _rejected(str(exc))
+    except KeyError as exc:
+        return _rejected(str(exc).strip("'\""))
+    print(f"published model version {info['id']} ({info['model_name']}, target {info['target']}): the board "
+          "report, the worklist and `risk score` now use it")
+    return EXIT_OK
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("risk", help="at-risk model: evaluate on a file, train on the database, score",
+    parser = subparsers.add_parser("risk", help="at-risk model: evaluate on a file, train on the database, publish, "
+                                               "score",
                                    description="Early-warning model (methods.md section 4).")
     sub = parser.add_subparsers(dest="risk_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=lambda args: (parser.print_help(), EXIT_USAGE)[1])
@@ -135,8 +163,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--format", choices=["json", "table"], default="json")
     tr.set_defaults(func=run_train)
 
+    pb = sub.add_parser("publish", help="publish a stored model version (director): the board report, the "
+                                        "worklist and `risk score` use the most recently published one")
+    pb.add_argument("version", type=int, metavar="VERSION", help="model version id (printed by `risk train`)")
+    pb.set_defaults(func=run_publish)
+
     sc = sub.add_parser("score", help="score the latest students with a stored model version")
-    sc.add_argument("--version", type=int, default=None, help="model version id (default: latest)")
+    sc.add_argument("--version", type=int, default=None, help="model version id (default: the published one)")
     sc.add_argument("--k", type=_k, default=DEFAULT_K)
     sc.add_argument("--format", choices=["csv", "json"], default="csv")
     sc.set_defaults(func=run_score)

@@ -27,42 +27,62 @@ from edtech.services import workspace
 from edtech.store import data
 
 FORMATS = ("pdf", "pptx")
+UNUSABLE_MODEL = "No usable model"
 RenderError = render.RenderError
 is_safe_memo_name = memo.is_safe_file_name  # for the CLI's memo writer
 
 
 # --------------------------------------------------------------------------- at-risk scores
 def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores | None, str | None]:
-    """Per-student risk from the latest stored at-risk model, or (None, why not).
+    """Per-student risk from the published at-risk model version, or (None, why not).
 
-    The artifact is loaded by the at-risk capability (`edtech.services.risk.loads_model`, which
-    checks every type against its allowlist before loading) and applied to this district's (or
-    scope's) latest cohort without per-student reasons: the report only needs the risk to count
-    flagged students by school and grade.
+    The version is loaded by the at-risk capability (`edtech.services.risk.load_version`: its signature
+    is checked before anything is parsed, then every type against the exact allowlist); a version that
+    is unsigned, altered or holds other types is not used: the section says there is no usable model.
+    It is applied to this district's (or scope's) latest cohort without per-student reasons: the report
+    only needs the risk to count flagged students by school and grade.
     """
+    from edtech.services import risk as risk_service
+
     try:
-        versions = data.list_model_versions(engine)
-    except Exception:  # noqa: BLE001 - an old database without the table: no model
-        versions = pd.DataFrame()
-    if versions.empty:
-        return None, report.NO_MODEL_NOTE
-    latest = versions.iloc[0]
-    created = pd.to_datetime(latest.get("created_at"), errors="coerce")
-    label = (f"version {int(latest['id'])} ({latest.get('model_name', '')}, target `{latest.get('target', '')}`"
+        published = risk_service.published_version(engine)
+        stored = published is not None or not risk_service.model_versions(engine).empty
+    except Exception:  # noqa: BLE001 - an old database without the table or columns: no model
+        published, stored = None, False
+    if published is None:
+        note = risk_service.NO_PUBLISHED
+        return None, (note[0].upper() + note[1:] + "." if stored else report.NO_MODEL_NOTE)
+    created = pd.to_datetime(published.get("created_at"), errors="coerce")
+    label = (f"version {published['id']} ({published.get('model_name', '')}, target `{published.get('target', '')}`"
              + (f", trained {created:%Y-%m-%d}" if pd.notna(created) else "") + ")")
     try:
-        from edtech.services import risk as risk_service
-
-        bundle = risk_service.loads_model(data.load_model_artifact(engine, int(latest["id"])))
+        bundle = risk_service.load_version(engine, published["id"])
+    except risk_service.ModelArtifactRefused as exc:
+        return None, f"{UNUSABLE_MODEL}: {exc}"
+    try:
         table = risk_service.district_table(district)
         if table.empty:
             return None, f"A model is stored ({label}) but there are no early-warning indicators to score."
         scored = risk_service.score_table(bundle, table, with_reasons=False)
     except Exception as exc:  # noqa: BLE001 - the report must still be produced, saying why
-        return None, f"The stored at-risk model ({label}) could not score the current data: {exc}"
+        return None, f"The published at-risk model ({label}) could not score the current data: {exc}"
     if "student_id" not in scored.columns or scored.empty:
-        return None, f"The stored at-risk model ({label}) returned no scores for the current students."
+        return None, f"The published at-risk model ({label}) returned no scores for the current students."
     return report.RiskScores(scores=scored[["student_id", "risk"]].reset_index(drop=True), model_label=label), None
+
+
+def model_note(rep: report.BoardReport) -> str | None:
+    """Why the report shows no at-risk counts (no model, none published, no usable model), else None."""
+    sec = rep.section("at_risk")
+    if rep.risk_counts is not None or sec is None or not sec.paragraphs:
+        return None
+    return sec.paragraphs[0]
+
+
+def unusable_model(rep: report.BoardReport) -> str | None:
+    """The refusal, when the published model version was not genuine (the command line warns with it)."""
+    note = model_note(rep)
+    return note if note and note.startswith(UNUSABLE_MODEL) else None
 
 
 # --------------------------------------------------------------------------- building
@@ -153,7 +173,7 @@ def report_figures(ws: workspace.Workspace, *, scenario: str | None = None,
                        sunsets=cmp.sunsets)
     key = {name: (_cell(value, min_n, count=name in ("students_using_tools",)) if not isinstance(value, (list, dict))
                   else value) for name, value in k.items() if name != "underused_tool_names"}
-    at_risk: dict[str, Any] = {"model": None, "flagged": None, "by_school": []}
+    at_risk: dict[str, Any] = {"model": None, "flagged": None, "by_school": [], "note": model_note(rep)}
     if rep.risk_counts is not None:
         counts = rep.risk_counts
         at_risk = {"model": rep.risk_label, "flagged": _cell(int(counts["flagged"].sum()), min_n, count=True),

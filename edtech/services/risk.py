@@ -11,12 +11,15 @@
 the versions of these parts only, so saving weights, a scenario, a dry-run import or a model
 version never retrains.
 
-Artifacts are written with skops and read back only after checking that every type they
-contain is on an allowlist (scikit-learn / numpy / builtins and our own estimator): never pickle.
+Stored versions (`edtech.risk.artifact`): skops bytes signed with the server secret (HMAC-SHA256),
+read back only when the signature matches and every type is on the exact allowlist of the types our
+own candidates produce (never pickle, never a prefix). `publish_version` (director) marks the version
+the board report, the worklist and `risk score` use: the most recently published one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 import time
@@ -27,12 +30,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from edtech.core.access import SYSTEM, Action, Principal, scope_for
 from edtech.core.district import District
+from edtech.risk import artifact
 from edtech.risk import model as risk
+from edtech.services import audit
 from edtech.store import data
+from edtech.store.models import ModelVersion
 
 DEFAULT_DISTRICT_TARGET = "off_track_next_term"
 # what the command line needs of the risk capability (it imports only services)
@@ -40,14 +48,12 @@ DEFAULT_K = risk.DEFAULT_K
 RiskInputError = risk.RiskInputError
 format_with_range = risk.format_with_range
 result_summary = risk.result_summary
+ModelArtifactRefused = artifact.ModelArtifactRefused
+spec_from_bundle = artifact.spec_from_bundle
+NO_PUBLISHED = "no published model version; publish one with python -m edtech risk publish N"
+NO_VERSION = "no stored model version; run `python -m edtech risk train --target EXPR` first"
 # the tables `student_feature_table` reads (schools: a scope is a set of schools)
 READS = ("table:students", "table:indicators", "table:schools", "table:usage", "table:assessments")
-# type-name prefixes a stored model may contain, plus our estimator and its C-search scorer by exact
-# name; anything else is refused at load time
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.sparse.")
-TRUSTED_TYPES = (f"{risk.RiskModel.__module__}.{risk.RiskModel.__qualname__}",
-                 f"{risk.neg_log_loss_linear.__module__}.{risk.neg_log_loss_linear.__qualname__}")
-
 Progress = Callable[[float, str], None]
 
 
@@ -101,40 +107,102 @@ def model_bundle(result: risk.RiskResult) -> dict[str, Any]:
     """The stored artifact: the fitted RiskModel + the feature spec as plain values."""
     if result.model is None:
         raise ValueError("the result has no fitted model (fit_final=False)")
-    spec = result.spec
-    return {"model": result.model, "kind": result.model_kind, "features": risk.model_features(result.model),
-            "target": result.target,
-            "spec": {"numeric": list(spec.numeric), "categorical": list(spec.categorical),
-                     "id_column": spec.id_column, "audit": list(spec.audit), "cohort": spec.cohort,
-                     "school": spec.school, "target_columns": list(spec.target_columns)}}
+    return artifact.bundle_for(result.model, result.model_kind, result.target, result.spec)
 
 
-def spec_from_bundle(bundle: dict[str, Any]) -> risk.FeatureSpec:
-    s = bundle["spec"]
-    return risk.FeatureSpec(numeric=tuple(s["numeric"]), categorical=tuple(s["categorical"]),
-                            id_column=s["id_column"], audit=tuple(s["audit"]), cohort=s["cohort"],
-                            school=s["school"], target_columns=tuple(s["target_columns"]))
+def dumps_model(result: risk.RiskResult) -> tuple[bytes, str]:
+    """(skops bytes, their signature under this server's key)."""
+    return artifact.dumps(model_bundle(result))
 
 
-def dumps_model(result: risk.RiskResult) -> bytes:
-    return sio.dumps(model_bundle(result))
+def loads_model(blob: bytes, signature: str | None) -> dict[str, Any]:
+    """The bundle, only when signed by this server and holding allowed types (else ModelArtifactRefused)."""
+    return artifact.loads(blob, signature)
 
 
-def loads_model(artifact: bytes) -> dict[str, Any]:
-    """Load a skops artifact after checking every type it holds against the allowlist."""
-    untrusted = sio.get_untrusted_types(data=artifact)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES) and t not in TRUSTED_TYPES]
-    if refused:
-        raise ValueError(f"model artifact holds types that are not trusted: {refused}")
-    return sio.loads(artifact, trusted=untrusted)
+# ------------------------------------------------------------------------------------ versions
+_VERSION_COLUMNS = ["id", "created_at", "target", "model_name", "fingerprint", "signed", "published_at",
+                    "published_by"]
 
 
-def save_version(engine: Engine, trained: TrainedRisk) -> int:
+def _version_info(row: ModelVersion) -> dict[str, Any]:
+    return {"id": int(row.id), "created_at": row.created_at, "target": row.target, "model_name": row.model_name,
+            "fingerprint": row.fingerprint, "signed": bool(row.signature), "published_at": row.published_at,
+            "published_by": row.published_by}
+
+
+def _info_query() -> Any:
+    # every column but the artifact (versions are listed without reading their bytes)
+    return select(ModelVersion.id, ModelVersion.created_at, ModelVersion.target, ModelVersion.model_name,
+                  ModelVersion.fingerprint, ModelVersion.signature, ModelVersion.published_at,
+                  ModelVersion.published_by)
+
+
+def model_versions(engine: Engine) -> pd.DataFrame:
+    """Stored versions, newest first, with whether each is signed and when / by whom it was published."""
+    with Session(engine) as db:
+        rows = [_version_info(r) for r in db.exec(_info_query().order_by(ModelVersion.id.desc())).all()]
+    return pd.DataFrame(rows, columns=_VERSION_COLUMNS)
+
+
+def published_version(engine: Engine) -> dict[str, Any] | None:
+    """The version the board report, the worklist and `risk score` use: the most recently published."""
+    query = (_info_query().where(ModelVersion.published_at.is_not(None))
+             .order_by(ModelVersion.published_at.desc(), ModelVersion.id.desc()).limit(1))
+    with Session(engine) as db:
+        row = db.exec(query).first()
+    return None if row is None else _version_info(row)
+
+
+def load_version(engine: Engine, version_id: int) -> dict[str, Any]:
+    """A stored version's bundle: KeyError when there is no such version, ModelArtifactRefused when it is
+    unsigned, altered, signed under another key or holds a type outside the allowlist."""
+    with Session(engine) as db:
+        row = db.get(ModelVersion, int(version_id))
+        if row is None:
+            raise KeyError(f"no model version {version_id}")
+        blob, signature = bytes(row.artifact or b""), row.signature
+    try:
+        return artifact.loads(blob, signature)
+    except ModelArtifactRefused as exc:
+        raise ModelArtifactRefused(exc.reason, version=int(version_id)) from None
+
+
+def save_version(engine: Engine, trained: TrainedRisk, *, principal: Principal = SYSTEM) -> int:
+    """Store a trained model as a new (unpublished) version, signed; director only; audited."""
+    principal.require(Action.PUBLISH_MODEL)
     result = trained.result
-    return data.save_model_version(
-        engine, target=result.target, model_name=result.model_kind,
+    blob, signature = dumps_model(result)
+    row = ModelVersion(
+        created_at=dt.datetime.now(dt.UTC), target=result.target, model_name=result.model_kind,
         metrics=json.loads(json.dumps(json_ready(risk.result_summary(result)), default=json_default)),
-        fingerprint=result.fingerprint, card=trained.card, artifact=dumps_model(result))
+        fingerprint=result.fingerprint, card=trained.card, artifact=blob, signature=signature)
+    with Session(engine) as db:
+        db.add(row)
+        db.commit()
+        db.refresh(row)
+        version = int(row.id)
+    audit.record(engine, principal, "model stored",
+                 detail=f"model version {version} ({result.model_kind}, target {result.target})")
+    return version
+
+
+def publish_version(engine: Engine, version_id: int, *, principal: Principal = SYSTEM) -> dict[str, Any]:
+    """Make a stored version the one the board report, the worklist and `risk score` use (director only;
+    audited). A version that would not load (unsigned, altered…) is refused, never published."""
+    principal.require(Action.PUBLISH_MODEL)
+    load_version(engine, version_id)  # KeyError / ModelArtifactRefused before anything is written
+    with Session(engine) as db:
+        row = db.get(ModelVersion, int(version_id))
+        row.published_at = dt.datetime.now(dt.UTC)
+        row.published_by = audit.actor_name(principal)
+        db.add(row)
+        db.commit()
+        db.refresh(row)
+        info = _version_info(row)
+    audit.record(engine, principal, "model published",
+                 detail=f"model version {info['id']} ({info['model_name']}, target {info['target']})")
+    return info
 
 
 def latest_cohort(table: pd.DataFrame) -> pd.DataFrame:
@@ -152,17 +220,22 @@ def score_table(bundle: dict[str, Any], table: pd.DataFrame, k: float = risk.DEF
 
 
 def score_district(engine: Engine, version_id: int | None = None, k: float = risk.DEFAULT_K,
-                   scope: frozenset[str] | None = None) -> pd.DataFrame:
-    versions = data.list_model_versions(engine)
-    if versions.empty:
-        raise risk.RiskInputError("no stored model version; run `python -m edtech risk train --target EXPR` first")
-    version_id = int(versions["id"].iloc[0]) if version_id is None else int(version_id)
-    bundle = loads_model(data.load_model_artifact(engine, version_id))
-    table = district_table(data.load_district(engine, scope))
+                   scope: frozenset[str] | None = None, *, principal: Principal = SYSTEM) -> pd.DataFrame:
+    """The latest students scored by a stored version (default: the published one), within what the
+    principal may read. RiskInputError when there is nothing to score with; ModelArtifactRefused when the
+    version is not genuine."""
+    principal.require(Action.VIEW_STUDENTS)
+    if version_id is None:
+        published = published_version(engine)
+        if published is None:
+            raise risk.RiskInputError(NO_PUBLISHED if not model_versions(engine).empty else NO_VERSION)
+        version_id = published["id"]
+    bundle = load_version(engine, int(version_id))
+    table = district_table(data.load_district(engine, scope_for(principal, scope)))
     if table.empty:
         raise risk.RiskInputError("no early-warning indicators in the database")
     scored = score_table(bundle, table, k=k)
-    scored.insert(0, "model_version", version_id)
+    scored.insert(0, "model_version", int(version_id))
     return scored
 
 
