@@ -31,7 +31,7 @@ run: setup
 	$(BIN)/python -m edtech init
 	@$(BIN)/python -c "from edtech import data; import sys; sys.exit(0 if data.is_empty(data.make_engine()) else 1)" \
 	  && $(BIN)/python -m edtech demo || true
-	$(BIN)/streamlit run app.py --server.port $(PORT) --browser.gatherUsageStats false
+	EDTECH_DEMO=1 $(BIN)/python -m edtech serve --port $(PORT)
 
 test: setup system-deps
 	$(BIN)/ruff check .
