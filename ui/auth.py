@@ -12,12 +12,12 @@ from typing import Any
 import streamlit as st
 
 from edtech.core.access import ROLE_LABELS, Principal, Role
-from edtech.services import accounts, audit, sessions
+from edtech.services import accounts, audit, identity_provider, sessions
 from ui import cache, state
 from ui.components import escape
 
-LOCAL = "local"
-DEMO_PREFIX = "demo_"
+LOCAL = identity_provider.LOCAL_PROVIDER
+DEMO_PROVIDERS = identity_provider.DEMO_PROVIDERS  # Streamlit refuses "_" in provider names: demo-director…
 SSO_LABELS = {"google": "Google Workspace", "microsoft": "Microsoft Entra ID", "entra": "Microsoft Entra ID",
               "clever": "Clever", "classlink": "ClassLink"}
 END_MESSAGES = {
@@ -48,7 +48,7 @@ def _providers() -> list[str]:
 
 
 def provider_label(name: str) -> str:
-    return SSO_LABELS.get(name.lower(), name.replace("_", " ").title())
+    return SSO_LABELS.get(name.lower(), identity_provider.provider_label(name))
 
 
 def _login_button(label: str, provider: str, *, key: str, primary: bool = False, icon: str | None = None) -> None:
@@ -69,11 +69,11 @@ def sign_in_screen(message: str | None = None) -> None:
         if demo:
             st.warning(DEMO_BANNER, icon=":material/science:")
             for role in (Role.DIRECTOR, Role.COORDINATOR, Role.BOARD, Role.VIEWER):
-                name = f"{DEMO_PREFIX}{role.value}"
+                name = DEMO_PROVIDERS[role]
                 if name in providers:
                     _login_button(f"Sign in as the demo {ROLE_LABELS[role].lower().replace('school ', '')}", name,
                                   key=f"signin_{name}", primary=role == Role.DIRECTOR, icon=":material/person:")
-        sso = [p for p in providers if p != LOCAL and not p.startswith(DEMO_PREFIX)]
+        sso = [p for p in providers if p not in identity_provider.RESERVED_PROVIDERS]
         for name in sso:
             _login_button(f"Sign in with {provider_label(name)}", name, key=f"signin_{name}",
                           primary=not demo, icon=":material/badge:")
