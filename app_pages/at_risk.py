@@ -65,8 +65,15 @@ else:
 
 result = trained.result
 if st.session_state.get("risk_saved_version"):
-    st.caption(f"Stored as model version #{st.session_state['risk_saved_version']} (metrics, data fingerprint, "
-               "model card and the fitted model); the board report's at-risk counts use the latest version.")
+    version = st.session_state["risk_saved_version"]
+    published = risk_cache.published_version()
+    live = f"version #{published['id']}" if published else "no version yet"
+    st.caption(f"Stored as model version #{version} (metrics, data fingerprint, model card and the fitted model, "
+               f"signed). The board report and `risk score` use the published version: {live}.")
+    if (published is None or published["id"] != version) and st.button(
+            f"Publish version #{version} for the board report", key="risk_publish", icon=":material/publish:"):
+        risk_cache.publish_version(version)
+        st.rerun()
 m = result.metrics
 for warning in result.warnings:
     st.warning(f"{components.escape_code(warning['column'])} {components.escape(warning['reason'])}.")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# model versions are signed with the server secret: tests use a fixed one (inherited by the CLI
+# subprocesses) instead of creating data/.secret_key in the working tree
+os.environ.setdefault("EDTECH_SECRET_KEY", "test-suite-secret-key")
 APP = str(ROOT / "app.py")
 SHARED = ROOT.parent / "shared"
 

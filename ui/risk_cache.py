@@ -72,6 +72,15 @@ def save_version(trained: risk_service.TrainedRisk) -> int:
     return risk_service.save_version(cache.get_engine(), trained, principal=state.current_principal())
 
 
+def publish_version(version: int) -> dict:
+    """Make a stored version the one the board report uses (director only, audited; checked in services)."""
+    return risk_service.publish_version(cache.get_engine(), version, principal=state.current_principal())
+
+
+def published_version() -> dict | None:
+    return risk_service.published_version(cache.get_engine())
+
+
 @st.cache_resource(show_spinner="Scoring students…", max_entries=6)
 def _scores(key: TrainingKey) -> pd.DataFrame:
     trained = _training(key)

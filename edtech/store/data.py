@@ -15,6 +15,8 @@ import json
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +25,10 @@ import pandas as pd
 from sqlalchemy import event, func, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
-from edtech.core import config
+from edtech.core import config, rules
 from edtech.core.district import FRAME_COLUMNS, District, conform_frame, empty_frame
 from edtech.core.words import FALSE_WORDS, TRUE_WORDS
 from edtech.ingest import adapters
@@ -41,6 +44,7 @@ from edtech.ingest.formats import (
     read_zip_members,
     sniff_text,
 )
+from edtech.ingest.plausibility import DateCheck
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
 from edtech.store import repository
 from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
@@ -50,6 +54,8 @@ Progress = Callable[[float, str], None]
 RowGuard = Callable[[Connection, str, pd.DataFrame, IssueLog], None]
 WRITE_BATCH_ROWS = 100_000     # rows turned into Python tuples at a time when writing
 STAGE_WEEKLY_ROWS = 1_000_000  # weekly partial rows held in memory before they go to a staging table
+IMPORT_LOCK_WAIT_S = 30.0      # how long an import waits for another import's write lock before saying so
+SQLITE_BUSY_TIMEOUT_S = 30     # every other SQLite statement's wait for a lock
 
 
 # --------------------------------------------------------------------------- engine and schema
@@ -59,7 +65,7 @@ def make_engine(url: str | None = None) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite://":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
@@ -108,13 +114,13 @@ def data_versions(engine: Engine) -> dict[str, str]:
                                .where(ImportLog.status == "imported").group_by(ImportLog.kind)).all()
         settings = conn.execute(select(Setting.key, Setting.value)).all()
         scenario = conn.execute(select(func.count(), func.max(Scenario.updated_at)).select_from(Scenario)).first()
-        model = conn.execute(select(func.count(), func.max(ModelVersion.id))).first()
+        model = conn.execute(select(func.count(), func.max(ModelVersion.id), func.max(ModelVersion.published_at))).first()
     # id and time: copies of one database share the token (and so their cached analyses), others do not
     out = {f"table:{kind}": f"{last}@{when}" for kind, last, when in imports}
     for key, value in settings:
         out[f"setting:{key}"] = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out["scenarios"] = f"{scenario[0]}@{scenario[1]}"
-    out["models"] = f"{model[0]}@{model[1]}"
+    out["models"] = f"{model[0]}@{model[1]}@{model[2]}"  # a publish changes what the report and worklist use
     return out
 
 
@@ -151,10 +157,29 @@ class ImportReport:
     issues: IssueLog = field(default_factory=IssueLog)
     warnings: list[str] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)
+    # facts about what the import does to the rows, printed after the counts (the usage storage
+    # adds its folding here: "3 rows → 2 student-days in 2 weeks")
+    notes: list[str] = field(default_factory=list)
+    # why a valid file was not written (another file of an --atomic import was rejected)
+    not_written: str = ""
 
     @property
     def ok(self) -> bool:
+        """The file itself passed every check (it may still be unwritten: see `status`)."""
         return not self.issues
+
+    @property
+    def status(self) -> str:
+        """The file's outcome: imported, rejected, checked (a dry run) or not written (--atomic)."""
+        if not self.ok:
+            return "rejected"
+        if self.not_written:
+            return "not written"
+        return "checked" if self.dry_run else "imported"
+
+    @property
+    def written(self) -> bool:
+        return self.status == "imported"
 
     def error_lines(self) -> list[str]:
         return self.issues.summary_lines(self.file_name)
@@ -168,10 +193,165 @@ class ImportReport:
         if not self.ok:
             return (f"{self.file_name}: rejected ({self.issues.total} problem(s) in {self.rejected} row(s)); "
                     "nothing was written")
-        verb = "would store" if self.dry_run else "stored"
-        return (f"{self.file_name} → {self.kind}: {self.rows_read:,} rows read, {verb} {self.rows_stored:,} "
+        verb = "would store" if self.dry_run else ("would have stored" if self.not_written else "stored")
+        text = (f"{self.file_name} → {self.kind}: {self.rows_read:,} rows read, {verb} {self.rows_stored:,} "
                 f"({self.inserted:,} new, {self.updated:,} updated)"
                 + (f", {self.skipped:,} skipped" if self.skipped else ""))
+        text += "".join(f"; {note}" for note in self.notes)
+        return text + (f"; not written: {self.not_written}" if self.not_written else "")
+
+
+def outcome_line(reports: list[ImportReport], *, atomic: bool = False) -> str:
+    """One line over several files' outcomes (exit 4 of the command line = "partly imported")."""
+    counts = {s: sum(r.status == s for r in reports) for s in ("imported", "checked", "not written", "rejected")}
+    said = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    done = counts["imported"] + counts["checked"]
+    if counts["rejected"] and done:
+        verdict = "partly imported" if counts["imported"] else "would be partly imported"
+    elif counts["rejected"]:
+        verdict = "nothing was written" + (" (--atomic: all files or none)" if atomic and counts["not written"] else "")
+    else:
+        verdict = "nothing was written (check only)" if counts["checked"] and not counts["imported"] else "all imported"
+    return f"{len(reports)} file(s): {said} — {verdict}"
+
+
+class DatabaseBusy(RuntimeError):
+    """Another import held the database's write lock longer than IMPORT_LOCK_WAIT_S."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is busy: another import is running; try again when it has finished")
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    orig = getattr(exc, "orig", None)
+    return (getattr(orig, "sqlstate", None) == "55P03"            # PostgreSQL lock_timeout
+            or "database is locked" in str(orig).lower())       # SQLite busy timeout
+
+
+@contextmanager
+def _busy_as_error() -> Iterator[None]:
+    """A lock wait that ran out is DatabaseBusy (a clear message), not a driver traceback."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_lock_timeout(exc):
+            raise DatabaseBusy() from exc
+        raise
+
+
+def _lock_for_import(conn: Connection, kind: str) -> None:
+    """Take the write lock an import needs at its start, waiting at most IMPORT_LOCK_WAIT_S.
+
+    Nobody else writes the table until this transaction ends, so the counts taken inside it (before
+    and after) are this import's own. SQLite has one writer: its first write takes the lock (a
+    deferred transaction would take it only at the first upsert, after its counts). PostgreSQL: a
+    self-exclusive table lock (readers are never blocked)."""
+    wait_ms = max(1, int(IMPORT_LOCK_WAIT_S * 1000))
+    if is_postgres(conn):
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {wait_ms}")
+        conn.exec_driver_sql(f'LOCK TABLE "{kind}" IN SHARE ROW EXCLUSIVE MODE')
+        conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+        return
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
+    try:
+        conn.exec_driver_sql("DELETE FROM import_log WHERE 0")  # a write that changes nothing
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+
+
+# --------------------------------------------------------------------------- one run over several files
+@dataclass
+class _ImportRun:
+    """Files imported as one run: one transaction (each file in a savepoint), import-log rows and
+    settings written once the transaction is over (SQLite has one writer: this run)."""
+
+    conn: Connection
+    logs: list[tuple[ImportReport, str | None]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+_RUN: ContextVar[_ImportRun | None] = ContextVar("edtech_import_run", default=None)
+
+
+def _after_commit(action: Callable[[], None]) -> None:
+    """Run `action` now, or when the current run has committed (never when it rolls back)."""
+    run = _RUN.get()
+    if run is None:
+        action()
+    else:
+        run.after_commit.append(action)
+
+
+def _as_one_run(engine: Engine, work: Callable[[], list[ImportReport]], *, atomic: bool,
+                dry_run: bool) -> list[ImportReport]:
+    """Run `work` (several files) as one transaction when it must be all or nothing (`atomic`) or is
+    a check (`dry_run`: later files see earlier ones, e.g. students of schools in the same upload;
+    everything is rolled back). Otherwise each file is its own transaction, as `work` runs it."""
+    if not (atomic or dry_run) or _RUN.get() is not None:
+        return work()
+    init_db(engine)  # before the run holds the write lock: creating tables needs one too
+    with _busy_as_error(), engine.connect() as conn:
+        run = _ImportRun(conn)
+        token = _RUN.set(run)
+        try:
+            with conn.begin() as outer:
+                reports = work()
+                rejected = any(not r.ok for r in reports)
+                if atomic and rejected:
+                    for r in reports:
+                        if r.ok:
+                            r.not_written = ("another file of this --atomic import was rejected"
+                                             if not dry_run else "would not be written: another file was rejected (--atomic)")
+                if dry_run or (atomic and rejected):
+                    outer.rollback()
+        finally:
+            _RUN.reset(token)
+    for report, user in run.logs:
+        _write_import_log(engine, report, user)
+    if not dry_run and not (atomic and rejected):
+        for action in run.after_commit:
+            action()
+    return reports
+
+
+@contextmanager
+def _file_transaction(engine: Engine, kind: str) -> Iterator[_FileTransaction]:
+    """One file's transaction: its own (engine.begin), or a savepoint of the current run's."""
+    run = _RUN.get()
+    with _busy_as_error():
+        if run is None:
+            with engine.begin() as conn:
+                _lock_for_import(conn, kind)
+                yield _FileTransaction(conn, None)
+            return
+        _lock_for_import(run.conn, kind)
+        savepoint = run.conn.begin_nested()
+        try:
+            yield _FileTransaction(run.conn, savepoint)
+        except BaseException:
+            if savepoint.is_active:
+                savepoint.rollback()
+            raise
+        if savepoint.is_active:
+            savepoint.commit()
+
+
+@dataclass
+class _FileTransaction:
+    conn: Connection
+    savepoint: object | None
+
+    @property
+    def in_run(self) -> bool:
+        return self.savepoint is not None
+
+    def discard(self) -> None:
+        """Undo this file's writes (a rejected file, or a lone dry run)."""
+        if self.savepoint is not None:
+            if self.savepoint.is_active:
+                self.savepoint.rollback()
+        elif self.conn.in_transaction():
+            self.conn.rollback()
 
 
 
@@ -253,12 +433,34 @@ def _count(conn: Connection, table: str) -> int:
 
 
 # --------------------------------------------------------------------------- table shaping
-def _data_as_of(conn: Connection) -> dt.date:
-    """The data's as-of date already on file: the end of the last usage week, else today (contract v2)."""
-    last = conn.execute(text("SELECT MAX(week_start) FROM usage")).scalar()
+def _last_usage_import(conn: Connection) -> pd.Timestamp | None:
+    """The local date usage was last imported (usage dated after it is implausible): today while
+    the current run holds a usage file, else the import log's latest, else None (no import on record)."""
+    run = _RUN.get()
+    if run is not None and any(r.kind == "usage" and r.ok for r, _ in run.logs):
+        return pd.Timestamp.today().normalize()
+    last = conn.execute(select(func.max(ImportLog.imported_at))
+                        .where(ImportLog.kind == "usage", ImportLog.status == "imported")).scalar()
     if last is None:
-        return dt.date.today()
-    return (pd.Timestamp(last) + pd.Timedelta(days=6)).date()
+        return None
+    stamp = pd.Timestamp(last)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp  # stored in UTC
+    return pd.Timestamp(stamp.tz_convert(dt.datetime.now().astimezone().tzinfo).date())
+
+
+def _data_as_of(conn: Connection, usage_weeks: pd.Series | None = None) -> pd.Timestamp:
+    """The database's as-of date, decided by rules.data_as_of (the one rule) over the usage weeks."""
+    if usage_weeks is None:
+        usage_weeks = pd.Series(conn.execute(text("SELECT DISTINCT week_start FROM usage")).scalars().all(),
+                                dtype="object")
+    return rules.data_as_of(usage_weeks, last_usage_import=_last_usage_import(conn))
+
+
+def data_as_of(engine: Engine) -> pd.Timestamp:
+    """The data's "today" (contract v2): the end of the latest plausible usage week, else today."""
+    init_db(engine)
+    with engine.connect() as conn:
+        return _data_as_of(conn)
 
 
 def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str],
@@ -316,27 +518,34 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                   checksum: str = "", dry_run: bool = False, user: str | None = None,
                   skip_unknown_refs: bool = False, progress: Progress | None = None,
                   total_bytes: int | None = None, warnings: list[str] | None = None,
-                  row_guard: RowGuard | None = None) -> ImportReport:
+                  row_guard: RowGuard | None = None,
+                  percent_scales: dict[str, float] | None = None) -> ImportReport:
     """Validate and store a stream of text chunks (index = spreadsheet line) into one table.
 
     `row_guard(conn, kind, typed_rows, issues)` adds an issue per row the importing account may not
     write (a coordinator's rows of another school): the file is then rejected like any invalid file.
 
-    Everything happens in one transaction: any invalid row (or any failure) writes nothing.
+    Everything happens in one transaction that first takes the write lock (so the counts are this
+    import's own; DatabaseBusy after IMPORT_LOCK_WAIT_S): any invalid row (or any failure) writes
+    nothing. Inside a run of several files (`_as_one_run`) the file is a savepoint of the run's
+    transaction. A dry run writes and then rolls back, so its counts are what the import would do.
     With skip_unknown_refs, rows whose IDs are unknown are skipped and counted instead.
+    `percent_scales` fixes a percent column's scale (an adapter whose source always gives 0-100).
     """
     table = ct.TABLES[kind]
     report = ImportReport(kind=kind, file_name=file_name, checksum=checksum, dry_run=dry_run)
     started = time.perf_counter()
     init_db(engine)
-    with engine.begin() as conn:
+    date_check = DateCheck.for_table(kind)
+    with _file_transaction(engine, kind) as tx:
+        conn = tx.conn
         refs = {t: _known_ids(conn, t) for t in {c.references for c in table.columns if c.references}}
         if kind == "usage_aggregate":
             refs = {}
         before = _count(conn, kind)
         mapping: dict[str, str] | None = None
         weekly_parts: list[pd.DataFrame] = []
-        percent_scales: dict[str, float] = {}
+        percent_scales = dict(percent_scales or {})
         weekly_rows = 0
         staged = False
         seen = 0
@@ -356,7 +565,9 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                 row_guard(conn, kind, typed, report.issues)
             report.rejected += checked.bad_rows
             report.skipped += checked.skipped
-            if report.issues or dry_run:
+            if date_check is not None:
+                date_check.add(typed, chunk, mapping)
+            if report.issues:
                 seen += len(chunk)
                 if progress:
                     progress(0.5, f"checked {seen:,} rows")
@@ -391,8 +602,8 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                 progress(frac, f"imported {seen:,} rows")
         if mapping is None and not report.issues:
             report.issues.add(Issue(None, None, None, "the file has no header row or no data"))
-        if report.issues or dry_run:
-            conn.rollback() if conn.in_transaction() else None
+        if report.issues:
+            tx.discard()
         elif kind == "usage":
             if staged:
                 if weekly_parts:
@@ -401,12 +612,16 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
             elif weekly_parts:
                 weekly = weekly_parts[0] if len(weekly_parts) == 1 else _sum_weeks(weekly_parts)
                 report.rows_stored = _upsert(conn, "usage", weekly, ("student_id", "tool_id", "week_start"))
-        if not report.issues and not dry_run:
-            after = _count(conn, kind)
+        if not report.issues:
+            after = _count(conn, kind)  # in the locked transaction: this import's rows only
             report.inserted = after - before
             report.updated = max(0, report.rows_stored - report.inserted)
+            if dry_run and not tx.in_run:
+                tx.discard()  # a run's later files see this one's rows; the run rolls back at its end
     if warnings:
         report.warnings.extend(warnings)
+    if date_check is not None and not report.issues and (said := date_check.warning()):
+        report.warnings.append(said)
     report.seconds = time.perf_counter() - started
     _log_import(engine, report, user)
     return report
@@ -454,12 +669,21 @@ def _merge_staged_usage(conn: Connection) -> int:
 
 
 def _log_import(engine: Engine, report: ImportReport, user: str | None) -> None:
-    status = "rejected" if not report.ok else ("dry-run" if report.dry_run else "imported")
+    """One import-log row per file (inside a run: once the run's transaction is over)."""
+    run = _RUN.get()
+    if run is not None:
+        run.logs.append((report, user))
+    else:
+        _write_import_log(engine, report, user)
+
+
+def _write_import_log(engine: Engine, report: ImportReport, user: str | None) -> None:
+    status = {"rejected": "rejected", "checked": "dry-run", "not written": "not written"}.get(report.status, "imported")
     message = "\n".join(report.error_lines()[:50] + report.warnings[:20]) or None
     entry = ImportLog(imported_at=dt.datetime.now(dt.UTC),
                       user=user or _default_user(), kind=report.kind, file_name=report.file_name,
                       checksum=report.checksum, status=status, rows_read=report.rows_read,
-                      rows_stored=report.rows_stored if report.ok else 0, inserted=report.inserted,
+                      rows_stored=report.rows_stored if report.written else 0, inserted=report.inserted,
                       updated=report.updated, rejected=report.rejected, seconds=round(report.seconds, 3),
                       message=message)
     with Session(engine) as session:
@@ -610,9 +834,21 @@ def _refused(engine: Engine, exc: NotATableError, kind: str, name: str) -> list[
 
 def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, str] | None = None,
                   dry_run: bool = False, user: str | None = None, skip_unknown_refs: bool = False,
-                  progress: Progress | None = None, row_guard: RowGuard | None = None) -> list[ImportReport]:
+                  progress: Progress | None = None, row_guard: RowGuard | None = None,
+                  atomic: bool = False) -> list[ImportReport]:
     """Import several files (or zips): OneRoster and LearnPlatform sets are recognised and
-    converted; the rest go to their tables in dependency order, each file all-or-nothing."""
+    converted; the rest go to their tables in dependency order, each file all-or-nothing, or with
+    `atomic` all files or none (one transaction). Each report says its file's outcome (`status`).
+    Raises DatabaseBusy when another import holds the write lock too long."""
+    return _as_one_run(engine, lambda: _import_upload(engine, files, kinds=kinds, dry_run=dry_run, user=user,
+                                                      skip_unknown_refs=skip_unknown_refs, progress=progress,
+                                                      row_guard=row_guard),
+                       atomic=atomic, dry_run=dry_run)
+
+
+def _import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, str] | None,
+                   dry_run: bool, user: str | None, skip_unknown_refs: bool,
+                   progress: Progress | None, row_guard: RowGuard | None) -> list[ImportReport]:
     try:
         files = expand_upload(files)
     except ArchiveRefused as exc:
@@ -652,15 +888,34 @@ def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, s
 
 def _import_adapted(engine: Engine, adapted: adapters.Adapted, source: str, dry_run: bool,
                     user: str | None, row_guard: RowGuard | None = None) -> list[ImportReport]:
-    reports = []
-    for kind in sorted(adapted.frames, key=lambda k: ct.TABLES[k].order):
-        report = import_frame(engine, kind, adapted.frames[kind], file_name=f"{source}: {kind}",
-                              dry_run=dry_run, user=user, row_guard=row_guard)
-        report.warnings.extend(adapted.warnings.get(kind, []))
-        reports.append(report)
+    """Converted tables (named "<source>: <kind>") and converted source files (named by the file,
+    errors on the file's own lines, original text shown) in dependency order, one report each."""
+    jobs: list[tuple[int, str, Callable[[], ImportReport]]] = []
+    for kind, frame in adapted.frames.items():
+        def whole(kind: str = kind, frame: pd.DataFrame = frame) -> ImportReport:
+            report = import_frame(engine, kind, frame, file_name=f"{source}: {kind}",
+                                  dry_run=dry_run, user=user, row_guard=row_guard)
+            report.warnings.extend(adapted.warnings.get(kind, []))
+            return report
+        jobs.append((ct.TABLES[kind].order, kind, whole))
+    for part in adapted.files:
+        def one_file(part: adapters.AdaptedFile = part) -> ImportReport:
+            text_frame = part.frame.astype("object").where(part.frame.notna(), None)
+            digest = hashlib.sha256(pd.util.hash_pandas_object(text_frame, index=True).to_numpy().tobytes()).hexdigest()
+            report = import_chunks(engine, part.kind, [text_frame], file_name=part.name,
+                                   checksum=digest, dry_run=dry_run, user=user, row_guard=row_guard,
+                                   warnings=part.warnings, percent_scales=part.percent_scales)
+            report.rows_read += part.skipped   # rows the adapter left out (named in its warning)
+            report.skipped += part.skipped
+            return report
+        jobs.append((ct.TABLES[part.kind].order, part.kind, one_file))
+    jobs.sort(key=lambda job: job[0])   # stable: files of one table keep their order
+    reports = [run() for _, _, run in jobs]
     if adapted.settings and not dry_run and all(r.ok for r in reports):
-        for key, value in adapted.settings.items():
-            save_setting(engine, key, value)
+        def save() -> None:
+            for key, value in adapted.settings.items():
+                save_setting(engine, key, value)
+        _after_commit(save)   # inside a run: only once its transaction has committed
     return reports
 
 
@@ -680,8 +935,10 @@ def import_oneroster(engine: Engine, path: str | Path, **kw) -> list[ImportRepor
     if "orgs" not in frames or "users" not in frames:
         report = _unreadable(engine, "oneroster", path.name, "a OneRoster set needs orgs.csv and users.csv")
         return [report]
-    return _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", kw.get("dry_run", False), kw.get("user"),
-                           row_guard=kw.get("row_guard"))
+    dry_run = kw.get("dry_run", False)
+    return _as_one_run(engine, lambda: _import_adapted(engine, adapters.from_oneroster(frames), "OneRoster", dry_run,
+                                                       kw.get("user"), row_guard=kw.get("row_guard")),
+                       atomic=kw.get("atomic", False), dry_run=dry_run)
 
 
 def import_learnplatform(engine: Engine, source: str | Path | dict[str, bytes], **kw) -> list[ImportReport]:
@@ -703,8 +960,10 @@ def import_learnplatform(engine: Engine, source: str | Path | dict[str, bytes], 
     except NotATableError as exc:
         return _refused(engine, exc, "learnplatform", "LearnPlatform")
     adapted = adapters.from_learnplatform(frames)
-    return _import_adapted(engine, adapted, "LearnPlatform", kw.get("dry_run", False), kw.get("user"),
-                           row_guard=kw.get("row_guard"))
+    dry_run = kw.get("dry_run", False)
+    return _as_one_run(engine, lambda: _import_adapted(engine, adapted, "LearnPlatform", dry_run, kw.get("user"),
+                                                       row_guard=kw.get("row_guard")),
+                       atomic=kw.get("atomic", False), dry_run=dry_run)
 
 
 # --------------------------------------------------------------------------- reading
@@ -785,7 +1044,10 @@ def read_table(engine: Engine, kind: str, scope: frozenset[str] | None = None) -
 def load_district(engine: Engine, scope: frozenset[str] | None = None) -> District:
     """Every table as canonical frames, filtered to the scope's schools (None = all)."""
     init_db(engine)
-    return District(**{name: read_table(engine, name, scope) for name in FRAME_COLUMNS})
+    frames = {name: read_table(engine, name, scope) for name in FRAME_COLUMNS}
+    with engine.connect() as conn:  # the whole district's date, also for a scope's slice
+        as_of = _data_as_of(conn, frames["usage"]["week_start"] if scope is None else None)
+    return District(**frames, fixed_as_of=as_of)
 
 
 def import_history(engine: Engine, limit: int = 200) -> pd.DataFrame:
