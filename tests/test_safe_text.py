@@ -208,13 +208,13 @@ def test_escape_figure_escapes_every_data_text_but_keeps_the_templates() -> None
 # ------------------------------------------------------------------ CSV and grids
 
 
-@pytest.mark.parametrize("raw", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", "\tx", "\rx",
+@pytest.mark.parametrize("raw", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", "\tx", "\rx", "+1-A1", "-1)+cmd",
                                  '=HYPERLINK("https://evil.example")'])
 def test_formula_like_text_is_neutralized(raw: str) -> None:
     assert neutralize_csv_cell(raw) == "'" + raw
 
 
-@pytest.mark.parametrize("value", ["Mathigo", "", "'=already", 3, -4.5, None])
+@pytest.mark.parametrize("value", ["Mathigo", "", "'=already", 3, -4.5, None, "+0.12", "-0.05", "-$1,200", "+12%"])
 def test_other_values_are_kept(value) -> None:
     assert neutralize_csv_cell(value) == value
 

@@ -53,6 +53,8 @@ def table(frame: pd.DataFrame | Mapping[str, Any], *, column_config: Mapping[str
           column_order: Sequence[str] | None = None, where: Any = None, **kw: Any) -> None:
     """Every grid of the app: st.dataframe of `displayable(frame)` (in `where`, a column or container)."""
     shown, config = displayable(frame, column_config, column_order)
+    if kw.get("hide_index"):  # a hidden index can be shown again in the browser: send 0..n-1 only
+        shown = shown.reset_index(drop=True)
     (where or st).dataframe(shown, column_config=config or None, **kw)
 
 

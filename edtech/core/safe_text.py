@@ -79,15 +79,17 @@ def escape_chart_text(value: object) -> str:
 # ---------------------------------------------------------------- CSV and grids
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# a signed number written as text ("+0.12" SD, "-$1,200", "-5%"): a spreadsheet reads a number, nothing runs
+_SIGNED_NUMBER = re.compile(r"[+-]\$?\d[\d,]*(\.\d+)?%?")
 
 
 def neutralize_csv_cell(value: Any) -> Any:
     """Prefix text that a spreadsheet would evaluate as a formula with an apostrophe.
 
     Only strings are touched: real numbers (including negative ones) are written by the CSV
-    writer as plain numbers and are safe.
+    writer as plain numbers and are safe, and so is the text of a signed number ("+0.12").
     """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _SIGNED_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
