@@ -105,7 +105,7 @@ st.divider()
 st.subheader("Preview")
 st.caption(components.escape(rep.subtitle) + f" · budget proposal: {components.escape(rep.scenario_name)}")
 for sec in rep.sections:
-    st.markdown(f"### {components.escape(sec.title)}")
+    st.markdown(f"### {sec.title}")  # a section title of the code (SECTION_TITLES), not data
     for p in sec.paragraphs:
         if sec.key == "summary" and ": " in p:
             lead, rest = p.split(": ", 1)
