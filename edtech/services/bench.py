@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import resource
@@ -107,6 +108,15 @@ def _deflate_piece(piece: bytes) -> bytes:
     return compressor.compress(piece) + compressor.flush(zlib.Z_FULL_FLUSH)
 
 
+@functools.lru_cache(maxsize=4)
+def _member_crc(head: bytes, unit: bytes, repeats: int, tail: bytes) -> int:
+    # the one pass over the whole member (a second per GB): bombs that differ only in their headers share it
+    crc = zlib.crc32(head)
+    for _ in range(repeats):
+        crc = zlib.crc32(unit, crc)
+    return zlib.crc32(tail, crc)
+
+
 def write_zip(path: Path, members: list[ZipMember]) -> None:
     """A deflate zip whose members may be far bigger than memory: each piece is compressed once and its
     bytes repeated, so a 1 GB member of one repeated 1 MB block takes a second and a few MB to write."""
@@ -115,10 +125,7 @@ def write_zip(path: Path, members: list[ZipMember]) -> None:
         for m in members:
             name = m.name.encode()
             size = len(m.head) + len(m.unit) * m.repeats + len(m.tail)
-            crc = zlib.crc32(m.head)
-            for _ in range(m.repeats):
-                crc = zlib.crc32(m.unit, crc)
-            crc = zlib.crc32(m.tail, crc)
+            crc = _member_crc(m.head, m.unit, m.repeats, m.tail)
             head, unit, tail = _deflate_piece(m.head), _deflate_piece(m.unit), _deflate_piece(m.tail) + b"\x03\x00"
             packed = len(head) + len(unit) * m.repeats + len(tail)
             if size >= 1 << 32 or packed >= 1 << 32:
@@ -169,12 +176,19 @@ def measure(action):
 """
 
 
-def run_measuring_child(code: str, timeout: float = 600) -> object:
+def run_measuring_child(code: str, timeout: float = 600, data_cap_mb: int = 3072) -> object:
     """Run `code` in a fresh Python (so other work does not disturb its memory) with `measure(action)`
-    defined; `code` sets `result` (anything JSON), which is returned. Linux only (/proc)."""
+    defined; `code` sets `result` (anything JSON), which is returned. Linux only (/proc).
+
+    The child's data segment is capped (`data_cap_mb`; about 1.3 GB of it is address space pyarrow
+    reserves at import) so that a regression ends in a MemoryError, not in the machine's OOM killer."""
     script = _MEASURING_CHILD + code + "\nprint(json.dumps(result))\n"
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (data_cap_mb * MB, data_cap_mb * MB))
+
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
-                         cwd=config.ROOT)
+                         cwd=config.ROOT, preexec_fn=cap)
     if out.returncode != 0:
         raise RuntimeError(f"the measuring process failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
