@@ -290,13 +290,12 @@ if editable:
         c[3].button("Load", key="budget_load", on_click=on_load, width="stretch", disabled=not saved)
         c[4].button("Delete", key="budget_delete_saved", on_click=on_delete_saved, width="stretch", disabled=not saved)
 else:
-    if not saved:
-        st.info("No budget scenario has been saved yet. The director and board members save scenarios here.",
-                icon=":material/info:")
-        st.stop()
-    st.selectbox("Saved scenario", saved, key="budget_view_name",
-                 help="Your role reads saved scenarios; the director and board members change them.")
-    viewing = budget_service.load_saved_scenario(engine, st.session_state["budget_view_name"])
+    CURRENT = "Current plan (no changes)"
+    st.selectbox("Scenario", [CURRENT, *saved], key="budget_view_name",
+                 help="Your role reads the current plan and the saved scenarios; the director and board members "
+                      "change them.")
+    chosen = st.session_state["budget_view_name"]
+    viewing = default_spec(CURRENT) if chosen == CURRENT else budget_service.load_saved_scenario(engine, chosen)
     st.session_state[SCENARIOS_KEY] = {viewing["name"]: viewing}
     st.session_state["budget_active"] = viewing["name"]
 
