@@ -137,7 +137,8 @@ def list_users(engine: Engine, *, actor: Principal = SYSTEM) -> list[AccountInfo
 
 def users_frame(engine: Engine, *, actor: Principal = SYSTEM) -> pd.DataFrame:
     rows = [{"email": u.email, "name": u.name, "role": u.role.value, "schools": ", ".join(u.schools),
-             "sign_in": "password" if u.has_password else "single sign-on", "demo": u.demo,
+             "sign_in": "one click (demo mode)" if u.demo else "password" if u.has_password else "single sign-on",
+             "demo": u.demo,
              "locked_until": u.locked_until} for u in list_users(engine, actor=actor)]
     return pd.DataFrame(rows, columns=["email", "name", "role", "schools", "sign_in", "demo", "locked_until"])
 
