@@ -193,8 +193,10 @@ def learnplatform_loaded(learnplatform_dir: Path, tmp_path_factory: pytest.TempP
 
 def test_learnplatform_tools_and_aggregates(learnplatform_loaded, learnplatform_dir: Path) -> None:
     engine, reports = learnplatform_loaded
-    by_kind = {r.kind: r for r in reports}
-    assert set(by_kind) == {"tools", "usage_aggregate"}
+    # one report per source file (errors name the file and its own lines), tables in dependency order
+    engagement = sorted(p.name for p in learnplatform_dir.glob("[0-9]*.csv"))
+    assert [(r.kind, r.file_name) for r in reports] == [("tools", "products_info.csv")] + [
+        ("usage_aggregate", name) for name in engagement]
     assert all(r.ok for r in reports), [r.error_lines() for r in reports]
     counts = data.table_counts(engine)
     assert counts["tools"] == 372
@@ -202,7 +204,11 @@ def test_learnplatform_tools_and_aggregates(learnplatform_loaded, learnplatform_
                      for p in sorted(learnplatform_dir.glob("[0-9]*.csv"))], ignore_index=True)
     with_id = raw[raw["lp_id"].notna()]
     assert counts["usage_aggregate"] == len(with_id.drop_duplicates(["lp_id", "time", "district"]))
-    assert by_kind["usage_aggregate"].rows_read == len(with_id)
+    aggregates = [r for r in reports if r.kind == "usage_aggregate"]
+    assert sum(r.rows_read for r in aggregates) == len(raw)          # every row of every file is read …
+    assert sum(r.skipped for r in aggregates) == len(raw) - len(with_id)   # … rows without lp_id skipped, counted
+    for r in aggregates:   # the district comes from the file name, and the summary says so
+        assert any(f"district_id {Path(r.file_name).stem} taken from the file name" in w for w in r.warnings)
     tools = data.read_table(engine, "tools").set_index("tool_id")
     assert tools.loc["13117", "tool_name"] == "SplashLearn"
     assert tools.loc["13117", "vendor"] == "StudyPad Inc."
@@ -223,8 +229,11 @@ def test_learnplatform_pct_access_is_a_share_and_unknown_ids_kept(learnplatform_
     products = set(data.read_table(engine, "tools")["tool_id"])
     unknown = set(agg["tool_id"]) - products
     assert unknown, "the sample has lp_ids missing from products_info"
-    warning = next(w for r in reports for w in r.warnings if "not in products_info" in w)
-    assert warning.startswith(f"{len(unknown)} lp_id(s)")   # warned, not dropped
+    for district in ("1470", "1536"):   # warned per file, not dropped
+        in_file = set(agg.loc[agg["district_id"] == district, "tool_id"]) - products
+        warning = next(w for r in reports for w in r.warnings if "not in products_info" in w
+                       and w.startswith(f"{district}.csv"))
+        assert warning.startswith(f"{district}.csv: {len(in_file)} lp_id(s)")
     info = data.load_setting(engine, "learnplatform_districts")
     assert info["8815"]["pct_free/reduced"] == {"mid": 0.1, "range": "[0, 0.2["}
 

@@ -6,12 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from edtech.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from edtech.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_REJECTED, EXIT_USAGE
 from edtech.core import secret_key
 from edtech.services import workspace
 from edtech.services.dataset import (
     IMPORT_KINDS,
+    DatabaseBusy,
     import_any,
+    import_outcome_line,
     load_sample_district,
 )
 
@@ -44,16 +46,25 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"error: {path} does not exist", file=sys.stderr)
         return EXIT_USAGE
     engine = workspace.open_engine(args.db)
-    reports = import_any(engine, args.kind, path, dry_run=args.dry_run, skip_unknown_refs=args.skip_unknown,
-                         principal=args.principal)
-    rejected = False
+    try:
+        reports = import_any(engine, args.kind, path, dry_run=args.dry_run, skip_unknown_refs=args.skip_unknown,
+                             principal=args.principal, atomic=args.atomic)
+    except DatabaseBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     for r in reports:
         print(r.summary())
         for w in r.warnings:
             print(f"  warning: {w}")
         if not r.ok:
-            rejected = True
             print("\n".join("  " + line for line in r.error_lines()), file=sys.stderr)
+    if len(reports) > 1:
+        print(import_outcome_line(reports, atomic=args.atomic))
+    rejected = any(not r.ok for r in reports)
+    # a dry run exits as the import would: 4 when some files would be stored and others rejected
+    stored = any(r.status in ("imported", "checked") for r in reports)
+    if rejected and stored:
+        return EXIT_PARTIAL
     return EXIT_REJECTED if rejected else EXIT_OK
 
 
@@ -67,7 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import a file, folder or zip (all or nothing per file)")
     p.add_argument("kind", choices=IMPORT_KINDS, metavar="KIND", help=" | ".join(IMPORT_KINDS))
     p.add_argument("path")
-    p.add_argument("--dry-run", action="store_true", help="check only; write nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check only: report what the import would store (new, updated); write nothing")
+    p.add_argument("--atomic", action="store_true",
+                   help="several files: all or none (without it each file is all or nothing and exit 4 = partly imported)")
     p.add_argument("--skip-unknown", action="store_true",
                    help="skip (and count) rows whose student/tool/school is unknown instead of rejecting the file")
     p.set_defaults(func=_cmd_import)

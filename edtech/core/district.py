@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
+from edtech.core.rules import data_as_of
 from edtech.core.schema import TABLES as SCHEMA
 
 # table -> {column -> pandas dtype} of the canonical frame, generated from the schema declaration;
@@ -59,12 +60,11 @@ class District:
 
     @property
     def as_of(self) -> pd.Timestamp:
-        """The data's 'today': end of the last usage week (or today when there is no usage)."""
+        """The data's 'today' (rules.data_as_of): the end of the last plausible usage week, else today.
+        `load_district` fixes it from the whole database (with the last usage import's date)."""
         if self.fixed_as_of is not None:
             return pd.Timestamp(self.fixed_as_of)
-        if len(self.usage):
-            return pd.Timestamp(self.usage["week_start"].max()) + pd.Timedelta(days=6)
-        return pd.Timestamp.today().normalize()
+        return data_as_of(self.usage["week_start"])
 
     @property
     def is_empty(self) -> bool:

@@ -80,6 +80,53 @@ def week_overlaps(week_start: pd.Series, start: pd.Series | pd.Timestamp, end: p
     return inside.fillna(False).astype(bool) if isinstance(inside, pd.Series) else inside
 
 
+# ---------------------------------------------------------------- the data's as-of date (contract v2)
+SCHOOL_YEAR_START_MONTH = 7    # a school year runs 1 July - 30 June and is named by the year it starts in
+
+
+def school_year_of(dates: pd.Series) -> pd.Series:
+    """The school year of each date, as the calendar year it starts in (2025-09-08 -> 2025 = 2025-26)."""
+    dates = pd.to_datetime(dates)
+    return dates.dt.year - (dates.dt.month < SCHOOL_YEAR_START_MONTH).astype("int64")
+
+
+def first_school_year(years: set[int] | list[int]) -> int | None:
+    """A file's first school year: walking back from its latest school year while the year before is
+    present too, so a stray typo year (1999 in a 2024-26 file) is not where the file starts."""
+    present = set(int(y) for y in years)
+    if not present:
+        return None
+    year = max(present)
+    while year - 1 in present:
+        year -= 1
+    return year
+
+
+def school_year_start(year: int) -> pd.Timestamp:
+    """1 July of the school year named `year`."""
+    return pd.Timestamp(year=int(year), month=SCHOOL_YEAR_START_MONTH, day=1)
+
+
+def plausible_since(first_year: int) -> pd.Timestamp:
+    """Dates before 1 July of the year before the file's first school year are implausible (contract v2)."""
+    return school_year_start(first_year - 1)
+
+
+def data_as_of(usage_weeks: pd.Series, *, last_usage_import: pd.Timestamp | None = None) -> pd.Timestamp:
+    """THE data's "today" (contract v2): the end of the latest plausible usage week, else today.
+
+    A week is plausible when it starts on or before the day usage was last imported (a row dated after
+    its import, like a stray 2050-01-02, never moves the date); without an import on record (a generated
+    district) the cutoff is today. Every 7/30-day window, fiscal year 1, the indicators' default as_of
+    and every surface ask this function (through `District.as_of` or the store's `data_as_of`)."""
+    cutoff = pd.Timestamp(last_usage_import if last_usage_import is not None else pd.Timestamp.today()).normalize()
+    weeks = pd.to_datetime(pd.Series(usage_weeks, dtype="object")).dropna()
+    plausible = weeks[weeks <= cutoff]
+    if plausible.empty:
+        return pd.Timestamp.today().normalize()
+    return pd.Timestamp(plausible.max()).normalize() + pd.Timedelta(days=6)
+
+
 def utilization(active_users: pd.Series | float, seats: pd.Series | float) -> pd.Series | float:
     """Contract-year active users / seats; unknown (NaN) without seats."""
     if isinstance(seats, pd.Series):

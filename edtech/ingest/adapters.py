@@ -2,9 +2,12 @@
 
 - OneRoster 1.1 / 1.2 CSV: orgs (type school) -> schools; users with role student (1.1 `role`,
   or 1.2 `roles.csv`) -> students; demographics -> gender, race_ethnicity.
-- LearnPlatform-style engagement export: products_info -> tools; engagement files ->
-  usage_aggregate (pct_access given in percent -> share); districts_info kept as a setting with
-  range strings such as "[0.2, 0.4[" read as their midpoint and the range kept.
+- LearnPlatform-style engagement export: products_info -> tools; each engagement file ->
+  usage_aggregate rows of the district its file name names (`engagement_data/<district>.csv`, said in
+  a warning), checked as its own file: errors name the file, its own line and the original text, and
+  pct_access is always read as a percent (the export's scale) with bad values rejected, never blanked;
+  districts_info kept as a setting with range strings such as "[0.2, 0.4[" read as their midpoint and
+  the range kept.
 """
 
 from __future__ import annotations
@@ -30,10 +33,26 @@ _RANGE = re.compile(r"^\s*\[\s*([-\d.]+)\s*,\s*([-\d.]+)\s*\[\s*$")
 
 
 @dataclass
+class AdaptedFile:
+    """One source file mapped onto a contract table, imported (and reported) as that file.
+
+    `frame`: text columns named as the contract's, index = the source file's line numbers, values
+    as the file wrote them (so errors show the original text)."""
+
+    kind: str
+    name: str
+    frame: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    percent_scales: dict[str, float] = field(default_factory=dict)
+    skipped: int = 0   # source rows left out (named in a warning)
+
+
+@dataclass
 class Adapted:
-    frames: dict[str, pd.DataFrame]
+    frames: dict[str, pd.DataFrame]   # whole converted tables (their lines are the table's rows)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     settings: dict[str, object] = field(default_factory=dict)
+    files: list[AdaptedFile] = field(default_factory=list)
 
 
 def _norm(frame: pd.DataFrame) -> pd.DataFrame:
@@ -102,15 +121,22 @@ def parse_range(value: object) -> tuple[float | None, str | None]:
     return (low + high) / 2, str(value).strip()
 
 
+def _lines_named(lines: pd.Index, limit: int = 5) -> str:
+    shown = ", ".join(str(int(line)) for line in list(lines)[:limit])
+    return f"line{'s' if len(lines) > 1 else ''} {shown}" + (f" and {len(lines) - limit} more" if len(lines) > limit else "")
+
+
 def from_learnplatform(frames: dict[str, pd.DataFrame]) -> Adapted:
-    """frames: file name -> text frame (products_info.csv, districts_info.csv, engagement files)."""
+    """frames: file name -> text frame whose index is the file's line numbers (products_info.csv,
+    districts_info.csv, engagement files)."""
     warnings: dict[str, list[str]] = {}
     out: dict[str, pd.DataFrame] = {}
+    files: list[AdaptedFile] = []
     settings: dict[str, object] = {}
-    by_name = {Path(n).name.lower(): f for n, f in frames.items()}
-    products = by_name.get("products_info.csv")
+    by_name = {Path(n).name.lower(): (n, f) for n, f in frames.items()}
     known_ids: set[str] = set()
-    if products is not None:
+    if "products_info.csv" in by_name:
+        products_name, products = by_name["products_info.csv"]
         p = _norm(products)
         tools = pd.DataFrame({
             "tool_id": p["lpid"], "tool_name": p["productname"],
@@ -118,10 +144,15 @@ def from_learnplatform(frames: dict[str, pd.DataFrame]) -> Adapted:
             "category": p.get("primaryessentialfunction"),
             "grade_band": p.get("sector(s)", p.get("sectors")),
         })
-        tools = tools[tools["tool_id"].notna() & tools["tool_name"].notna()]
+        listed = tools["tool_id"].notna() & tools["tool_name"].notna()
+        tool_warnings = []
+        if not listed.all():
+            tool_warnings.append(f"{products_name}: {int((~listed).sum())} row(s) without an LP ID or product name "
+                                 f"skipped ({_lines_named(tools.index[~listed])})")
+        tools = tools[listed]
         known_ids = set(tools["tool_id"].astype(str))
-        out["tools"] = tools.reset_index(drop=True)
-    districts = by_name.get("districts_info.csv")
+        files.append(AdaptedFile("tools", products_name, tools, tool_warnings, skipped=int((~listed).sum())))
+    districts = by_name.get("districts_info.csv", (None, None))[1]
     if districts is not None:
         info = {}
         for row in districts.to_dict("records"):
@@ -134,32 +165,35 @@ def from_learnplatform(frames: dict[str, pd.DataFrame]) -> Adapted:
                 entry[k] = {"mid": mid, "range": rng} if rng else (None if v in (None, "NaN") or pd.isna(v) else v)
             info[did] = entry
         settings["learnplatform_districts"] = info
-    parts = []
     for name, frame in frames.items():
-        stem = Path(name).stem
         if Path(name).name.lower() in ("products_info.csv", "districts_info.csv"):
             continue
         cols = {normalize_header(c) for c in frame.columns}
         if not {"time", "lp_id", "pct_access"} <= cols:
             warnings.setdefault("usage_aggregate", []).append(f"{name}: not an engagement file, ignored")
             continue
-        f = frame.rename(columns={c: normalize_header(c) for c in frame.columns})
-        pct = pd.to_numeric(f["pct_access"], errors="coerce") / 100.0  # the export gives percent of students
-        part = pd.DataFrame({"tool_id": f["lp_id"], "district_id": stem, "date": f["time"],
-                             "pct_access": pct.map(lambda v: None if pd.isna(v) else repr(float(v))),
-                             "engagement_index": f.get("engagement_index")})
-        missing_id = part["tool_id"].isna()
-        if missing_id.any():
-            warnings.setdefault("usage_aggregate", []).append(
-                f"{name}: {int(missing_id.sum())} rows without lp_id skipped")
-            part = part[~missing_id]
-        parts.append(part)
-    if parts:
-        agg = pd.concat(parts, ignore_index=True)
-        unknown = sorted(set(agg["tool_id"].astype(str)) - known_ids) if known_ids else []
-        if unknown:
-            warnings.setdefault("usage_aggregate", []).append(
-                f"{len(unknown)} lp_id(s) are not in products_info (kept, shown by ID): {', '.join(unknown[:10])}"
-                + ("…" if len(unknown) > 10 else ""))
-        out["usage_aggregate"] = agg
-    return Adapted(out, warnings, settings)
+        files.append(_engagement_file(name, frame, known_ids))
+    return Adapted(out, warnings, settings, files)
+
+
+def _engagement_file(name: str, frame: pd.DataFrame, known_ids: set[str]) -> AdaptedFile:
+    """One engagement file -> usage_aggregate rows of its district (the file name), on its own lines.
+
+    Values stay the file's text: the importer checks them like any file's (a bad pct_access is an
+    error naming this file, its line and what it says) with pct_access read as 0-100, the export's
+    scale, whatever the values (a district whose shares are all under 1 % is still in percent)."""
+    district = Path(name).stem
+    f = frame.rename(columns={c: normalize_header(c) for c in frame.columns})
+    part = pd.DataFrame({"tool_id": f["lp_id"], "district_id": district, "date": f["time"],
+                         "pct_access": f["pct_access"], "engagement_index": f.get("engagement_index")},
+                        index=frame.index)
+    notes = [f"{name}: district_id {district} taken from the file name (engagement_data/<district>.csv)"]
+    missing_id = part["tool_id"].isna() | (part["tool_id"].astype("object").astype(str).str.strip() == "")
+    if missing_id.any():
+        notes.append(f"{name}: {int(missing_id.sum())} row(s) without lp_id skipped ({_lines_named(part.index[missing_id])})")
+        part = part[~missing_id]
+    unknown = sorted(set(part["tool_id"].astype(str)) - known_ids) if known_ids else []
+    if unknown:
+        notes.append(f"{name}: {len(unknown)} lp_id(s) are not in products_info (kept, shown by ID): "
+                     f"{', '.join(unknown[:10])}" + ("…" if len(unknown) > 10 else ""))
+    return AdaptedFile("usage_aggregate", name, part, notes, {"pct_access": 100.0}, skipped=int(missing_id.sum()))

@@ -31,6 +31,7 @@ FIXES = {
     "must be at least": "correct the value",
     "must be after": "check the two dates: the end must come after the start",
     "required column is missing": "add the column or rename an existing one to an accepted name",
+    "needs a school_id or a district_id": "fill in the school or the district the row describes",
     "duplicate key": "the later row was kept; remove duplicate rows to silence this",
 }
 
@@ -113,6 +114,11 @@ def check_headers(headers: list[str], table: ct.Table, log: IssueLog) -> tuple[d
         if col.required and col.name not in mapped:
             names = ", ".join((col.name,) + col.aliases)
             log.add(Issue(1, col.name, None, f"required column is missing (accepted names: {names})"))
+    if table.name == "usage_aggregate" and not {"school_id", "district_id"} & mapped:
+        # the key is (school or district, tool, date): without either, two districts' rows collide
+        log.add(Issue(1, "district_id", None, "required column is missing: usage_aggregate needs school_id or "
+                      "district_id", "add a district_id (or school_id) column; a LearnPlatform export imported as "
+                      "`learnplatform` takes the district from its file name (engagement_data/<district>.csv)"))
     return mapping, unknown
 
 
@@ -179,5 +185,13 @@ def validate_chunk(raw: pd.DataFrame, table: ct.Table, mapping: dict[str, str],
             bad_rows |= wrong
             log.add_many(lines[wrong], "end_date", raw[header][wrong],
                          pd.Series("must be after start_date", index=raw.index)[wrong])
+    if table.name == "usage_aggregate":
+        unplaced = (out["school_id"].isna() & out["district_id"].isna()).to_numpy()
+        if unplaced.any():
+            header = next((h for h, n in mapping.items() if n in ("district_id", "school_id")), None)
+            bad_rows |= unplaced
+            shown = raw[header][unplaced] if header is not None else pd.Series(None, index=raw.index)[unplaced]
+            log.add_many(lines[unplaced], "district_id", shown,
+                         pd.Series("needs a school_id or a district_id", index=raw.index)[unplaced])
     keep = ~skip_rows
     return CheckedChunk(out[keep] if skip_rows.any() else out, int((bad_rows & keep).sum()), int(skip_rows.sum()))

@@ -13,6 +13,8 @@ from edtech.ingest import contract as ct
 from edtech.services import audit
 from edtech.services.import_access import guard_for
 from edtech.store import data
+from edtech.store.data import DatabaseBusy  # noqa: F401 - re-exported for the command line
+from edtech.store.data import outcome_line as import_outcome_line  # noqa: F401 - re-exported
 
 IMPORT_KINDS = (*ct.KINDS, "oneroster", "learnplatform", "auto")
 
@@ -52,9 +54,12 @@ def load_sample_district(engine: Engine, *, n_students: int | None = None, seed:
 
 
 def import_any(engine: Engine, kind: str, path: Path, *, dry_run: bool = False,
-               skip_unknown_refs: bool = False, principal: Principal = SYSTEM) -> list[data.ImportReport]:
-    """Import a file, folder or zip as `principal` (a coordinator: only their schools' rows)."""
-    kw = {"dry_run": dry_run, "user": audit.actor_name(principal), "row_guard": guard_for(principal)}
+               skip_unknown_refs: bool = False, principal: Principal = SYSTEM,
+               atomic: bool = False) -> list[data.ImportReport]:
+    """Import a file, folder or zip as `principal` (a coordinator: only their schools' rows); several
+    files: each all or nothing, or with `atomic` all files or none. Raises data.DatabaseBusy."""
+    kw = {"dry_run": dry_run, "user": audit.actor_name(principal), "row_guard": guard_for(principal),
+          "atomic": atomic}
     if kind == "oneroster":
         reports = data.import_oneroster(engine, path, **kw)
     elif kind == "learnplatform":
@@ -64,6 +69,7 @@ def import_any(engine: Engine, kind: str, path: Path, *, dry_run: bool = False,
                  if path.is_dir() else [data.UploadFile(path.name, path.read_bytes())])
         reports = data.import_upload(engine, files, skip_unknown_refs=skip_unknown_refs, **kw)
     else:
+        kw.pop("atomic")  # one file is all or nothing anyway
         reports = [data.import_file(engine, kind, path, skip_unknown_refs=skip_unknown_refs, **kw)]
     audit_imports(engine, principal, reports)
     return reports
@@ -74,8 +80,10 @@ def audit_imports(engine: Engine, principal: Principal, reports: list[data.Impor
     for r in reports:
         if r.dry_run:
             continue
-        audit.record(engine, principal, "imported" if r.ok else "import rejected", scope=principal.scope,
-                     detail=f"{r.file_name} -> {r.kind}: {r.rows_stored:,} rows stored"
-                     + ("" if r.ok else f", {r.rejected:,} rejected"))
+        action = {"imported": "imported", "rejected": "import rejected"}.get(r.status, "import not written")
+        audit.record(engine, principal, action, scope=principal.scope,
+                     detail=f"{r.file_name} -> {r.kind}: {r.rows_stored if r.written else 0:,} rows stored"
+                     + ("" if r.ok else f", {r.rejected:,} rejected")
+                     + (f" ({r.not_written})" if r.not_written else ""))
 
 

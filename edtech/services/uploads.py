@@ -11,16 +11,28 @@ from sqlalchemy.engine import Engine
 from edtech.core.access import Principal
 from edtech.ingest import contract as ct
 from edtech.ingest.formats import ArchiveRefused, NotATableError, read_table_bytes
+from edtech.ingest.validate import Issue
 from edtech.services import audit
 from edtech.services.dataset import audit_imports
 from edtech.services.import_access import guard_for
 from edtech.store import data
 
+BUSY_KIND = "busy"   # the kind of the one report returned when the database stayed locked
 
-def import_upload(engine: Engine, files: list[data.UploadFile], principal: Principal,
-                  **kw: Any) -> list[data.ImportReport]:
-    """The Data page's import: all or nothing per file, only the rows `principal` may write, audited."""
-    reports = data.import_upload(engine, files, user=audit.actor_name(principal), row_guard=guard_for(principal), **kw)
+
+def import_upload(engine: Engine, files: list[data.UploadFile], principal: Principal, *,
+                  atomic: bool = False, **kw: Any) -> list[data.ImportReport]:
+    """The Data page's import: all or nothing per file (with `atomic`: all files or none), only the
+    rows `principal` may write, audited. Each report's `status` is its file's outcome. When another
+    import keeps the database locked, one report (kind BUSY_KIND) says so and nothing is written."""
+    try:
+        reports = data.import_upload(engine, files, user=audit.actor_name(principal),
+                                     row_guard=guard_for(principal), atomic=atomic, **kw)
+    except data.DatabaseBusy as exc:
+        busy = data.ImportReport(kind=BUSY_KIND, file_name=", ".join(f.name for f in files) or "upload",
+                                 dry_run=bool(kw.get("dry_run")))
+        busy.issues.add(Issue(None, None, None, str(exc), "wait for the other import to finish, then import again"))
+        return [busy]
     audit_imports(engine, principal, reports)
     return reports
 
@@ -64,8 +76,11 @@ def preview_upload(files: list[data.UploadFile], n_rows: int = 8) -> list[FilePr
 
 
 def reports_frame(reports: list[data.ImportReport]) -> pd.DataFrame:
-    return pd.DataFrame([{"file": r.file_name, "table": r.kind, "status": "ok" if r.ok else "rejected",
-                          "rows read": r.rows_read, "stored": r.rows_stored if r.ok else 0, "new": r.inserted,
+    return pd.DataFrame([{"file": r.file_name, "table": r.kind, "status": r.status,
+                          "rows read": r.rows_read, "stored": r.rows_stored if r.written else 0,
+                          # a check (or an --atomic file held back) says what the import would store
+                          "would store": r.rows_stored if r.status in ("checked", "not written") else 0,
+                          "new": r.inserted,
                           "updated": r.updated, "skipped": r.skipped, "problems": r.issues.total}
                          for r in reports])
 
