@@ -418,14 +418,16 @@ components.table(table, hide_index=True, key="budget_compare_table", column_conf
      "spend_p90")})
 components.chart(viz_budget.scenario_comparison_figure([r.projection for r in compared]), key="budget_compare_fig")
 
-d = st.columns(2) if state.can(state.Action.EXPORT_AGGREGATES) else [st.empty(), st.empty()]
-# built when clicked (an Excel workbook takes about a second): lever edits do not wait for it
-d[0].download_button("Download CSV", lambda: budget_service.to_csv_bytes(compared), file_name="budget_scenarios.csv",
-                     mime="text/csv", key="budget_download_csv", icon=":material/download:")
-d[1].download_button("Download Excel", lambda: budget_service.to_excel_bytes(compared),
-                     file_name="budget_scenarios.xlsx",
-                     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     key="budget_download_xlsx", icon=":material/table:")
+if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing (st.empty() would still draw the buttons)
+    d = st.columns(2)
+    # built when clicked (an Excel workbook takes about a second): lever edits do not wait for it
+    d[0].download_button("Download CSV", lambda: budget_service.to_csv_bytes(compared),
+                         file_name="budget_scenarios.csv", mime="text/csv", key="budget_download_csv",
+                         icon=":material/download:")
+    d[1].download_button("Download Excel", lambda: budget_service.to_excel_bytes(compared),
+                         file_name="budget_scenarios.xlsx",
+                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         key="budget_download_xlsx", icon=":material/table:")
 
 st.subheader(f"“{components.escape(active_name)}” in detail")
 tabs = st.tabs(["Per year", "Savings", "Uncertainty", "Funding and cliff", "Per tool", "Optimizer",

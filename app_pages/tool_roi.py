@@ -114,8 +114,9 @@ components.table(
         "$ per 0.1 SD": st.column_config.TextColumn(help=components.DEFINITIONS["cost_per_0_1_sd"]),
         "Badges": st.column_config.ListColumn("Badges"),
     })
-st.download_button("Download scoreboard (CSV)", cache.roi_export_csv(shown),
-                   file_name="tool_roi.csv", mime="text/csv", key="roi_download", icon=":material/download:")
+if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing
+    st.download_button("Download scoreboard (CSV)", cache.roi_export_csv(shown),
+                       file_name="tool_roi.csv", mime="text/csv", key="roi_download", icon=":material/download:")
 
 components.chart(charts.roi.quadrant(shown), key="roi_quadrant")
 
