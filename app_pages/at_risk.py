@@ -151,5 +151,5 @@ else:
                        file_name="at_risk_students.csv", mime="text/csv", key="risk_download")
 
 with st.expander("Model card"):
-    # the card is markdown with column names, groups and the typed outcome in it: shown as its source
-    st.code(trained.card, language="markdown", wrap_lines=True)
+    # markdown with column names, groups and the typed outcome in it: no link, image or HTML can form
+    st.markdown(components.defang_markdown(trained.card))

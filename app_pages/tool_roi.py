@@ -209,7 +209,7 @@ with tab_effect:
     for plain, technical in detail.explanations:
         st.markdown(components.escape(plain))  # names an assessment and the evidence reason
         with st.expander("How it was computed"):
-            st.markdown(components.escape(technical))
+            st.markdown(components.defang_markdown(technical))  # keeps the model formula's code span
     if figs["effects"] is not None:
         components.chart(figs["effects"], key="roi_fig_effects")
 

@@ -21,6 +21,7 @@ from edtech.core import safe_text
 from edtech.core.charts import escape_figure, utilization_bar
 from edtech.core.safe_text import (
     WORD_JOINER,
+    defang_markdown,
     escape_chart_text,
     escape_code,
     escape_markdown,
@@ -146,8 +147,42 @@ def test_escape_markdown_of_missing_values_and_numbers() -> None:
     assert escape_markdown(None) == ""
     assert escape_markdown(pd.NA) == ""
     assert escape_markdown(float("nan")) == ""
-    assert escape_markdown(12.5) == "12\\.5"
+    assert escape_markdown(12.5) == "12.5"
     assert escape_markdown("Alder Creek Elementary") == "Alder Creek Elementary"
+
+
+@pytest.mark.parametrize(("raw", "escaped"), [
+    ("# Renew now", "\\# Renew now"), ("> quoted", "\\> quoted"), ("- item", "\\- item"), ("+ item", "\\+ item"),
+    ("---", "\\---"), ("12. Cedar", "12\\. Cedar"), ("3) Birch", "3\\) Birch"),
+    # not a block: left as typed
+    ("-2+3", "-2+3"), ("12.5 hours", "12.5 hours"), ("Right-size all", "Right-size all"),
+    ("esser: ends after FY2026", "esser: ends after FY2026"),
+])
+def test_a_value_cannot_start_a_heading_quote_list_or_rule(raw: str, escaped: str) -> None:
+    assert escape_markdown(raw) == escaped
+
+
+@pytest.mark.parametrize(("raw", "escaped"), [
+    ("student_id", "student_id"), ("_x_", "\\_x\\_"), ("a*b*c", "a\\*b\\*c"), ("~~gone~~", "\\~\\~gone\\~\\~"),
+    ("R&D", "R\\&D"), ("a|b", "a\\|b"), ("{#id}", "\\{#id\\}"), ("x_", "x\\_"),
+])
+def test_emphasis_strike_entities_tables_escaped_intraword_underscore_kept(raw: str, escaped: str) -> None:
+    assert escape_markdown(raw) == escaped
+
+
+def test_defang_keeps_the_documents_markdown_and_disarms_its_values() -> None:
+    card = ("# Model card for `gpa < 2`\n"
+            "- Features ({n}): {features}.\n"
+            "| | ROC AUC |\n|---|---|\n| **model** | 0.81 [0.80, 0.82] |\n"
+            "- Flagged: race={group}: fpr").format(
+        n=2, features=", ".join(f"`{c}`" for c in ["gpa", "x`[c](https://evil.example)"]), group=HOSTILE[1])
+    safe = defang_markdown(card)
+    assert markdown_links(safe) == []
+    assert safe.startswith("# Model card for `gpa < 2`\n- Features (2): `gpa`, ")
+    assert "| **model** | 0.81 \\[0.80, 0.82\\] |" in safe
+    for name in HOSTILE:
+        for doc in (f"- {name}", f"**{name}** and `{name}`", f"`a` {name} `b`", f"text\n{name}\n`x`"):
+            assert markdown_links(defang_markdown(doc)) == [] or "bold" in name, (name, defang_markdown(doc))
 
 
 def test_escape_code_is_one_code_span() -> None:
@@ -203,6 +238,16 @@ def test_escape_figure_escapes_every_data_text_but_keeps_the_templates() -> None
     # numbers stay numbers; the figure given is not changed
     assert fig.layout.title.text == f"Scenario {HOSTILE[2]}"
     assert list(escape_figure(fig).data[1].x) == [1, 2]
+
+
+def test_escape_figure_keeps_a_figure_with_nothing_to_escape() -> None:
+    tools = pd.DataFrame({"tool_name": ["Mathigo", "Readly"], "utilization": [0.2, 0.6], "seats": [10, 20],
+                          "active_users": [2, 12]})
+    fig = utilization_bar(tools)
+    assert escape_figure(fig) is fig
+    tools.loc[0, "tool_name"] = "R&D Math"
+    escaped = escape_figure(utilization_bar(tools))
+    assert list(escaped.data[0].y) == ["R&amp;D Math", "Readly"]
 
 
 # ------------------------------------------------------------------ CSV and grids

@@ -15,7 +15,13 @@ from edtech.core.charts import escape_figure
 from edtech.core.format import EM_DASH, count, money, pct, signed_money  # noqa: F401 - re-exported for pages
 from edtech.core.privacy import suppress_small  # noqa: F401
 from edtech.core.rules import DEFINITIONS, RENEWAL_WINDOW_DAYS, suppression_threshold  # noqa: F401
-from edtech.core.safe_text import escape_code, escape_markdown, grid_frame, neutralize_frame  # noqa: F401
+from edtech.core.safe_text import (  # noqa: F401 - the one rule for data values, for pages
+    defang_markdown,
+    escape_code,
+    escape_markdown,
+    grid_frame,
+    neutralize_frame,
+)
 from edtech.core.scope import SCOPE_HELP  # noqa: F401
 from edtech.evidence.effects import DECISION_THRESHOLD  # noqa: F401
 from edtech.report.assemble import SECTION_KEYS, SECTION_TITLES  # noqa: F401

@@ -33,19 +33,40 @@ def _escaped(node: Any, key: str = "") -> Any:
         return {k: _escaped(v, k) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
         return [_escaped(v, key) for v in node]
-    if isinstance(node, np.ndarray):
-        if node.dtype.kind in "OUS":
-            return np.vectorize(lambda v: _escaped(v, key), otypes=[object])(node) if node.size else node
-        return node
+    if isinstance(node, np.ndarray) and node.dtype.kind in "OUS" and node.size:
+        flat = [_escaped(v, key) for v in node.ravel().tolist()]
+        if all(_same(x, y) for x, y in zip(node.ravel().tolist(), flat, strict=True)):
+            return node  # nothing to escape: the same array (escape_figure then keeps the figure)
+        out = np.empty(node.shape, dtype=object)
+        for i, value in enumerate(flat):
+            out.flat[i] = value
+        return out
     return node
 
 
 def escape_figure(fig: go.Figure | dict) -> go.Figure:
-    """A copy of `fig` whose every text (trace names, categories and tick labels, text, hover text,
-    custom data, titles, annotations, legend) is shown literally: plotly renders `<a href>`, `<b>`,
-    `<br>` in all of them."""
-    spec = fig.to_dict() if isinstance(fig, go.Figure) else dict(fig)
-    return go.Figure(_escaped(spec), skip_invalid=False)
+    """`fig` with every text (trace names, categories and tick labels, text, hover text, custom data,
+    titles, annotations, legend) shown literally: plotly renders `<a href>`, `<b>`, `<br>` in all of
+    them. A new figure when a text changed (the one given is never changed), else `fig` itself."""
+    if not isinstance(fig, go.Figure):
+        fig = go.Figure(fig)
+    spec = fig.to_dict()
+    escaped = _escaped(spec)
+    if _same(spec, escaped):
+        return fig
+    # the spec comes from a valid figure and only strings changed: skip plotly's property checks
+    # (ten times faster: they dominate a chart's cost on a page rerun)
+    return go.Figure(escaped, _validate=False)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is b
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a is b or a == b
 
 
 def layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:

@@ -4,11 +4,14 @@ Names of tools, schools, vendors, assessments, scenarios, file headers and query
 from imported files and from people; they must be shown as text, never obeyed as markup.
 
 - `escape_markdown`: for every Streamlit string rendered as markdown (st.markdown, st.caption,
-  st.info/warning/error/success, metric labels, `help` tooltips, expander, tab and widget labels).
-  Every ASCII punctuation character is backslash-escaped (no links, images, emphasis, math, HTML,
-  colour directives or lists), line breaks become spaces, and GitHub's *literal* autolinks
-  (`https://…`, `www.…`, `name@host.tld`, found after escapes are resolved) are broken with an
-  invisible word joiner, because a backslash does not stop them.
+  st.info/warning/error/success, metric labels and values, `help` tooltips, expander, tab and widget
+  labels). A backslash goes before every character that opens markup anywhere in a line (links and
+  images `[ ]`, HTML and autolinks `< >`, emphasis `* _ ~`, code `` ` ``, math `$`, entities `&`,
+  tables `|`, directive attributes `{ }`) and before a value's first character when it would start a
+  block (`#`, `>`, `- `, `+ `, `---`, `1. `, `1) `); an `_` between two letters or digits is left alone (it cannot
+  emphasize: `student_id`). Line breaks become spaces. GitHub's *literal* autolinks (`https://…`,
+  `www.…`, `name@host.tld`) are found in the text after escapes are resolved, so a backslash does
+  not stop them: they are broken with an invisible word joiner.
 - `escape_chart_text`: for plotly text (trace names, tick labels, hover text, titles,
   annotations), which renders a subset of HTML (`<a href>`, `<b>`, `<br>`…): `&`, `<`, `>` become
   entities and `javascript:` loses its colon. Plotly decodes the entities, so people read the name.
@@ -23,7 +26,6 @@ Pure: no streamlit, no plotly, no files.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,7 +34,9 @@ import pandas as pd
 # ---------------------------------------------------------------- markdown
 
 WORD_JOINER = "\u2060"  # zero width, no line break: splits a URL for the autolinker, invisible to readers
-_ASCII_PUNCTUATION = frozenset(string.punctuation)  # every one may be backslash-escaped in CommonMark
+_INLINE_MARKUP = frozenset("\\`*~[]<>&$|{}")  # escaped wherever they are ('_' below)
+# what makes a heading, quote, list or rule of a line that starts with it
+_BLOCK_START = re.compile(r"^(\s*)([#>]|[-+](?=\s|$|-)|\d+[.)](?=\s|$))")
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f]+")
 # what remark-gfm turns into a link in text after escapes are resolved (mdast-util-gfm-autolink-literal)
 _SCHEME_SLASHES = re.compile(r"(?<=:)(?=//)")
@@ -51,12 +55,61 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def _escape_char(text: str, i: int) -> str:
+    ch = text[i]
+    if ch in _INLINE_MARKUP:
+        return "\\" + ch
+    if ch == "_" and not (0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()):
+        return "\\_"
+    return ch
+
+
 def escape_markdown(value: object) -> str:
     """A data value as literal inline text inside Streamlit markdown (None / NA: empty)."""
     text = _LINE_BREAKS.sub(" ", _text(value))
     for pattern in (_SCHEME_SLASHES, _WWW_DOT, _EMAIL_AT):
         text = pattern.sub(WORD_JOINER, text)
-    return "".join("\\" + ch if ch in _ASCII_PUNCTUATION else ch for ch in text)
+    escaped = "".join(_escape_char(text, i) for i in range(len(text)))
+    # the marker of a block at the start: escape its last character ('\#', '\-', '1\.')
+    return _BLOCK_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], escaped, count=1)
+
+
+_DEFANG = frozenset("[]<>&${}")  # what makes a link, an image, HTML, an entity, math or a directive
+# a code span on one line, its opening run not escaped (anything the renderer might read otherwise is escaped)
+_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(.+?)(?<!`)\1(?!`)")
+
+
+def defang_markdown(markdown: str) -> str:
+    """Markdown written by the code around data values (a model card, a technical note): headings,
+    lists, tables, bold and code spans stay; outside code spans no link, image, HTML, entity, math or
+    directive can form and literal autolinks are broken. Prefer `escape_markdown` on each value; this
+    is for a document whose values were put in by another module."""
+    out: list[str] = []
+    for line in str(markdown).split("\n"):
+        pos = 0
+        parts: list[str] = []
+        for span in _CODE_SPAN.finditer(line):
+            parts += [_defang_text(line[pos:span.start()]), span.group(0)]
+            pos = span.end()
+        parts.append(_defang_text(line[pos:]))
+        out.append("".join(parts))
+    return "\n".join(out)
+
+
+def _defang_text(text: str) -> str:
+    for pattern in (_SCHEME_SLASHES, _WWW_DOT, _EMAIL_AT):
+        text = pattern.sub(WORD_JOINER, text)
+    out = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):  # an escape the author wrote stays one
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        out.append("\\" + ch if ch in _DEFANG or ch == "`" else ch)
+        i += 1
+    return "".join(out)
 
 
 def escape_code(value: object) -> str:
