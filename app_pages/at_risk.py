@@ -147,8 +147,11 @@ else:
                "risks; the quality figures above are out-of-sample.")
     components.table(flagged, hide_index=True, width="stretch", key="risk_list",
                  column_config={"risk": st.column_config.NumberColumn(format="percent")})
-    st.download_button("Download the list (CSV)", neutralize_frame(flagged).to_csv(index=False).encode(),
-                       file_name="at_risk_students.csv", mime="text/csv", key="risk_download")
+    if state.can(state.Action.EXPORT_STUDENTS):
+        st.download_button("Download the list (CSV)", neutralize_frame(flagged).to_csv(index=False).encode(),
+                           file_name="at_risk_students.csv", mime="text/csv", key="risk_download",
+                           on_click=cache.record_student_export,
+                           args=("at-risk list", scope, f"{len(flagged)} flagged students"))
 
 with st.expander("Model card"):
     # markdown with column names, groups and the typed outcome in it: no link, image or HTML can form

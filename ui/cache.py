@@ -212,6 +212,14 @@ def renewal_memos(scope: Scope, min_n: int) -> bytes:
     return use_case(report_service.memos_for, report_service.READS, scope, min_n)
 
 
+def record_student_export(what: str, scope: Scope, detail: str = "") -> None:
+    """Audit a student-level download (refused unless the role exports student-level data)."""
+    principal = _signed_in()
+    principal.require(Action.EXPORT_STUDENTS)
+    audit.record(get_engine(), principal, f"exported student-level data: {what}", scope=scope_for(principal, scope),
+                 detail=detail)
+
+
 def record_report(what: str, scope: Scope, detail: str = "") -> None:
     """Audit a board report (or memos) prepared by the signed-in principal (once per click, not per rerun)."""
     principal = _signed_in()
