@@ -42,7 +42,7 @@ with st.expander("ROI score weights", icon=":material/tune:"):
                "part is scored on the parts it has and marked, and ranks after tools scored on at least half the "
                "weight. Default 25 / 15 / 35 / 25. Every page, the board report and the command line use the "
                "saved weights.")
-    if state.current_role() == "Director":
+    if state.can(state.Action.SAVE_SETTINGS):
         with st.form("roi_weights_form"):
             cols = st.columns(4)
             picked = {part: col.slider(components.WEIGHT_LABELS[part], 0, 100, value=int(round(saved[part])), step=5,
@@ -179,7 +179,7 @@ with tab_dosage:
 with tab_effect:
     chosen = cache.outcome_choice().get(tool_id)
     assessments = sorted(cache.get_whole().assessments["assessment"].dropna().unique())
-    if assessments and state.current_role() == "Director":
+    if assessments and state.can(state.Action.SAVE_SETTINGS):
         auto = "matched on the tool's subject"
         pick = st.selectbox("Outcome assessment", [auto, *assessments], key=f"roi_outcome_{tool_id}",
                             index=(assessments.index(chosen) + 1) if chosen in assessments else 0,
