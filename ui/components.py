@@ -91,7 +91,7 @@ def empty_state(what: str = "this page") -> bool:
     if not district.is_empty:
         return False
     st.info(f"There is no district data yet, so {what} has nothing to show.", icon=":material/info:")
-    if state.current_role() == "Board member":
+    if not state.can(state.Action.IMPORT):  # board members and viewers: nothing to load themselves
         st.markdown("Ask the director's office to load the district's data.")
         return True
     st.markdown("Start with the **sample district** (12 schools, 6,000 students, a school year of usage) "
@@ -113,9 +113,10 @@ def scope_or_stop(page: str, what: str):
 
 
 def require_scope(what: str) -> bool:
-    """A coordinator who has not picked schools yet sees a hint; returns True when the page should stop."""
+    """A coordinator whose account has no (known) school sees a hint; returns True when the page should stop."""
     scope = state.current_scope()
     if scope is not None and not scope:
-        st.info(f"Choose your schools under **My schools** in the sidebar to see {what}.")
+        st.info(f"No schools are assigned to your account yet, so there are no {what} to show. "
+                "Ask your director to assign your schools (Admin page).", icon=":material/school:")
         return True
     return False
