@@ -71,11 +71,14 @@ def chart(fig: Any, *, where: Any = None, **kw: Any) -> None:
 
 def load_sample_button(key: str) -> None:
     """One click to a realistic district, through the real importer."""
+    if not state.can(state.Action.IMPORT_DISTRICT):  # the sample writes district-wide tables
+        return
     if st.button("Load the sample district", key=key, type="primary", icon=":material/rocket_launch:"):
         from edtech.services.dataset import load_sample_district
 
         bar = st.progress(0.0, text="Loading the sample district…")
-        reports = load_sample_district(cache.get_engine(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+        reports = load_sample_district(cache.get_engine(), progress=lambda f, m: bar.progress(min(f, 1.0), text=m),
+                                       principal=state.current_principal())
         bar.progress(1.0, text="Done")
         bad = [r for r in reports if not r.ok]
         if bad:

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from edtech.core import config
-from edtech.core.access import SYSTEM, Principal
+from edtech.core.access import SYSTEM, Action, Principal
 from edtech.ingest import contract as ct
 from edtech.services import audit
 from edtech.services.import_access import guard_for
@@ -20,11 +20,14 @@ IMPORT_KINDS = (*ct.KINDS, "oneroster", "learnplatform", "auto")
 
 
 def load_sample_district(engine: Engine, *, n_students: int | None = None, seed: int = 2025,
-                         progress: Callable[[float, str], None] | None = None) -> list[data.ImportReport]:
+                         progress: Callable[[float, str], None] | None = None,
+                         principal: Principal = SYSTEM) -> list[data.ImportReport]:
     """Load the committed sample CSVs (default size) or a freshly generated district of any size.
 
-    Both go through the normal importer, so the sample obeys every rule a real upload does.
+    Both go through the normal importer, so the sample obeys every rule a real upload does. It writes
+    district-wide tables: a director's action.
     """
+    principal.require(Action.IMPORT_DISTRICT)
     from edtech.services import accounts  # the demo accounts come with the sample district
 
     data.init_db(engine)
