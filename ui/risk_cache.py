@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 import streamlit as st
 
+from edtech.core.access import Action, scope_for
 from edtech.core.privacy import neutralize_frame  # noqa: F401 - re-exported for the page
 from edtech.risk import model as risk
 from edtech.risk import viz as charts  # noqa: F401 - re-exported for the page
@@ -61,9 +62,17 @@ def is_trained(scope: frozenset[str] | None, target: str, validation: str, audit
     return training_key(scope, target, validation, audit) in _TRAINED
 
 
+def _allowed(scope: frozenset[str] | None) -> frozenset[str] | None:
+    """The signed-in principal may train and see student rows, on (at most) their own schools."""
+    principal = state.current_principal()
+    principal.require(Action.TRAIN_MODEL)
+    principal.require(Action.VIEW_STUDENTS)
+    return scope_for(principal, scope)
+
+
 def get_training(scope: frozenset[str] | None, target: str, validation: str, audit: Sequence[str] = (),
                  progress: Callable[[float, str], None] | None = None) -> risk_service.TrainedRisk:
-    return _training(training_key(scope, target, validation, audit), progress=progress)
+    return _training(training_key(_allowed(scope), target, validation, audit), progress=progress)
 
 
 def save_version(trained: risk_service.TrainedRisk) -> int:
@@ -90,7 +99,7 @@ def _scores(key: TrainingKey) -> pd.DataFrame:
 
 def get_scores(scope: frozenset[str] | None, target: str, validation: str, audit: Sequence[str] = ()) -> pd.DataFrame:
     """Latest-cohort students with risk and three reasons (computed once, then shared)."""
-    return _scores(training_key(scope, target, validation, audit))
+    return _scores(training_key(_allowed(scope), target, validation, audit))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
