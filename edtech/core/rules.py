@@ -120,7 +120,10 @@ def data_as_of(usage_weeks: pd.Series, *, last_usage_import: pd.Timestamp | None
     district) the cutoff is today. Every 7/30-day window, fiscal year 1, the indicators' default as_of
     and every surface ask this function (through `District.as_of` or the store's `data_as_of`)."""
     cutoff = pd.Timestamp(last_usage_import if last_usage_import is not None else pd.Timestamp.today()).normalize()
-    weeks = pd.to_datetime(pd.Series(usage_weeks, dtype="object")).dropna()
+    weeks = pd.Series(usage_weeks)
+    if not pd.api.types.is_datetime64_any_dtype(weeks):  # e.g. dates read back from SQL as text or date objects
+        weeks = pd.to_datetime(weeks)
+    weeks = weeks.dropna()
     plausible = weeks[weeks <= cutoff]
     if plausible.empty:
         return pd.Timestamp.today().normalize()
