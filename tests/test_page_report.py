@@ -40,7 +40,8 @@ def test_preview_sections_and_presentation_mode(sample_db_url):
     # presentation mode: no controls in the main area, charts only
     at.toggle(key="report_present").set_value(True).run()
     assert not at.exception, at.exception
-    assert len(at.multiselect) == 0 and len(at.button) == 0
+    # (the sidebar keeps only who is signed in and the sign-out button)
+    assert len(at.multiselect) == 0 and [b.key for b in at.button] == ["sign_out"]
     assert _headings(at) == []
 
 
