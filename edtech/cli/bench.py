@@ -6,6 +6,7 @@ import argparse
 import json
 
 from edtech.services.bench import (
+    BENCH_HOOKS,
     run_bench,
 )
 
@@ -20,5 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="performance figures (import throughput, page computations)")
     p.add_argument("--students", type=int, default=50_000, help="district size for the analysis timings")
     p.add_argument("--rows", type=int, default=2_000_000, help="usage rows for the import benchmark")
-    p.add_argument("--only", default=None, help="comma list: import,roi,adoption,risk,budget,report")
+    p.add_argument("--only", default=None,
+                   help="comma list of: " + ",".join(["import", *(label for _, _, label in BENCH_HOOKS)]))
     p.set_defaults(func=_cmd_bench)
