@@ -14,7 +14,7 @@ import pytest
 
 from edtech.cli.parser import main as cli_main
 from edtech.core import config
-from edtech.store import data
+from edtech.store import data, usage_days
 
 USAGE_KEY = ["student_id", "tool_id", "week_start"]
 STUDENT_IDS = [f"{i:06d}" for i in range(100, 160)]   # 000100 … 000159: leading zeros everywhere
@@ -220,7 +220,7 @@ def test_command_line_streaming_has_no_size_limit(district, tmp_path: Path, monk
     assert report.rows_read == 40_000
 
 
-@pytest.mark.parametrize("stage_rows", [1_000_000, 10], ids=["weeks-in-memory", "weeks-staged-in-db"])
+@pytest.mark.parametrize("stage_rows", [1_000_000, 10], ids=["days-in-memory", "days-spilled-to-files"])
 def test_streaming_in_chunks_stores_the_same_weekly_rows(district, tmp_path: Path, stage_rows: int,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     frame = usage_frame(3000, seed=8)
@@ -234,7 +234,7 @@ def test_streaming_in_chunks_stores_the_same_weekly_rows(district, tmp_path: Pat
         conn.exec_driver_sql("DELETE FROM usage")
 
     monkeypatch.setattr(config, "CHUNK_BYTES", 4096)
-    monkeypatch.setattr(data, "STAGE_WEEKLY_ROWS", stage_rows)
+    monkeypatch.setattr(usage_days, "SPILL_ROWS", stage_rows)
     calls: list[str] = []
     many = data.import_file(district, "usage", path, progress=lambda frac, msg: calls.append(msg))
     assert many.ok, many.error_lines()

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import SQLModel
 
 from edtech.core import config
-from edtech.store import data
+from edtech.store import data, usage_days
 
 pytestmark = pytest.mark.postgres
 
@@ -133,7 +133,7 @@ def test_reimport_is_idempotent_and_folds_weeks(pg_engine) -> None:
     pd.testing.assert_frame_equal(again, stored.sort_values(USAGE_KEY, ignore_index=True))
 
 
-@pytest.mark.parametrize("stage_rows", [1_000_000, 10], ids=["weeks-in-memory", "weeks-staged-in-db"])
+@pytest.mark.parametrize("stage_rows", [1_000_000, 10], ids=["days-in-memory", "days-spilled-to-files"])
 def test_multi_chunk_streaming_matches_one_chunk(pg_engine, stage_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     _small_district(pg_engine)
     payload, _ = _usage_csv(3000, seed=11)
@@ -143,7 +143,7 @@ def test_multi_chunk_streaming_matches_one_chunk(pg_engine, stage_rows: int, mon
     with pg_engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM usage")
     monkeypatch.setattr(config, "CHUNK_BYTES", 4096)
-    monkeypatch.setattr(data, "STAGE_WEEKLY_ROWS", stage_rows)
+    monkeypatch.setattr(usage_days, "SPILL_ROWS", stage_rows)
     many = data.import_bytes(pg_engine, "usage", "usage.csv", payload)
     assert many.ok, many.error_lines()
     chunked = data.read_table(pg_engine, "usage").sort_values(USAGE_KEY, ignore_index=True)

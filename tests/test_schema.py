@@ -169,6 +169,7 @@ def test_declared_storage_differences_are_the_known_ones() -> None:
     assert stored_as == {("usage", "date"): "week_start"}
     assert schema.TABLES["usage"].stored_key == ("student_id", "tool_id", "week_start")
     assert {d.name for d in DECLS if d.keep_extra} == {"students", "indicators"}
-    assert {(d.name, c.name) for d in DECLS for c in d.stored_only} == {("usage_aggregate", "range_text")}
+    assert {(d.name, c.name) for d in DECLS for c in d.stored_only} == {("usage_aggregate", "range_text")} | {
+        ("usage", f"{kind}{day}") for kind in "ms" for day in range(7)}   # usage's days (usage_days)
     defaults = {(d.name, c.name) for d in DECLS for c in d.columns if c.import_default}
     assert defaults == {("usage", "sessions"), ("indicators", "as_of")}

@@ -149,8 +149,9 @@ TABLES: dict[str, TableDecl] = {t.name: t for t in [
         _c("auto_renew", BOOL),
         _c("pd_hours", NUMBER, min=0), _c("pd_cost", MONEY, min=0), _c("internal_cost", MONEY, min=0),
     ), order=3),
-    # Files may hold events, days or weeks; the store keeps one row per student x tool x ISO week
-    # (its Monday), the rows of a week summed, so the contract's `date` is stored as `week_start`.
+    # Files may hold events, days or weeks; the store keeps one value per student x tool x day, in one
+    # row per student x tool x ISO week (its Monday, so the contract's `date` is stored as `week_start`)
+    # with a column per weekday (stored only: m0..m6 minutes, s0..s6 sessions) and the week's sums.
     TableDecl("usage", ("student_id", "tool_id", "date"), (
         _c("student_id", ID, True, ("user_id", "sourcedid"), references="students"),
         _c("tool_id", ID, True, ("app_id", "product_id", "lp_id"), references="tools"),
@@ -158,7 +159,8 @@ TABLES: dict[str, TableDecl] = {t.name: t for t in [
         _c("minutes", NUMBER, True, ("minutes_used", "time_spent_minutes", "duration_min"), min=0, max=1440),
         _c("sessions", INT, aliases=("logins", "launches"), min=0,
            import_default="1 per row with minutes > 0"),
-    ), order=5),
+    ), order=5,
+        stored_only=tuple(_c(f"m{d}", NUMBER, min=0) for d in range(7)) + tuple(_c(f"s{d}", INT, min=0) for d in range(7))),
     TableDecl("usage_aggregate", ("tool_id", "school_id", "district_id", "date"), (
         _c("tool_id", ID, True, ("lp_id",)),
         _c("school_id", ID, blank_key=True),

@@ -46,14 +46,13 @@ from edtech.ingest.formats import (
 )
 from edtech.ingest.plausibility import DateCheck
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
-from edtech.store import repository
+from edtech.store import repository, usage_days
 from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
 
 Progress = Callable[[float, str], None]
 # (open transaction, table kind, validated rows indexed by file line, the report's issues) -> None
 RowGuard = Callable[[Connection, str, pd.DataFrame, IssueLog], None]
 WRITE_BATCH_ROWS = 100_000     # rows turned into Python tuples at a time when writing
-STAGE_WEEKLY_ROWS = 1_000_000  # weekly partial rows held in memory before they go to a staging table
 IMPORT_LOCK_WAIT_S = 30.0      # how long an import waits for another import's write lock before saying so
 SQLITE_BUSY_TIMEOUT_S = 30     # every other SQLite statement's wait for a lock
 
@@ -99,6 +98,8 @@ def _add_missing_columns(engine: Engine) -> None:
             for column in missing:
                 kind = column.type.compile(dialect=engine.dialect)
                 conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+            if table.name == "usage":  # weekly rows from before the days: the total becomes the Monday's value
+                usage_days.keep_old_weekly_totals(conn, [c.name for c in missing])
 
 
 def is_postgres(engine_or_conn: Engine | Connection) -> bool:
@@ -496,23 +497,6 @@ def _to_db_frame(table: ct.Table, typed: pd.DataFrame, present: set[str],
     return frame
 
 
-def _weekly_usage(typed: pd.DataFrame, has_sessions: bool) -> pd.DataFrame:
-    """Rows of any grain -> one row per student × tool × ISO week (Monday)."""
-    dates = typed["date"]
-    week = dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")
-    minutes = typed["minutes"].astype("float64")
-    if has_sessions:
-        sessions = typed["sessions"].astype("float64")
-        sessions = sessions.fillna((minutes > 0).astype("float64"))
-    else:
-        sessions = (minutes > 0).astype("float64")  # default: one session per row with minutes
-    frame = pd.DataFrame({"student_id": typed["student_id"], "tool_id": typed["tool_id"],
-                          "week_start": week, "minutes": minutes, "sessions": sessions})
-    out = frame.groupby(["student_id", "tool_id", "week_start"], sort=True, observed=True).sum().reset_index()
-    out["sessions"] = out["sessions"].round().astype("int64")
-    return out
-
-
 # --------------------------------------------------------------------------- the importer
 def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, file_name: str,
                   checksum: str = "", dry_run: bool = False, user: str | None = None,
@@ -544,10 +528,9 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
             refs = {}
         before = _count(conn, kind)
         mapping: dict[str, str] | None = None
-        weekly_parts: list[pd.DataFrame] = []
+        # usage: rows become one value per student × tool × day, written once the whole file is read
+        days = usage_days.UsageDays(refs["students"], refs["tools"], total_bytes=total_bytes) if kind == "usage" else None
         percent_scales = dict(percent_scales or {})
-        weekly_rows = 0
-        staged = False
         seen = 0
         for chunk in chunks:
             if mapping is None:
@@ -573,15 +556,9 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                     progress(0.5, f"checked {seen:,} rows")
                 continue
             present = set(mapping.values())
-            if kind == "usage":
-                weekly = _weekly_usage(typed, "sessions" in present)
-                weekly_parts.append(weekly)
-                weekly_rows += len(weekly)
-                if weekly_rows > STAGE_WEEKLY_ROWS:
-                    # a long file: partial weekly sums wait in a temporary table, summed at the end,
-                    # so memory stays bounded whatever the file's length
-                    _stage_usage(conn, weekly_parts, first=not staged)
-                    weekly_parts, weekly_rows, staged = [], 0, True
+            if days is not None:
+                date_header = next(h for h, name in mapping.items() if name == "date")
+                days.add(typed, chunk[date_header], "sessions" in present)
             else:
                 if kind == "indicators" and ("as_of" not in present or typed["as_of"].isna().any()):
                     default_as_of = _data_as_of(conn)
@@ -602,16 +579,18 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                 progress(frac, f"imported {seen:,} rows")
         if mapping is None and not report.issues:
             report.issues.add(Issue(None, None, None, "the file has no header row or no data"))
+        if days is not None and not report.issues:
+            # summed days are checked (over 1,440 minutes is an error) before the weekly rows are upserted
+            folded = days.store(conn, report.issues)
+            report.rejected += folded.rejected_rows
+            report.rows_stored = folded.weeks
+            if not report.issues:
+                report.notes.extend(folded.notes())
+                report.warnings.extend(folded.warnings())
+        elif days is not None:
+            days.close()
         if report.issues:
             tx.discard()
-        elif kind == "usage":
-            if staged:
-                if weekly_parts:
-                    _stage_usage(conn, weekly_parts, first=False)
-                report.rows_stored = _merge_staged_usage(conn)
-            elif weekly_parts:
-                weekly = weekly_parts[0] if len(weekly_parts) == 1 else _sum_weeks(weekly_parts)
-                report.rows_stored = _upsert(conn, "usage", weekly, ("student_id", "tool_id", "week_start"))
         if not report.issues:
             after = _count(conn, kind)  # in the locked transaction: this import's rows only
             report.inserted = after - before
@@ -625,47 +604,6 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
     report.seconds = time.perf_counter() - started
     _log_import(engine, report, user)
     return report
-
-
-def _sum_weeks(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Combine weekly partial sums of several chunks (a week can straddle two chunks)."""
-    from pandas.api.types import union_categoricals
-
-    frame = pd.concat(parts, ignore_index=True)
-    for col in ("student_id", "tool_id"):  # categorical IDs keep partials small (codes, not strings)
-        frame[col] = union_categoricals([p[col] for p in parts], sort_categories=True)
-    out = frame.groupby(["student_id", "tool_id", "week_start"], sort=True, observed=True).sum().reset_index()
-    out["sessions"] = out["sessions"].astype("int64")
-    return out
-
-
-def _stage_usage(conn: Connection, parts: list[pd.DataFrame], *, first: bool) -> None:
-    if first:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS usage_stage")
-        conn.exec_driver_sql("CREATE TEMP TABLE usage_stage (student_id TEXT, tool_id TEXT, week_start DATE, "
-                             "minutes FLOAT, sessions INTEGER)")
-    postgres = is_postgres(conn)
-    for part in parts:
-        cols = ["student_id", "tool_id", "week_start", "minutes", "sessions"]
-        rows = list(zip(*[_column_values(part[c], postgres) for c in cols]))
-        if postgres:
-            with conn.connection.dbapi_connection.cursor() as cur:
-                with cur.copy("COPY usage_stage (student_id, tool_id, week_start, minutes, sessions) FROM STDIN") as cp:
-                    for row in rows:
-                        cp.write_row(row)
-        else:
-            conn.exec_driver_sql("INSERT INTO usage_stage VALUES (?, ?, ?, ?, ?)", rows)
-
-
-def _merge_staged_usage(conn: Connection) -> int:
-    n = conn.exec_driver_sql("SELECT count(*) FROM (SELECT 1 FROM usage_stage GROUP BY student_id, tool_id, week_start) t").scalar()
-    conn.exec_driver_sql(
-        'INSERT INTO "usage" (student_id, tool_id, week_start, minutes, sessions) '
-        "SELECT student_id, tool_id, week_start, sum(minutes), sum(sessions) FROM usage_stage "
-        "GROUP BY student_id, tool_id, week_start ORDER BY student_id, tool_id, week_start "
-        'ON CONFLICT (student_id, tool_id, week_start) DO UPDATE SET minutes = excluded.minutes, sessions = excluded.sessions')
-    conn.exec_driver_sql("DROP TABLE usage_stage")
-    return int(n or 0)
 
 
 def _log_import(engine: Engine, report: ImportReport, user: str | None) -> None:
@@ -1018,7 +956,7 @@ def read_table(engine: Engine, kind: str, scope: frozenset[str] | None = None) -
     sql = {
         "schools": f"SELECT * FROM schools{_scope_clause(scope, 'school_id', params)}",
         "students": f"SELECT * FROM students{student_scope}",
-        "usage": f"SELECT * FROM usage{student_filter}",
+        "usage": f"SELECT student_id, tool_id, week_start, minutes, sessions FROM usage{student_filter}",
         "assessments": f"SELECT * FROM assessments{student_filter}",
         "indicators": f"SELECT * FROM indicators{student_filter}",
     }.get(kind)

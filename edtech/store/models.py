@@ -71,7 +71,14 @@ class License(SQLModel, table=True):
 
 
 class Usage(SQLModel, table=True):
-    """Stored weekly: one row per student × tool × ISO week (Monday)."""
+    """One value per student × tool × day, kept as one row per student × tool × ISO week (Monday).
+
+    `m0`…`m6` are the minutes and `s0`…`s6` the sessions of Monday…Sunday (NULL = no value that day);
+    `minutes` and `sessions` are the sums of the days, maintained by the same upsert that writes the
+    days (edtech.store.usage_days), so readers of weekly usage read two columns and the table keeps a
+    row per week. An import replaces exactly the days it holds. Rows of a database made before the
+    days existed keep their weekly total as the Monday value (usage_days.keep_old_weekly_totals).
+    """
     __tablename__ = "usage"
     # WITHOUT ROWID on SQLite: the natural key is the clustered index (one B-tree fewer per insert).
     # Reads go by student (the key's prefix: scope filters) or take the whole table; no secondary
@@ -82,6 +89,24 @@ class Usage(SQLModel, table=True):
     week_start: dt.date = Field(primary_key=True)
     minutes: float
     sessions: int
+    m0: float | None = None
+    m1: float | None = None
+    m2: float | None = None
+    m3: float | None = None
+    m4: float | None = None
+    m5: float | None = None
+    m6: float | None = None
+    s0: int | None = None
+    s1: int | None = None
+    s2: int | None = None
+    s3: int | None = None
+    s4: int | None = None
+    s5: int | None = None
+    s6: int | None = None
+
+
+USAGE_DAY_MINUTES = tuple(f"m{d}" for d in range(7))   # Monday … Sunday
+USAGE_DAY_SESSIONS = tuple(f"s{d}" for d in range(7))
 
 
 class UsageAggregate(SQLModel, table=True):
