@@ -24,6 +24,16 @@ ONE_SCHOOL = frozenset({"0201"})
 RISK_TARGET = "off_track_next_term"
 
 
+@pytest.fixture(autouse=True)
+def _signed_in_director(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ui caches run as the signed-in principal: outside a script run, a director's."""
+    from edtech.core.access import Principal, Role
+    from ui import state
+
+    director = Principal(email="director@test.example", role=Role.DIRECTOR)
+    monkeypatch.setattr(state, "current_principal", lambda: director)
+
+
 def _head(name: str, lines: int) -> bytes:
     """The header and the first rows of a committed sample file (valid rows of the sample district)."""
     with (SAMPLES / name).open("rb") as fh:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from edtech.core.access import ROLE_LABELS, Action, Principal, Role, scope_for
+from edtech.core.access import ROLE_LABELS, AccessDenied, Action, Principal, Role, scope_for
 
 __all__ = ["Action", "Role"]  # re-exported: pages name actions through ui.state
 
@@ -24,9 +24,8 @@ def set_principal(principal: Principal) -> None:
 def current_principal() -> Principal:
     """The signed-in principal (app.py stops before any page runs when there is none)."""
     principal = st.session_state.get(PRINCIPAL_KEY)
-    if principal is None:
-        st.error("You are not signed in.")
-        st.stop()
+    if principal is None:  # never expected inside the app (the gate stops first): refuse, do not guess
+        raise AccessDenied("You are not signed in.")
     return principal
 
 
