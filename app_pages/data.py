@@ -45,13 +45,24 @@ if uploaded:
                 components.table(p.mapping, hide_index=True, where=c2)
     skip = st.checkbox("Skip rows that name unknown students, tools or schools (they are counted, not silently "
                        "dropped)", key="data_skip_unknown")
+    o = st.columns(3)
+    atomic = o[0].checkbox("All files or none", key="data_atomic", value=len(files) > 1,
+                           help="Import every file or, if any is rejected, none of them (one transaction). "
+                                "Off: each valid file is imported on its own.")
+    decimal = o[1].selectbox("Decimal separator", [None, ".", ","], key="data_decimal",
+                             format_func=lambda d: {None: "Decide from each file's values", ".": "Point (1,234.50)",
+                                                    ",": "Comma (1.234,50)"}[d])
+    date_order = o[2].selectbox("Dates like 03/04/2025", [None, "mdy", "dmy"], key="data_date_order",
+                                format_func=lambda d: {None: "Decide from each file's values",
+                                                       "mdy": "Month first (US)", "dmy": "Day first"}[d])
     c1, c2 = st.columns(2)
     check = c1.button("Check only", key="data_check", icon=":material/fact_check:")
     go = c2.button("Import", key="data_import", type="primary", icon=":material/upload:")
     if check or go:
         bar = st.progress(0.0, text="Starting…")
-        reports = io.import_upload(files, kinds=kinds, dry_run=check, skip_unknown_refs=skip,
-                                     progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        reports = io.import_upload(files, kinds=kinds, dry_run=check, skip_unknown_refs=skip, atomic=atomic,
+                                   decimal=decimal, date_order=date_order,
+                                   progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
         bar.progress(1.0, text="Done")
         st.session_state["data_last_reports"] = reports
 
@@ -62,8 +73,13 @@ if reports:
     components.table(table, hide_index=True)
     # file names, headers and values of an uploaded file are data: shown as text, never as markdown
     for r in reports:
-        if r.ok:
+        if r.kind == io.BUSY_KIND:
+            st.error(components.escape(r.error_lines()[0] if r.error_lines() else r.summary()) +
+                     " Try again in a minute.", icon=":material/hourglass_top:")
+        elif r.status in ("imported", "checked"):
             st.success(components.escape(r.summary()), icon=":material/check_circle:")
+        elif r.status == "not written":  # valid, held back because another file of the upload was rejected
+            st.warning(components.escape(r.summary()), icon=":material/pause_circle:")
         else:
             st.error(components.escape(r.summary()), icon=":material/error:")
             st.markdown("\n".join(f"- {components.escape(line)}" for line in r.error_lines()[:12]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from edtech.core.config import UPLOAD_LIMIT_MB  # noqa: F401 - re-exported for the page
 from edtech.core.privacy import neutralize_frame  # noqa: F401
 from edtech.ingest.contract import KINDS, describe_table, template_csv  # noqa: F401
-from edtech.services.uploads import errors_frame, preview_upload, reports_frame  # noqa: F401
+from edtech.services.uploads import BUSY_KIND, errors_frame, preview_upload, reports_frame  # noqa: F401
 from edtech.store.data import ImportReport, UploadFile
 from ui import cache
 
