@@ -122,13 +122,13 @@ def test_bad_row_in_a_late_chunk_rolls_back_earlier_chunks(district, tmp_path: P
 def test_repeated_errors_are_grouped(district) -> None:
     frame = usage_frame(500, seed=4).astype(object)
     frame.loc[10:109, "minutes"] = "-1"            # 100 identical problems
-    frame.loc[200, "date"] = "13/01/2025"          # plus one different problem
+    frame.loc[200, "date"] = "31/02/2025"          # plus one different problem (no such day either way)
     report = data.import_bytes(district, "usage", "usage.csv", csv_bytes(frame))
     assert not report.ok
     lines = report.error_lines()
     assert "80 more rows: minutes is negative" in lines
     assert sum("is negative" in ln and "line" in ln for ln in lines) == 20     # 20 examples, then a count
-    assert any("line 202, column date = '13/01/2025'" in ln for ln in lines)
+    assert any("line 202, column date = '31/02/2025'" in ln for ln in lines)
     errors = report.error_frame()
     assert {"file", "line", "column", "value", "reason", "how_to_fix"} <= set(errors.columns)
     assert errors["reason"].str.startswith("80 more rows").sum() == 1

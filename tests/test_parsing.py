@@ -107,8 +107,8 @@ def test_dates_accepted(text: str, expected: str) -> None:
 @pytest.mark.parametrize(("text", "reason"), [
     ("2025-02-30", "is not a real calendar date"),
     ("02/29/2025", "is not a real calendar date"),
-    ("13/01/2025", "is not a real calendar date"),   # day-first (ambiguous) is not guessed
-    ("31/12/2025", "is not a real calendar date"),
+    ("13/13/2025", "is not a real calendar date"),   # neither order is a date
+    ("31/02/2025", "is not a real calendar date"),
     ("2025-13-01", "is not a real calendar date"),
     ("08.09.2025", "is not a date"),
     ("Sept 8 2025", "is not a date"),
@@ -122,6 +122,17 @@ def test_impossible_and_ambiguous_dates_rejected(text: str, reason: str) -> None
     assert p.reasons.iloc[0].startswith(reason)
     with pytest.raises(ValueError):
         parse_date_text(text)
+
+
+def test_a_column_alone_is_read_in_the_order_its_values_prove() -> None:
+    """Contract v2: a first number over 12 proves day-first (a column parsed alone is its own file);
+    one value parsed without its file is month-first."""
+    p = parse(["13/01/2025", "02/03/2025"], ct.DATE)
+    assert not p.bad.any(), p.reasons.tolist()
+    assert p.values.tolist() == [pd.Timestamp("2025-01-13"), pd.Timestamp("2025-03-02")]
+    with pytest.raises(ValueError):
+        parse_date_text("13/01/2025")
+    assert parse_date_text("13/01/2025", "dmy") == pd.Timestamp("2025-01-13")
 
 
 def test_blank_optional_date_is_missing_not_error() -> None:
@@ -307,14 +318,19 @@ def test_quoted_values_and_embedded_newlines() -> None:
     assert frame["school_name"].tolist() == ["Lincoln, Elementary", "Two\nLines", "Plain"]
 
 
-def test_ragged_rows_are_padded_or_joined_with_warning() -> None:
-    warnings: list[str] = []
-    layout = formats.sniff_text(b"a,b,c\n1,2,3\n4,5\n6,7,8,9\n")
-    frame = pd.concat(formats.iter_csv_chunks(io.BytesIO(b"a,b,c\n1,2,3\n4,5\n6,7,8,9\n"), layout,
-                                              warnings=warnings))
+def test_short_rows_are_padded_and_long_rows_are_problems_naming_the_line() -> None:
+    """A row with more values than the header is never joined into the last column (that stored
+    "Smith, John Elementary" half in the wrong column): it is left out and named; blank surplus
+    fields (a trailing delimiter) are not surplus."""
+    data = b"a,b,c\n1,2,3\n4,5\n6,7,8,9\n10,11,12,,\n"
+    chunks = list(formats.iter_csv_chunks(io.BytesIO(data), formats.sniff_text(data)))
+    problems = [p for c in chunks for p in c.attrs.get(formats.ROW_PROBLEMS, [])]
+    frame = pd.concat(chunks)
     assert frame.loc[3].tolist() == ["4", "5", None]
-    assert frame.loc[4, "c"] == "8,9"
-    assert any("line 4" in w for w in warnings)
+    assert 4 not in frame.index
+    assert frame.loc[5].tolist() == ["10", "11", "12"]
+    assert [(line, reason.startswith("has more values than the header")) for line, _, _, reason in problems] == [
+        (4, True)]
 
 
 def test_small_blocks_give_the_same_table() -> None:

@@ -40,7 +40,9 @@ def _examples(shared_dir: Path) -> tuple[Path, dict]:
 
 
 def _load_valid(engine, base: Path, expected: dict) -> None:
-    for name in sorted(expected["valid"]):
+    from tests.test_contract_examples import SURPLUS_ROW_LINE  # rejected under issue 13: see there
+
+    for name in sorted(set(expected["valid"]) - set(SURPLUS_ROW_LINE)):
         report = data.import_file(engine, expected["valid"][name]["kind"], base / "valid" / name)
         assert report.ok, report.error_lines()
 
@@ -70,7 +72,7 @@ def test_contract_examples_valid_set(pg_engine, shared_dir: Path) -> None:
     base, expected = _examples(shared_dir)
     _load_valid(pg_engine, base, expected)
     counts = data.table_counts(pg_engine)
-    assert counts["schools"] == 3 and counts["students"] == 3 and counts["usage"] == 3
+    assert counts["schools"] == 2 and counts["students"] == 3 and counts["usage"] == 3
     usage = data.read_table(pg_engine, "usage").set_index(USAGE_KEY)
     row = usage.loc[("000123", "101", pd.Timestamp("2025-09-08"))]
     assert row["minutes"] == 32.5 and row["sessions"] == 2

@@ -48,7 +48,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     engine = workspace.open_engine(args.db)
     try:
         reports = import_any(engine, args.kind, path, dry_run=args.dry_run, skip_unknown_refs=args.skip_unknown,
-                             principal=args.principal, atomic=args.atomic)
+                             principal=args.principal, atomic=args.atomic, decimal=args.decimal,
+                             date_order=args.date_order)
     except DatabaseBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -84,4 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="several files: all or none (without it each file is all or nothing and exit 4 = partly imported)")
     p.add_argument("--skip-unknown", action="store_true",
                    help="skip (and count) rows whose student/tool/school is unknown instead of rejecting the file")
+    p.add_argument("--decimal", choices=(".", ","), default=None,
+                   help="decimal separator of the numbers (default: decided from each file's values)")
+    p.add_argument("--date-order", choices=("dmy", "mdy"), default=None,
+                   help="order of slash dates: dmy = DD/MM/YYYY, mdy = MM/DD/YYYY (default: decided from each file)")
     p.set_defaults(func=_cmd_import)

@@ -58,9 +58,12 @@ def load_sample_district(engine: Engine, *, n_students: int | None = None, seed:
 
 def import_any(engine: Engine, kind: str, path: Path, *, dry_run: bool = False,
                skip_unknown_refs: bool = False, principal: Principal = SYSTEM,
-               atomic: bool = False) -> list[data.ImportReport]:
+               atomic: bool = False, decimal: str | None = None,
+               date_order: str | None = None) -> list[data.ImportReport]:
     """Import a file, folder or zip as `principal` (a coordinator: only their schools' rows); several
-    files: each all or nothing, or with `atomic` all files or none. Raises data.DatabaseBusy."""
+    files: each all or nothing, or with `atomic` all files or none. Raises data.DatabaseBusy.
+    `decimal` ('.' or ',') and `date_order` ('mdy' or 'dmy') force what each file's values decide
+    otherwise (contract/table files; the OneRoster and LearnPlatform adapters read their own formats)."""
     kw = {"dry_run": dry_run, "user": audit.actor_name(principal), "row_guard": guard_for(principal),
           "atomic": atomic}
     if kind == "oneroster":
@@ -70,10 +73,12 @@ def import_any(engine: Engine, kind: str, path: Path, *, dry_run: bool = False,
     elif path.is_dir() or path.suffix.lower() == ".zip":
         files = ([data.UploadFile(p.name, p.read_bytes()) for p in sorted(path.iterdir()) if p.is_file()]
                  if path.is_dir() else [data.UploadFile(path.name, path.read_bytes())])
-        reports = data.import_upload(engine, files, skip_unknown_refs=skip_unknown_refs, **kw)
+        reports = data.import_upload(engine, files, skip_unknown_refs=skip_unknown_refs, decimal=decimal,
+                                     date_order=date_order, **kw)
     else:
         kw.pop("atomic")  # one file is all or nothing anyway
-        reports = [data.import_file(engine, kind, path, skip_unknown_refs=skip_unknown_refs, **kw)]
+        reports = [data.import_file(engine, kind, path, skip_unknown_refs=skip_unknown_refs, decimal=decimal,
+                                    date_order=date_order, **kw)]
     audit_imports(engine, principal, reports)
     return reports
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 
 from edtech.core.access import Principal
 from edtech.ingest import contract as ct
-from edtech.ingest.formats import ArchiveRefused, NotATableError, read_table_bytes
-from edtech.ingest.validate import Issue
+from edtech.ingest.formats import ArchiveRefused, NotATableError, read_table_bytes, whole_lines
+from edtech.ingest.validate import Issue, describe_reading
 from edtech.services import audit
 from edtech.services.dataset import audit_imports
 from edtech.services.import_access import guard_for
@@ -21,13 +21,17 @@ BUSY_KIND = "busy"   # the kind of the one report returned when the database sta
 
 
 def import_upload(engine: Engine, files: list[data.UploadFile], principal: Principal, *,
-                  atomic: bool = False, **kw: Any) -> list[data.ImportReport]:
+                  atomic: bool = False, decimal: str | None = None, date_order: str | None = None,
+                  **kw: Any) -> list[data.ImportReport]:
     """The Data page's import: all or nothing per file (with `atomic`: all files or none), only the
     rows `principal` may write, audited. Each report's `status` is its file's outcome. When another
-    import keeps the database locked, one report (kind BUSY_KIND) says so and nothing is written."""
+    import keeps the database locked, one report (kind BUSY_KIND) says so and nothing is written.
+    `decimal` (None = decided per file, '.' or ',') and `date_order` (None = decided per file, 'mdy'
+    or 'dmy') are the page's choices; each report's notes say what was used."""
     try:
         reports = data.import_upload(engine, files, user=audit.actor_name(principal),
-                                     row_guard=guard_for(principal), atomic=atomic, **kw)
+                                     row_guard=guard_for(principal), atomic=atomic, decimal=decimal,
+                                     date_order=date_order, **kw)
     except data.DatabaseBusy as exc:
         busy = data.ImportReport(kind=BUSY_KIND, file_name=", ".join(f.name for f in files) or "upload",
                                  dry_run=bool(kw.get("dry_run")))
@@ -44,9 +48,14 @@ class FilePreview:
     rows: pd.DataFrame | None        # first rows as text
     mapping: pd.DataFrame | None     # file column -> contract column
     problem: str | None = None
+    reading: str = ""                # how dates and numbers will be read, decided from these rows
+    reading_warnings: list[str] = field(default_factory=list)  # e.g. the date order assumed
 
 
-def preview_upload(files: list[data.UploadFile], n_rows: int = 8) -> list[FilePreview]:
+def preview_upload(files: list[data.UploadFile], n_rows: int = 8, *, decimal: str | None = None,
+                   date_order: str | None = None) -> list[FilePreview]:
+    """The first rows of each file, its column mapping, and how its dates and numbers would be read
+    (`decimal`, `date_order`: the page's choices; None = decided from the values)."""
     out = []
     expanded: list[data.UploadFile] = []
     for upload in files:
@@ -57,9 +66,10 @@ def preview_upload(files: list[data.UploadFile], n_rows: int = 8) -> list[FilePr
     for f in expanded:
         kind = data.guess_kind_of(f.name, f.data[: 1 << 20])
         try:
-            frame = read_table_bytes(f.name, f.data[: 2 << 20] if f.name.lower().endswith((".csv", ".txt", ".tsv")) else f.data)
+            frame = read_table_bytes(f.name, whole_lines(f.data, 2 << 20)
+                                     if f.name.lower().endswith((".csv", ".txt", ".tsv")) else f.data)
         except (NotATableError, UnicodeDecodeError, ValueError) as exc:
-            fix = f" — {exc.fix}" if isinstance(exc, ArchiveRefused) else ""
+            fix = f" — {exc.fix}" if getattr(exc, "fix", None) else ""
             out.append(FilePreview(f.name, kind, None, None, f"{exc}{fix}"))
             continue
         mapping = None
@@ -71,7 +81,10 @@ def preview_upload(files: list[data.UploadFile], n_rows: int = 8) -> list[FilePr
             missing = [c.name for c in table.columns if c.required and c.name not in mapped.values()]
             rows += [{"file column": "(missing)", "contract column": f"{m} — required"} for m in missing]
             mapping = pd.DataFrame(rows)
-        out.append(FilePreview(f.name, kind, frame.head(n_rows), mapping))
+            reading, reading_warnings = describe_reading(frame, kind, decimal=decimal, date_order=date_order)
+        else:
+            reading, reading_warnings = "", []
+        out.append(FilePreview(f.name, kind, frame.head(n_rows), mapping, None, reading, reading_warnings))
     return out
 
 

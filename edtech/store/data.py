@@ -42,8 +42,11 @@ from edtech.ingest.formats import (
     read_parquet_bytes,
     read_table_bytes,
     read_zip_members,
+    refuse_unsupported,
     sniff_text,
+    spool,
 )
+from edtech.ingest.parsing import FileReading
 from edtech.ingest.plausibility import DateCheck
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
 from edtech.store import repository, usage_days
@@ -503,7 +506,8 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                   skip_unknown_refs: bool = False, progress: Progress | None = None,
                   total_bytes: int | None = None, warnings: list[str] | None = None,
                   row_guard: RowGuard | None = None,
-                  percent_scales: dict[str, float] | None = None) -> ImportReport:
+                  percent_scales: dict[str, float] | None = None, decimal: str | None = None,
+                  date_order: str | None = None) -> ImportReport:
     """Validate and store a stream of text chunks (index = spreadsheet line) into one table.
 
     `row_guard(conn, kind, typed_rows, issues)` adds an issue per row the importing account may not
@@ -515,6 +519,8 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
     transaction. A dry run writes and then rolls back, so its counts are what the import would do.
     With skip_unknown_refs, rows whose IDs are unknown are skipped and counted instead.
     `percent_scales` fixes a percent column's scale (an adapter whose source always gives 0-100).
+    `decimal` ('.' or ',') and `date_order` ('mdy' or 'dmy') force what is otherwise decided once
+    per file from its values (parsing.FileReading); the summary's notes say which was used.
     """
     table = ct.TABLES[kind]
     report = ImportReport(kind=kind, file_name=file_name, checksum=checksum, dry_run=dry_run)
@@ -530,7 +536,7 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
         mapping: dict[str, str] | None = None
         # usage: rows become one value per student × tool × day, written once the whole file is read
         days = usage_days.UsageDays(refs["students"], refs["tools"], total_bytes=total_bytes) if kind == "usage" else None
-        percent_scales = dict(percent_scales or {})
+        reading = FileReading(decimal, date_order, dict(percent_scales or {}))  # once per file, for every chunk
         seen = 0
         for chunk in chunks:
             if mapping is None:
@@ -541,7 +547,7 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                 if report.issues:
                     break
             report.rows_read += len(chunk)
-            checked = validate_chunk(chunk, table, mapping, refs, report.issues, scales=percent_scales,
+            checked = validate_chunk(chunk, table, mapping, refs, report.issues, reading=reading,
                                      skip_unknown_refs=skip_unknown_refs)
             typed = checked.frame
             if row_guard is not None:
@@ -579,6 +585,9 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
                 progress(frac, f"imported {seen:,} rows")
         if mapping is None and not report.issues:
             report.issues.add(Issue(None, None, None, "the file has no header row or no data"))
+        report.warnings.extend(reading.warnings())
+        if reading.describe():
+            report.notes.append(reading.describe())
         if days is not None and not report.issues:
             # summed days are checked (over 1,440 minutes is an error) before the weekly rows are upserted
             folded = days.store(conn, report.issues)
@@ -644,9 +653,10 @@ def _raw_chunks(name: str, stream: io.BufferedIOBase, head: bytes, warnings: lis
         layout = sniff_text(head)
         yield from iter_csv_chunks(stream, layout, block_bytes=config.CHUNK_BYTES, warnings=warnings)
         return
+    refuse_unsupported(fmt)  # .ods, .xls: say what to save them as
     data = stream.read()
     if fmt == "xlsx":
-        frame = read_excel_bytes(data, sheet)
+        frame = read_excel_bytes(data, sheet, warnings)
     elif fmt == "parquet":
         frame = read_parquet_bytes(data)
     else:
@@ -666,7 +676,9 @@ def _checksum_file(path: Path) -> str:
 def import_file(engine: Engine, kind: str, path: str | Path, **kw) -> ImportReport:
     """Stream one file from disk into a table (no size limit; memory bounded by the chunk size)."""
     path = Path(path)
-    with path.open("rb") as fh:
+    with path.open("rb") as opened:
+        # a pipe (/dev/stdin) cannot be read twice: copied to a temporary file first
+        fh, checksum, size = (opened, None, None) if opened.seekable() else spool(opened)
         head = fh.read(1 << 20)
         fh.seek(0)
         if kind == "auto":
@@ -677,8 +689,8 @@ def import_file(engine: Engine, kind: str, path: str | Path, **kw) -> ImportRepo
         warnings: list[str] = []
         try:
             chunks = _raw_chunks(path.name, fh, head, warnings)
-            return import_chunks(engine, kind, chunks, file_name=path.name, checksum=_checksum_file(path),
-                                 total_bytes=path.stat().st_size, warnings=warnings, **kw)
+            return import_chunks(engine, kind, chunks, file_name=path.name, checksum=checksum or _checksum_file(path),
+                                 total_bytes=path.stat().st_size if size is None else size, warnings=warnings, **kw)
         except (NotATableError, UnicodeDecodeError) as exc:
             return _unreadable(engine, kind, path.name, str(exc), getattr(exc, "fix", None))
 
@@ -757,7 +769,7 @@ def expand_upload(files: list[UploadFile]) -> list[UploadFile]:
     declared and actual sizes are checked first (formats.open_checked_zip)."""
     out: list[UploadFile] = []
     for f in files:
-        if f.data[:4] == b"PK\x03\x04" and not f.name.lower().endswith((".xlsx", ".xlsm")):
+        if detect_format(f.name, f.data[:4096]) == "zip":  # not a workbook (.xlsx, .ods)
             out.extend(UploadFile(member, content)
                        for member, content in read_zip_members(f.data, name=f.name, wanted=_wanted_member))
         else:
@@ -773,20 +785,21 @@ def _refused(engine: Engine, exc: NotATableError, kind: str, name: str) -> list[
 def import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, str] | None = None,
                   dry_run: bool = False, user: str | None = None, skip_unknown_refs: bool = False,
                   progress: Progress | None = None, row_guard: RowGuard | None = None,
-                  atomic: bool = False) -> list[ImportReport]:
+                  atomic: bool = False, decimal: str | None = None, date_order: str | None = None) -> list[ImportReport]:
     """Import several files (or zips): OneRoster and LearnPlatform sets are recognised and
     converted; the rest go to their tables in dependency order, each file all-or-nothing, or with
     `atomic` all files or none (one transaction). Each report says its file's outcome (`status`).
     Raises DatabaseBusy when another import holds the write lock too long."""
     return _as_one_run(engine, lambda: _import_upload(engine, files, kinds=kinds, dry_run=dry_run, user=user,
                                                       skip_unknown_refs=skip_unknown_refs, progress=progress,
-                                                      row_guard=row_guard),
+                                                      row_guard=row_guard, decimal=decimal, date_order=date_order),
                        atomic=atomic, dry_run=dry_run)
 
 
 def _import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, str] | None,
                    dry_run: bool, user: str | None, skip_unknown_refs: bool,
-                   progress: Progress | None, row_guard: RowGuard | None) -> list[ImportReport]:
+                   progress: Progress | None, row_guard: RowGuard | None, decimal: str | None = None,
+                   date_order: str | None = None) -> list[ImportReport]:
     try:
         files = expand_upload(files)
     except ArchiveRefused as exc:
@@ -818,7 +831,8 @@ def _import_upload(engine: Engine, files: list[UploadFile], *, kinds: dict[str, 
             reports.append(_unreadable(engine, "unknown", f.name, "cannot tell which table this file is; choose the kind"))
             continue
         reports.append(import_bytes(engine, kind, f.name, f.data, dry_run=dry_run, user=user,
-                                    skip_unknown_refs=skip_unknown_refs, row_guard=row_guard))
+                                    skip_unknown_refs=skip_unknown_refs, row_guard=row_guard,
+                                    decimal=decimal, date_order=date_order))
     if progress:
         progress(1.0, "done")
     return reports
