@@ -19,7 +19,6 @@ key order, so memory does not grow with the file and the writes walk the primary
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -306,6 +305,10 @@ class _Weeks:
         unique, inverse = np.unique(self.week, return_inverse=True)
         return np.array([str(np.datetime64(int(d), "D")) for d in unique], dtype=object)[inverse]
 
+    def week_dates(self) -> np.ndarray:
+        unique, inverse = np.unique(self.week, return_inverse=True)
+        return np.array([np.datetime64(int(d), "D").item() for d in unique], dtype=object)[inverse]
+
 
 def _day_sum(prefix: str, days: Iterable[int], *, of: str) -> str:
     return " + ".join(f'COALESCE({of}."{prefix}{d}", 0)' for d in days)
@@ -377,21 +380,18 @@ class _Writer:
                             "ON COMMIT DROP")
                 cur.execute("TRUNCATE usage_days_in")
                 self._copied = True
-            texts = weeks.week_texts()
-            for first in range(0, len(weeks), WRITE_BATCH_ROWS):
-                s = slice(first, first + WRITE_BATCH_ROWS)
-                frame = pd.DataFrame({"student_id": weeks.student[s], "tool_id": weeks.tool[s], "week_start": texts[s]})
-                present = ~np.isnan(weeks.minutes[s])
-                for d in range(7):
-                    frame[USAGE_DAY_MINUTES[d]] = weeks.minutes[s, d]
-                for d in range(7):
-                    frame[USAGE_DAY_SESSIONS[d]] = pd.Series(weeks.sessions[s, d], dtype="Int64").where(present[:, d])
-                frame["minutes"] = weeks.total_minutes[s]
-                frame["sessions"] = weeks.total_sessions[s]
-                buffer = io.StringIO()
-                frame.to_csv(buffer, header=False, index=False, na_rep="", float_format="%.17g")
-                with cur.copy(f"COPY usage_days_in ({cur_cols}) FROM STDIN (FORMAT csv)") as copy:
-                    copy.write(buffer.getvalue())
+            dates = weeks.week_dates()
+            # binary COPY, row by row in C: several times faster than formatting the rows as CSV
+            with cur.copy(f"COPY usage_days_in ({cur_cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["varchar", "varchar", "date", *["float8"] * 7, *["int4"] * 7, "float8", "int4"])
+                for first in range(0, len(weeks), WRITE_BATCH_ROWS):
+                    i = slice(first, first + WRITE_BATCH_ROWS)
+                    present = ~np.isnan(weeks.minutes[i])
+                    days = [np.where(present[:, d], weeks.minutes[i, d], None).tolist() for d in range(7)]
+                    days += [np.where(present[:, d], weeks.sessions[i, d], None).tolist() for d in range(7)]
+                    for row in zip(weeks.student[i].tolist(), weeks.tool[i].tolist(), dates[i].tolist(), *days,
+                                   weeks.total_minutes[i].tolist(), weeks.total_sessions[i].tolist()):
+                        copy.write_row(row)
 
     def finish(self) -> None:
         if not self.postgres or not self._copied:
@@ -401,8 +401,9 @@ class _Writer:
         sets.append('"minutes" = ' + " + ".join(f'COALESCE(excluded."{c}", "usage"."{c}", 0)' for c in USAGE_DAY_MINUTES))
         sets.append('"sessions" = ' + " + ".join(f'COALESCE(excluded."{c}", "usage"."{c}", 0)' for c in USAGE_DAY_SESSIONS))
         with self.conn.connection.dbapi_connection.cursor() as cur:
+            # rows were copied in key order (student ranges in order, sorted within): no ORDER BY
             cur.execute(f'INSERT INTO "usage" ({cols}) SELECT {cols} FROM usage_days_in '
-                        f'ORDER BY {", ".join(_KEY)} ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET {", ".join(sets)}')
+                        f'ON CONFLICT ({", ".join(_KEY)}) DO UPDATE SET {", ".join(sets)}')
             cur.execute("DROP TABLE usage_days_in")
 
 
