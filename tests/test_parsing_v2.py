@@ -379,3 +379,14 @@ def test_trailing_delimiters_on_every_row_read_the_same_table(block_bytes: int) 
     filled = trailing.replace(b"00400;School 400;D1;;", b"00400;School 400;D1;;x")
     got, problems = read(filled)
     assert [line for line, *_ in problems] == [401] and 401 not in got.index and len(got) == len(want) - 1
+
+
+def test_a_nul_byte_in_a_kept_extra_column_is_an_error(engine) -> None:
+    """Students keep unknown columns as text: a NUL there (from a workbook or Parquet file) is named too."""
+    assert load(engine, "schools", SCHOOLS).ok
+    buf = io.BytesIO()
+    pd.DataFrame({"student_id": ["000101", "000102"], "school_id": ["0001", "0001"], "grade_level": ["3", "4"],
+                  "reading_level": ["B\x00", "C"]}).to_parquet(buf)
+    report = load(engine, "students", buf.getvalue(), "students.parquet")
+    assert where(report) == [(2, "reading_level", "contains a NUL byte (\\x00)")]
+    assert data.table_counts(engine)["students"] == 0

@@ -10,7 +10,7 @@ import pandas as pd
 
 from edtech.ingest import contract as ct
 from edtech.ingest.formats import ROW_PROBLEMS
-from edtech.ingest.parsing import ColumnTexts, FileReading, parse_column
+from edtech.ingest.parsing import MAX_VALUE_CHARS, ColumnTexts, FileReading, parse_column
 
 EXAMPLES_PER_PROBLEM = 20
 
@@ -254,6 +254,17 @@ def validate_chunk(raw: pd.DataFrame, table: ct.Table, mapping: dict[str, str],
             if header not in known_headers:
                 key = ct.normalize_header(header)
                 out[key] = raw[header].astype("object").where(raw[header].notna(), None)
+                # kept text obeys the rules every value does (a NUL is refused by PostgreSQL)
+                text = out[key].astype("string")
+                reasons = pd.Series(np.where(text.str.contains("\x00", regex=False).fillna(False).to_numpy(bool),
+                                             "contains a NUL byte (\\x00)",
+                                             np.where(text.str.len().fillna(0).to_numpy() > MAX_VALUE_CHARS,
+                                                      f"is longer than {MAX_VALUE_CHARS:,} characters", None)),
+                                    index=raw.index, dtype=object)
+                if reasons.notna().any():
+                    mask = reasons.notna().to_numpy()
+                    bad_rows |= mask
+                    log.add_many(lines[mask], key, raw[header][mask], reasons[mask])
     if table.name == "licenses":
         wrong = (out["end_date"].notna() & out["start_date"].notna() & (out["end_date"] <= out["start_date"])).to_numpy()
         if wrong.any():
