@@ -390,3 +390,13 @@ def test_a_nul_byte_in_a_kept_extra_column_is_an_error(engine) -> None:
     report = load(engine, "students", buf.getvalue(), "students.parquet")
     assert where(report) == [(2, "reading_level", "contains a NUL byte (\\x00)")]
     assert data.table_counts(engine)["students"] == 0
+
+
+@pytest.mark.parametrize(("payload", "said"), [
+    ("school_id,school_name\n0001,North\n".encode("utf-16") + b"\x35", "line 3, column school_id = '\ufffd': has bytes that are not UTF-16"),   # cut mid-character
+    (b"\nschool_id,school_name\n0001,North\n", "line 1 is blank: the header must be the first line"),
+])
+def test_damaged_shapes_are_refused_cleanly(engine, payload: bytes, said: str) -> None:
+    report = load(engine, "schools", payload)
+    assert not report.ok and said in "\n".join(report.error_lines()), report.error_lines()
+    assert data.table_counts(engine)["schools"] == 0

@@ -38,6 +38,7 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls (Excel 97-2003) and oth
 _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _NOT_TEXT = re.compile("[\x00\udc80-\udcff]")       # NUL, or a byte the encoding could not decode
+_NOT_TEXT_UTF16 = re.compile("[\x00\ufffd]")
 _VALID_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
 ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "utf-16": "UTF-16"}
 XLS_FIX = "open it in Excel or LibreOffice, save it as .xlsx (or CSV UTF-8) and import that"
@@ -121,6 +122,8 @@ def sniff_text(head: bytes) -> TextLayout:
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
     if not lines:
         raise NotATableError("the file is empty")
+    if not text.splitlines()[0].strip():  # line numbers count from the header's line 1
+        raise NotATableError("line 1 is blank: the header must be the first line", "delete the blank lines above the header")
     first = lines[0]
 
     # the delimiter that splits the header most and gives the data rows the same field count
@@ -270,6 +273,8 @@ def _all_missing(frame: pd.DataFrame) -> np.ndarray:
 def _not_text_reason(char: str, encoding: str) -> str:
     if char == "\x00":
         return "contains a NUL byte (\\x00)"
+    if char == "\ufffd" and encoding == "utf-16":
+        return "has bytes that are not UTF-16 text (the file is cut mid-character or damaged)"
     byte = f"0x{ord(char) - 0xDC00:02X}"
     if encoding == "cp1252":
         return f"has a byte ({byte}) that is not Windows-1252 text"
@@ -365,15 +370,19 @@ def _read_fast(stream: BinaryIO, encoding: str, delimiter: str, names: list[str]
                     frame = frame[~blank]
                 if len(frame):
                     yield frame
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise _Stop(max(skip, position)) from exc
 
 
 def _read_exactly(stream: BinaryIO, scan: TextScan, delimiter: str, names: list[str], *, first_line: int,
                   fallback_rows: int) -> Iterator[pd.DataFrame]:
     """Python's csv reader from `first_line` on: every row either in a frame or named as a problem."""
-    text = io.TextIOWrapper(stream, encoding=scan.encoding, errors="strict" if scan.clean else "surrogateescape",
-                            newline="")
+    # bytes that are not text stay visible: as lone surrogates (UTF-8, Windows-1252) or U+FFFD (UTF-16,
+    # whose damage can be in any byte), so the rows holding them are named
+    utf16 = scan.encoding == "utf-16"
+    text = io.TextIOWrapper(stream, encoding=scan.encoding,
+                            errors="strict" if scan.clean else "replace" if utf16 else "surrogateescape", newline="")
+    not_text = _NOT_TEXT_UTF16 if utf16 else _NOT_TEXT
     consumed: list[str] = []
 
     def remember(lines: Iterator[str]) -> Iterator[str]:
@@ -397,13 +406,17 @@ def _read_exactly(stream: BinaryIO, scan: TextScan, delimiter: str, names: list[
             problems.append((line + 1, None, None, f"has a value longer than {FIELD_LIMIT:,} characters"))
             last = None
             break
+        except UnicodeDecodeError as exc:  # the scan said the file decodes: it changed while being read
+            problems.append((line + 1, None, None, _not_text_reason(chr(0xDC00 + exc.object[exc.start]), scan.encoding)))
+            last = None
+            break
         raw = "".join(consumed)
         consumed.clear()
         line += 1
         if line < first_line or not any(f.strip() for f in record):
             continue  # the header, rows already read, blank lines
-        if not scan.clean and (bad := _NOT_TEXT.search(raw)):
-            at = next((i for i, f in enumerate(record) if _NOT_TEXT.search(f)), None)
+        if not scan.clean and (bad := not_text.search(raw)):
+            at = next((i for i, f in enumerate(record) if not_text.search(f)), None)
             column = names[at] if at is not None and at < width else None
             problems.append((line, column, record[at] if at is not None else raw.rstrip("\r\n"),
                              _not_text_reason(bad.group(), scan.encoding)))

@@ -46,6 +46,7 @@ FIXES = {
     "opens a quote": 'close the quote (") or remove it; a quote inside a quoted value is written twice ("")',
     "contains a NUL byte": "remove the NUL characters (a damaged or binary export) and save the file again as CSV",
     "has a byte": "save the whole file again in one encoding (CSV UTF-8)",
+    "has bytes that are not": "save the whole file again (CSV UTF-8)",
 }
 SHOWN_VALUE_CHARS = 100   # an error line shows at most this much of a value
 
