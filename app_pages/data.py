@@ -28,23 +28,6 @@ uploaded = st.file_uploader("Files", accept_multiple_files=True, key="data_files
                             type=["csv", "tsv", "txt", "xlsx", "parquet", "zip"])
 if uploaded:
     files = [io.UploadFile(u.name, u.getvalue()) for u in uploaded]
-    previews = io.preview_upload(files)
-    kinds: dict[str, str] = {}
-    options = list(io.KINDS)
-    for i, p in enumerate(previews):
-        with st.expander(f"{components.escape(p.name)} → {p.kind or 'unknown table'}", expanded=len(previews) <= 3):
-            if p.problem:
-                st.error(components.escape(p.problem))
-                continue
-            choice = st.selectbox("Table", options, index=options.index(p.kind) if p.kind in options else 0,
-                                  key=f"data_kind_{i}")
-            kinds[p.name] = choice
-            c1, c2 = st.columns([3, 2])
-            components.table(p.rows, hide_index=True, where=c1)
-            if p.mapping is not None:
-                components.table(p.mapping, hide_index=True, where=c2)
-    skip = st.checkbox("Skip rows that name unknown students, tools or schools (they are counted, not silently "
-                       "dropped)", key="data_skip_unknown")
     o = st.columns(3)
     atomic = o[0].checkbox("All files or none", key="data_atomic", value=len(files) > 1,
                            help="Import every file or, if any is rejected, none of them (one transaction). "
@@ -55,6 +38,27 @@ if uploaded:
     date_order = o[2].selectbox("Dates like 03/04/2025", [None, "mdy", "dmy"], key="data_date_order",
                                 format_func=lambda d: {None: "Decide from each file's values",
                                                        "mdy": "Month first (US)", "dmy": "Day first"}[d])
+    previews = io.preview_upload(files, decimal=decimal, date_order=date_order)
+    kinds: dict[str, str] = {}
+    options = list(io.KINDS)
+    for i, p in enumerate(previews):
+        with st.expander(f"{components.escape(p.name)} → {p.kind or 'unknown table'}", expanded=len(previews) <= 3):
+            if p.problem:
+                st.error(components.escape(p.problem))
+                continue
+            choice = st.selectbox("Table", options, index=options.index(p.kind) if p.kind in options else 0,
+                                  key=f"data_kind_{i}_{p.name}")  # a new file gets its own guess
+            kinds[p.name] = choice
+            if p.reading:
+                st.caption(components.escape(p.reading))
+            for note in p.reading_warnings:
+                st.warning(components.escape(note), icon=":material/help:")
+            c1, c2 = st.columns([3, 2])
+            components.table(p.rows, hide_index=True, where=c1)
+            if p.mapping is not None:
+                components.table(p.mapping, hide_index=True, where=c2)
+    skip = st.checkbox("Skip rows that name unknown students, tools or schools (they are counted, not silently "
+                       "dropped)", key="data_skip_unknown")
     c1, c2 = st.columns(2)
     check = c1.button("Check only", key="data_check", icon=":material/fact_check:")
     go = c2.button("Import", key="data_import", type="primary", icon=":material/upload:")

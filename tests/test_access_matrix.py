@@ -611,7 +611,8 @@ def test_coordinator_imports_through_the_data_page_only_their_schools_rows(own_d
     ]
     for name, text, expected in refused:
         _run_clean(at.file_uploader(key="data_files").set_value([(name, text.encode(), "text/csv")]), name)
-        at.selectbox(key="data_kind_0").set_value(name.removesuffix(".csv"))  # the last file's table is kept
+        # each file gets its own table guess (the widget key names the file); set it anyway, as a user may
+        at.selectbox(key=f"data_kind_0_{name}").set_value(name.removesuffix(".csv"))
         _run_clean(at.button(key="data_import").click(), name)
         assert any("rejected" in e for e in _shot(at).errors), (name, _shot(at).errors)
         report = "\n".join(m.value for m in at.markdown).replace("\\", "")
@@ -620,7 +621,7 @@ def test_coordinator_imports_through_the_data_page_only_their_schools_rows(own_d
         assert data.table_counts(engine) == before, f"{name}: a rejected file wrote rows"
     own = f"student_id,tool_id,date,minutes\n{mine},T01,2025-10-07,20\n".encode()
     _run_clean(at.file_uploader(key="data_files").set_value([("usage.csv", own, "text/csv")]), "own rows")
-    at.selectbox(key="data_kind_0").set_value("usage")
+    at.selectbox(key="data_kind_0_usage.csv").set_value("usage")
     _run_clean(at.button(key="data_import").click(), "own rows")
     assert any("stored 1" in s.value for s in at.success), [s.value for s in at.success]
     stored = data.read_table(engine, "usage")
