@@ -102,7 +102,7 @@ with audit_tab:
                          key="admin_audit", column_config={
                              "at": "When (UTC)", "actor": "Who", "role": "Role", "action": "Action", "page": "Page",
                              "scope": "Scope", "detail": "Detail"})
-        st.download_button("Download the audit trail (CSV)", lambda: admin.audit_csv(trail),
+        st.download_button("Download the audit trail (CSV)", admin.audit_csv_builder(trail),
                            file_name=f"audit-{dt.date.today():%Y-%m-%d}.csv", mime="text/csv",
                            key="admin_audit_csv", icon=":material/download:")
     st.caption("The trail is append-only through the app: views are recorded once per session, page and scope "

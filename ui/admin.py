@@ -6,7 +6,7 @@ import datetime as dt
 
 import pandas as pd
 
-from edtech.core.access import ROLE_LABELS, ROLE_SUMMARY, Role, permission_table  # noqa: F401 - for the page
+from edtech.core.access import ROLE_LABELS, ROLE_SUMMARY, Action, Role, permission_table  # noqa: F401 - for the page
 from edtech.services import accounts, audit
 from edtech.services.accounts import AccountError  # noqa: F401 - the page shows these messages
 from ui import cache, state
@@ -47,11 +47,19 @@ def audit_actions() -> list[str]:
     return audit.actions(cache.get_engine(), actor=state.current_principal())
 
 
-def audit_csv(frame: pd.DataFrame) -> bytes:
+def audit_csv_builder(frame: pd.DataFrame):
+    """The download's content, built on click (Streamlit may run it outside the script run: the principal
+    and the engine are taken now, at render time)."""
     from edtech.core.privacy import neutralize_frame
 
-    audit.record(cache.get_engine(), state.current_principal(), "exported audit trail", detail=f"{len(frame)} rows")
-    return audit.to_csv(neutralize_frame(frame))
+    principal, engine = state.current_principal(), cache.get_engine()
+    principal.require(Action.READ_AUDIT)
+
+    def build() -> bytes:
+        audit.record(engine, principal, "exported audit trail", detail=f"{len(frame)} rows")
+        return audit.to_csv(neutralize_frame(frame))
+
+    return build
 
 
 def demo_mode() -> bool:
