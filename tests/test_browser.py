@@ -1,4 +1,5 @@
-"""The main journey in a real browser: Playwright driving Debian Chromium against `streamlit run`."""
+"""The main journey in a real browser: Playwright driving Debian Chromium against `python -m edtech serve` in
+demo mode (the one-click demo director sign-in goes through st.login and the app's own provider)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -38,15 +39,16 @@ def _free_port() -> int:
 def app_url(_sample_db_file: Path, tmp_path_factory: pytest.TempPathFactory):
     db = tmp_path_factory.mktemp("browserdb") / "sample.db"
     shutil.copy(_sample_db_file, db)
-    port = _free_port()
-    env = {**os.environ, "EDTECH_DATABASE_URL": f"sqlite:///{db}"}
+    port, idp_port = _free_port(), _free_port()
+    auth = tmp_path_factory.mktemp("browserauth")
+    env = {**os.environ, "EDTECH_DATABASE_URL": f"sqlite:///{db}", "EDTECH_DEMO": "1",
+           "EDTECH_SECRET_KEY": "browser-test-secret"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
-         "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-         "--server.fileWatcherType=none"],
+        [sys.executable, "-m", "edtech", "serve", "--port", str(port), "--idp-port", str(idp_port),
+         "--secrets-out", str(auth / "secrets.toml"), "--sso-secrets", str(auth / "none.toml")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    url = f"http://localhost:{port}"  # the host of the sign-in redirect (cookies are per host)
+    deadline = time.time() + 90
     while True:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
@@ -72,6 +74,7 @@ def test_director_journey(page, app_url: str, tmp_path: Path):
 
     page.set_viewport_size({"width": 1500, "height": 1300})
     page.goto(app_url)
+    page.get_by_role("button", name="Sign in as the demo director").click(timeout=90_000)
     expect(page.get_by_role("heading", name="District overview")).to_be_visible(timeout=90_000)
     expect(page.get_by_text("Annual spend", exact=True)).to_be_visible(timeout=60_000)
     page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
