@@ -35,9 +35,9 @@ run: setup
 
 test: setup system-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2  # two workers: the machine has two cores
 
-## Slow checks: coverage simulations of the effect estimator (minutes, not seconds).
+## Slow checks: coverage simulations of the effect estimator, browser tests (sign-in, main journey): minutes.
 test-slow: setup system-deps
 	$(BIN)/python -m pytest -q -m slow
 
