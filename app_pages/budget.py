@@ -19,6 +19,7 @@ PLAN_KEY = "budget_plan"
 NOTICE_KEY = "budget_notice"
 NONE = "—"
 GRANT_ENDS, GRANT_AMOUNT = "Ends after", "Amount in"
+CURRENT = "Current plan (no changes)"  # what a viewer reads when nothing is saved
 
 
 def md(text: str) -> str:
@@ -290,7 +291,6 @@ if editable:
         c[3].button("Load", key="budget_load", on_click=on_load, width="stretch", disabled=not saved)
         c[4].button("Delete", key="budget_delete_saved", on_click=on_delete_saved, width="stretch", disabled=not saved)
 else:
-    CURRENT = "Current plan (no changes)"
     st.selectbox("Scenario", [CURRENT, *saved], key="budget_view_name",
                  help="Your role reads the current plan and the saved scenarios; the director and board members "
                       "change them.")
@@ -389,6 +389,8 @@ active_result = next(r for r in results if r.scenario.name == active_name)
 baseline_spec = active_result.scenario.baseline().to_dict()
 baseline_result = budget_cache.get_scenario_result(scope, baseline_spec)
 compared = [baseline_result, *results]
+if not editable and st.session_state.get("budget_view_name") == CURRENT:
+    compared = [active_result]  # the current plan is the baseline: one column, not two alike
 
 st.subheader("Baseline and scenarios side by side")
 cols = st.columns(len(compared))

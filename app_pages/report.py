@@ -62,43 +62,43 @@ st.subheader("Download")
 if not state.can(state.Action.BOARD_REPORT):
     st.caption("Your role reads the report on this page; the PDF, PowerPoint and memos are prepared by the "
                "director and board members.")
-    st.stop()
-d1, d2, d3 = st.columns(3)
-stem = f"board-report-{rep.as_of:%Y-%m-%d}"
-for col, fmt, label, mime in ((d1, "pdf", "PDF", "application/pdf"),
-                              (d2, "pptx", "PowerPoint",
-                               "application/vnd.openxmlformats-officedocument.presentationml.presentation")):
-    with col:
-        if st.button(f"Prepare {label}", key=f"report_make_{fmt}", icon=":material/description:"):
+else:
+    d1, d2, d3 = st.columns(3)
+    stem = f"board-report-{rep.as_of:%Y-%m-%d}"
+    for col, fmt, label, mime in ((d1, "pdf", "PDF", "application/pdf"),
+                                  (d2, "pptx", "PowerPoint",
+                                   "application/vnd.openxmlformats-officedocument.presentationml.presentation")):
+        with col:
+            if st.button(f"Prepare {label}", key=f"report_make_{fmt}", icon=":material/description:"):
+                try:
+                    with st.spinner(f"Drawing charts and writing the {label}…"):
+                        cache.board_report_file(scope, *options, fmt)
+                    cache.record_report(f"board report ({label})", scope, f"sections {', '.join(options[0])}")
+                    st.session_state[f"report_ready_{fmt}"] = options
+                except cache.RenderError as exc:
+                    st.error(components.escape(exc))
+            if st.session_state.get(f"report_ready_{fmt}") == options:
+                st.download_button(f"Download {label}", cache.board_report_file(scope, *options, fmt), file_name=f"{stem}.{fmt}", mime=mime,
+                                   key=f"report_download_{fmt}", type="primary", icon=":material/download:")
+    with d3:
+        if st.button("Prepare renewal memos", key="report_make_memos", icon=":material/mail:",
+                     help=f"One page per tool whose contract ends within {components.RENEWAL_WINDOW_DAYS} days of the "
+                          "data date."):
             try:
-                with st.spinner(f"Drawing charts and writing the {label}…"):
-                    cache.board_report_file(scope, *options, fmt)
-                cache.record_report(f"board report ({label})", scope, f"sections {', '.join(options[0])}")
-                st.session_state[f"report_ready_{fmt}"] = options
+                with st.spinner("Writing one memo per tool due for renewal…"):
+                    cache.renewal_memos(scope, MIN_N)
+                cache.record_report("renewal memos", scope)
+                st.session_state["report_ready_memos"] = True
             except cache.RenderError as exc:
                 st.error(components.escape(exc))
-        if st.session_state.get(f"report_ready_{fmt}") == options:
-            st.download_button(f"Download {label}", cache.board_report_file(scope, *options, fmt), file_name=f"{stem}.{fmt}", mime=mime,
-                               key=f"report_download_{fmt}", type="primary", icon=":material/download:")
-with d3:
-    if st.button("Prepare renewal memos", key="report_make_memos", icon=":material/mail:",
-                 help=f"One page per tool whose contract ends within {components.RENEWAL_WINDOW_DAYS} days of the "
-                      "data date."):
-        try:
-            with st.spinner("Writing one memo per tool due for renewal…"):
-                cache.renewal_memos(scope, MIN_N)
-            cache.record_report("renewal memos", scope)
-            st.session_state["report_ready_memos"] = True
-        except cache.RenderError as exc:
-            st.error(components.escape(exc))
-    if st.session_state.get("report_ready_memos"):
-        content = cache.renewal_memos(scope, MIN_N)
-        if content:
-            st.download_button("Download memos (zip)", content, file_name=f"renewal-memos-{rep.as_of:%Y-%m-%d}.zip",
-                               mime="application/zip", key="report_download_memos", type="primary",
-                               icon=":material/download:")
-        else:
-            st.info("No tool's contract ends within 90 days of the data date.")
+        if st.session_state.get("report_ready_memos"):
+            content = cache.renewal_memos(scope, MIN_N)
+            if content:
+                st.download_button("Download memos (zip)", content, file_name=f"renewal-memos-{rep.as_of:%Y-%m-%d}.zip",
+                                   mime="application/zip", key="report_download_memos", type="primary",
+                                   icon=":material/download:")
+            else:
+                st.info("No tool's contract ends within 90 days of the data date.")
 
 # ---------------------------------------------------------------- preview
 st.divider()

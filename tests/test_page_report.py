@@ -52,3 +52,10 @@ def test_download_pptx(sample_db_url):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert "report_download_pptx" in [b.key for b in at.get("download_button")]
+
+
+def test_viewer_reads_the_report_but_prepares_no_file(sample_db_url):
+    at = open_page("app_pages/report.py", role="Viewer")
+    assert any(s.value == "Preview" for s in at.subheader)
+    assert any("Executive summary" in m.value for m in at.markdown)
+    assert not [b for b in at.button if str(b.key).startswith("report_make_")]
