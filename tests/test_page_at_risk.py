@@ -1,4 +1,5 @@
-"""AppTest: the at-risk page (empty database, training behind a button, roles, export)."""
+"""AppTest: the at-risk page (empty database, the Model quality tab: training behind a button, publishing for
+the worklist; roles, export). The worklist itself: tests/test_at_risk_worklist.py."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ def test_empty_database_shows_friendly_message(empty_db_url):
     assert any("No early-warning data yet" in i.value for i in at.info)
 
 
-def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
+def test_model_quality_tab_trains_checks_and_publishes_for_the_worklist(sample_db_url):
     at = _open()
-    assert at.text_input(key="risk_target").value == "off_track_next_term"
+    # no published version yet: the worklist tab says so; nothing is trained on open
+    assert any("No published model yet" in i.value for i in at.info)
+    assert at.selectbox(key="risk_target").value == "off_track_next_term"   # a picker of the known outcomes
     assert not at.get("plotly_chart")            # nothing trained before the button
     picker = at.multiselect(key="risk_audit")
     assert "grade_level" in picker.options and "frl" not in picker.options   # frl is audit-only already
@@ -58,23 +61,16 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
     card = at.expander[-1].markdown[0].value
     assert "`grade_level`" in card.split("Audit-only columns")[1].split("\n")[0]
     assert "`grade_level`" not in card.split("- Features")[1].split("\n")[0]
-    risk_list = at.dataframe[2].value
-    assert len(risk_list) > 0 and "reason_1" in risk_list.columns
-    assert len(at.get("download_button")) == 1
-    # the district-wide model is stored as a version (the board report and `risk score` use it)
+    # the district-wide model is stored as a version, not used until published (issue 14)
     versions = data.list_model_versions(data.make_engine(sample_db_url))
     assert len(versions) == 1 and versions["target"].iloc[0] == "off_track_next_term"
     assert any("Stored as model version #" in c.value for c in at.caption)
-    # a rerun reuses the trained model (no retraining) and the capacity slider changes the list
-    at.slider(key="risk_k").set_value(0.2).run()
-    assert not at.exception
-    assert len(at.dataframe[2].value) > len(risk_list)
-    # capacity per school: a school set to 0 has nobody on the list
-    at.toggle(key="risk_per_school").set_value(True).run()
-    school = str(risk_list["school"].iloc[0])
-    at.slider(key=f"risk_k_{school}").set_value(0.0).run()
-    assert not at.exception
-    assert school not in set(at.dataframe[2].value["school"].astype(str))
+    assert any("No published model yet" in i.value for i in at.info)
+    at.button(key="risk_publish").click().run(timeout=180)
+    assert not at.exception, at.exception
+    worklist = [d.value for d in at.dataframe if {"band", "reason_1", "school_name"} <= set(d.value.columns)]
+    assert len(worklist) == 1 and len(worklist[0]) > 0
+    assert len(at.get("download_button")) == 1
 
     # The trained model is keyed on the tables training reads only (issue 10 item 4): saving weights, a
     # scenario, a dry-run import or a model version keeps it; storing indicators makes it stale.
@@ -88,11 +84,13 @@ def test_train_shows_metrics_baselines_fairness_and_list(sample_db_url):
                             card="", artifact=b"")
     at.run()
     assert not at.exception
-    assert list(at.dataframe[0].value[""])[0] == "model"          # shown without pressing the button again
+    assert list(at.dataframe[-2].value[""])[0] == "model"          # shown without pressing the button again
     assert data.import_frame(engine, "indicators", text, file_name="real.csv").ok
     at.run()
     assert not at.exception
     assert not at.get("plotly_chart") and any("Training takes" in c.value for c in at.caption)
+    # the worklist still comes from the published version (re-scored on the new data, never retrained)
+    assert [d for d in at.dataframe if "band" in d.value.columns]
 
 
 def test_board_member_cannot_open_student_list(sample_db_url):
@@ -100,3 +98,4 @@ def test_board_member_cannot_open_student_list(sample_db_url):
     # the page is not in the board member's navigation; student rows are never shown to them
     assert not at.exception
     assert not any("Students to support" in s.value for s in at.subheader)
+    assert not [d for d in at.dataframe if "band" in d.value.columns]

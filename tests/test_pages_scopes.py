@@ -77,17 +77,20 @@ def test_coordinator_school_not_in_the_district_gets_the_prompt(sample_db_url):
 
 
 def test_coordinator_trains_the_at_risk_model_for_one_school(sample_db_url):
-    """The at-risk page's button, for a one-school coordinator (a state the page reaches only on a click)."""
+    """The at-risk page's Model quality tab, for a one-school coordinator (a state the page reaches only on a
+    click); with no published version the worklist tab says so and names who publishes one."""
     at = _session(COORDINATOR, [ONE_SCHOOL])
     at.switch_page("app_pages/at_risk.py").run()
     _assert_no_traceback(at, ("at_risk", "before training"))
+    assert any("No published model yet" in text for text in _prompts(at))
     at.selectbox(key="risk_validation").set_value("kfold").run()
     at.button(key="risk_train").click().run(timeout=180)
     _assert_no_traceback(at, ("at_risk", "trained for one school"))
-    # the worklist (the table of students) holds the coordinator's school only
-    lists = [d.value for d in at.dataframe if {"student_id", "school"} <= set(d.value.columns)]
-    assert len(lists) == 1 and len(lists[0]) > 0, "no worklist after training"
-    assert set(lists[0]["school"].astype(str)) == {ONE_SCHOOL}
+    # the diagnostics of a model of their school; never stored as a version, never the worklist
+    metrics = [d.value for d in at.dataframe if "ROC AUC" in d.value.columns]
+    assert len(metrics) == 1 and list(metrics[0][""])[0] == "model"
+    assert not any("Stored as model version" in c.value for c in at.caption)
+    assert not [d for d in at.dataframe if "band" in d.value.columns]
 
 
 # ------------------------------------------------------------------ director and board member

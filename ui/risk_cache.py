@@ -7,6 +7,9 @@ stale; saving ROI weights, a scenario, a dry-run import or a model version never
 
 Trained models are shared read-only between sessions; training runs only when the user presses
 the button (the page checks `is_trained` before calling `get_training`). Scores use cache_resource.
+
+The worklist (`worklist`) is the published version's scoring of the whole district, computed once per
+(the tables it reads, the `models` token) and cut to the scope: it never trains.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from edtech.core.access import Action, scope_for
 from edtech.core.privacy import neutralize_frame  # noqa: F401 - re-exported for the page
 from edtech.risk import model as risk
 from edtech.risk import viz as charts  # noqa: F401 - re-exported for the page
+from edtech.risk import worklist as worklists  # noqa: F401 - re-exported for the page (bands, reasons)
 from edtech.services import risk as risk_service
 from ui import cache, state
 
 DEFAULT_TARGET = risk_service.DEFAULT_DISTRICT_TARGET
+ModelArtifactRefused = risk_service.ModelArtifactRefused
+Worklist = risk_service.Worklist
 
 ScopeKey = tuple[str, ...] | None
 TrainingKey = tuple[ScopeKey, cache.VersionKey, str, str, tuple[str, ...]]
@@ -110,3 +116,28 @@ def _table_columns(scope_key: ScopeKey, versions: cache.VersionKey) -> list[str]
 def table_columns(scope: frozenset[str] | None) -> list[str]:
     """Columns of the student table the model is trained on (for the audit-column picker)."""
     return _table_columns(cache.scope_key(scope), cache.versions_key(risk_service.READS))
+
+
+# ---------------------------------------------------------------- the published version's worklist
+
+def worklist(scope: frozenset[str] | None) -> risk_service.Worklist | None:
+    """The scope's students to support, scored by the published version (None when none is published);
+    cached on the tables scoring reads and the `models` token, per role and allowed scope."""
+    return cache.use_case(risk_service.worklist, risk_service.WORKLIST_READS, scope)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _known_outcomes(versions: cache.VersionKey) -> list[str]:
+    return risk_service.known_outcomes(cache.get_whole())
+
+
+def known_outcomes() -> list[str]:
+    """The district's 0/1 outcome columns (default first): the outcome picker's options."""
+    return _known_outcomes(cache.versions_key(("table:indicators",)))
+
+
+def train_and_publish(progress: Callable[[float, str], None] | None = None) -> dict:
+    """Train on the whole district's default outcome, store and publish the version, as the signed-in
+    principal (a director; anyone else gets AccessDenied before training starts); audited."""
+    return risk_service.train_and_publish(cache.get_engine(), cache.get_whole(), principal=state.current_principal(),
+                                          progress=progress)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from edtech.cli.exit_codes import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, EXIT_REJECTED, EXIT_USAGE
 from edtech.core import secret_key
 from edtech.services import workspace
@@ -37,7 +39,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     bad = [r for r in reports if not r.ok]
     for r in bad:
         print("\n".join(r.error_lines()), file=sys.stderr)
-    return EXIT_REJECTED if bad else EXIT_OK
+    if bad:
+        return EXIT_REJECTED
+    return _publish_demo_model(engine)
+
+
+def _publish_demo_model(engine: Engine) -> int:
+    """The sample's at-risk model, trained and published (as the CLI's director) so the app opens on a
+    worklist; kept when a version is already published (a repeated `demo` does not retrain)."""
+    from edtech.core.access import SYSTEM
+    from edtech.services import risk as risk_service
+
+    published = risk_service.published_version(engine)
+    if published is not None:
+        print(f"at-risk model: version {published['id']} (target {published['target']}) already published")
+        return EXIT_OK
+    print("training the at-risk model on the sample (about half a minute)...", flush=True)
+    try:
+        info = risk_service.train_and_publish(engine, workspace.Workspace(engine).whole, principal=SYSTEM)
+    except risk_service.RiskInputError as exc:
+        print(f"warning: no at-risk model published: {exc}", file=sys.stderr)
+        return EXIT_OK
+    print(f"at-risk model: version {info['id']} ({info['model_name']}, target {info['target']}) trained and "
+          "published")
+    return EXIT_OK
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

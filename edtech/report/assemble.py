@@ -123,6 +123,14 @@ class RiskScores:
     scores: pd.DataFrame  # student_id, risk
     model_label: str = ""  # e.g. "version 3, logistic regression, trained 2026-02-01"
     capacity: float = DEFAULT_CAPACITY
+    outcome: str = ""      # the published version's target (e.g. `off_track_next_term`, `gpa < 2`)
+
+    @property
+    def outcome_words(self) -> str:
+        """What the model estimates the chance of, in words ("being off track next term")."""
+        from edtech.risk.worklist import outcome_phrase
+
+        return outcome_phrase(self.outcome) if self.outcome else "the outcome the model was trained on"
 
 
 def count_cells(values: pd.Series, min_n: int) -> pd.Series:
@@ -451,7 +459,7 @@ def _at_risk_section(district: District, risk: RiskScores | None, note: str | No
     total = int(counts["flagged"].sum())
     n = int(counts["students"].sum())
     sec.paragraphs.append(
-        f"The early-warning model ranks every student by the estimated chance of failing a course next term; "
+        f"The early-warning model ranks every student by the estimated chance of {risk.outcome_words}; "
         f"with capacity for the top {risk.capacity:.0%} in each school, {total:,} of {n:,} students are flagged "
         f"for support. Counts under {min_n} are shown as {label}; no names or IDs appear in this report.")
     sec.notes += [f"Model: {risk.model_label}." if risk.model_label else "Model: the latest stored version.",
@@ -568,7 +576,8 @@ def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: Bu
         flagged = int(counts["flagged"].sum())
         sec.paragraphs.append(
             f"Who needs help: the early-warning model flags {count_cells(pd.Series([flagged]), min_n).iloc[0]} "
-            f"students (the top {risk.capacity:.0%} of each school) for support; counts by school and grade "
+            f"students (the top {risk.capacity:.0%} of each school by the chance of {risk.outcome_words}) for "
+            "support; counts by school and grade "
             "are in the at-risk section, without names.")
     else:
         sec.paragraphs.append("Who needs help: " + (risk_note or NO_MODEL_NOTE))

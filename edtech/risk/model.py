@@ -951,13 +951,14 @@ def describe_value(column: str, value: Any, median: float | None) -> str:
     return f"{label}: {value}"
 
 
-def explain_students(model: Any, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+def explain_students(model: Any, X: pd.DataFrame, top: int = 3, with_features: bool = False) -> pd.DataFrame:
     """Top `top` reasons per row by local perturbation.
 
     For each feature, the row's value is replaced by the district's typical value (median /
     most common); the drop in predicted risk is that feature's contribution. The features
     with the largest positive contributions become plain-word reasons. Honest for any model
-    (linear or boosted) and costs one batched prediction per feature.
+    (linear or boosted) and costs one batched prediction per feature. `with_features` adds
+    `reason_<r>_feature`: the column behind each reason (the worklist filters on it).
     """
     base = predict_risk(model, X)
     typical: dict[str, Any] = {}
@@ -975,18 +976,24 @@ def explain_students(model: Any, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
         contributions[:, j] = base - predict_risk(model, changed)
     columns = list(X.columns)
     reasons: list[list[str]] = []
+    reason_columns: list[list[str]] = []
     order = np.argsort(-contributions, axis=1)[:, :top]
     for i in range(len(X)):
-        row_reasons = []
+        row_reasons, row_columns = [], []
         for j in order[i]:
             if contributions[i, j] <= 0.005:  # under half a point of risk: not a reason
                 break
             col = columns[j]
             row_reasons.append(describe_value(col, X.iloc[i, j], typical[col] if col in numeric else None))
+            row_columns.append(col)
         reasons.append(row_reasons)
+        reason_columns.append(row_columns)
     out = pd.DataFrame({"risk": base}, index=X.index)
     for r in range(top):
         out[f"reason_{r + 1}"] = [rs[r] if len(rs) > r else "" for rs in reasons]
+    if with_features:
+        for r in range(top):
+            out[f"reason_{r + 1}_feature"] = [rc[r] if len(rc) > r else "" for rc in reason_columns]
     return out
 
 
@@ -1489,7 +1496,7 @@ def recommendation_headline(result: RiskResult) -> str:
 
 
 def score_students(model: Any, df: pd.DataFrame, spec: FeatureSpec, k: float = DEFAULT_K,
-                   with_reasons: bool = True) -> pd.DataFrame:
+                   with_reasons: bool = True, reason_features: bool = False) -> pd.DataFrame:
     """Calibrated risk, rank, flag (the top k of each school: `flag_by_school`, the one flagging rule every
     surface uses) and up to three plain-word reasons per row.
 
@@ -1498,7 +1505,7 @@ def score_students(model: Any, df: pd.DataFrame, spec: FeatureSpec, k: float = D
     table = coerce_numeric_columns(df, keep_text=[spec.id_column] if spec.id_column else [])
     X = feature_frame(table, spec)[model_features(model)]
     if with_reasons:
-        out = explain_students(model, X)
+        out = explain_students(model, X, with_features=reason_features)
     else:
         out = pd.DataFrame({"risk": predict_risk(model, X)}, index=X.index)
     if spec.id_column:

@@ -68,7 +68,8 @@ def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores |
         return None, f"The published at-risk model ({label}) could not score the current data: {exc}"
     if "student_id" not in scored.columns or scored.empty:
         return None, f"The published at-risk model ({label}) returned no scores for the current students."
-    return report.RiskScores(scores=scored[["student_id", "risk"]].reset_index(drop=True), model_label=label), None
+    return report.RiskScores(scores=scored[["student_id", "risk"]].reset_index(drop=True), model_label=label,
+                             outcome=str(published.get("target") or "")), None
 
 
 def model_note(rep: report.BoardReport) -> str | None:

@@ -4,6 +4,9 @@
 - `train_district`: student feature table from the database -> evaluation + final model;
   `save_version` stores it (metrics, data fingerprint, model card, skops artifact).
 - `score_district`: a stored (or freshly trained) model scores the students with reasons.
+- `worklist`: the page's list: the published version scores the whole district once per data and models
+  version (bands and reasons are district facts), then the scope's rows are selected. `known_outcomes`:
+  the outcome picker's options; `train_and_publish`: `demo` and the director's first model.
 - `bench_risk`: training time on a large sample district; `bench_risk_evaluate`: `risk evaluate`
   on a 30,000-row, 20-feature table beside a plain scikit-learn HGB 5-fold run (the floor).
 
@@ -34,11 +37,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from edtech.core import schema
 from edtech.core.access import SYSTEM, Action, Principal, scope_for
 from edtech.core.district import District
 from edtech.risk import artifact
 from edtech.risk import model as risk
+from edtech.risk import worklist as worklists
 from edtech.services import audit
+from edtech.services.workspace import Workspace
 from edtech.store import data
 from edtech.store.models import ModelVersion
 
@@ -54,6 +60,8 @@ NO_PUBLISHED = "no published model version; publish one with python -m edtech ri
 NO_VERSION = "no stored model version; run `python -m edtech risk train --target EXPR` first"
 # the tables `student_feature_table` reads (schools: a scope is a set of schools)
 READS = ("table:students", "table:indicators", "table:schools", "table:usage", "table:assessments")
+# the worklist also depends on which version is published (the `models` token changes on save and publish)
+WORKLIST_READS = (*READS, "models")
 Progress = Callable[[float, str], None]
 
 
@@ -101,6 +109,31 @@ def train_district(district: District, target: str = DEFAULT_DISTRICT_TARGET, *,
                                 progress=progress)
     card = risk.model_card(result, data_name=f"district database ({len(table)} indicator rows)")
     return TrainedRisk(result=result, table=table, card=card)
+
+
+def known_outcomes(district: District) -> list[str]:
+    """The outcomes a model can be trained on: the indicator columns outside the data contract's declared
+    ones (an outcome such as `off_track_next_term` is an extra column) holding 0/1, booleans or yes/no with
+    both values present; the district's default outcome first."""
+    indicators = district.indicators
+    declared = set(schema.TABLES["indicators"].column_names)
+    found = []
+    for col in indicators.columns:
+        if col in declared or col == schema.EXTRA_COLUMN or risk.is_id_name(col) or risk.is_subgroup_name(col):
+            continue
+        try:
+            values = risk.parse_target(indicators, col).dropna()
+        except risk.RiskInputError:
+            continue
+        if values.nunique() == 2:
+            found.append(str(col))
+    return sorted(found, key=lambda c: (c != DEFAULT_DISTRICT_TARGET, c))
+
+
+def default_outcome(district: District) -> str | None:
+    """The outcome a first model is trained on (`off_track_next_term` when the district records it)."""
+    outcomes = known_outcomes(district)
+    return outcomes[0] if outcomes else None
 
 
 def model_bundle(result: risk.RiskResult) -> dict[str, Any]:
@@ -203,6 +236,89 @@ def publish_version(engine: Engine, version_id: int, *, principal: Principal = S
     audit.record(engine, principal, "model published",
                  detail=f"model version {info['id']} ({info['model_name']}, target {info['target']})")
     return info
+
+
+def version_details(engine: Engine, version_id: int) -> dict[str, Any]:
+    """A stored version's listing plus its model card and metrics (not its artifact)."""
+    with Session(engine) as db:
+        row = db.get(ModelVersion, int(version_id))
+        if row is None:
+            raise KeyError(f"no model version {version_id}")
+        return {**_version_info(row), "card": row.card or "", "metrics": dict(row.metrics or {})}
+
+
+def train_and_publish(engine: Engine, district: District, target: str | None = None, *,
+                      principal: Principal = SYSTEM, progress: Progress | None = None) -> dict[str, Any]:
+    """Train on the whole district (default: its default outcome), store the version and publish it: what
+    `demo` and the director's first visit to the at-risk page do. Director only (checked before training)."""
+    principal.require(Action.PUBLISH_MODEL)
+    target = target or default_outcome(district)
+    if target is None:
+        raise risk.RiskInputError("the indicators hold no 0/1 outcome column to predict (such as "
+                                  f"{DEFAULT_DISTRICT_TARGET})")
+    trained = train_district(district, target, progress=progress)
+    version = save_version(engine, trained, principal=principal)
+    return publish_version(engine, version, principal=principal)
+
+
+# ------------------------------------------------------------------------------------ worklist
+@dataclass
+class Worklist:
+    """The published version's students to support (scope's rows), its listing and card, the cut-off k."""
+
+    version: dict[str, Any]
+    card: str
+    k: float
+    cohort: pd.Timestamp | None
+    students: pd.DataFrame        # worklists.build_worklist columns
+    scored_by_school: dict[str, int]  # students scored (latest cohort, banded or not) per school of the scope
+
+    @property
+    def scored(self) -> int:
+        return int(sum(self.scored_by_school.values()))
+
+    @property
+    def outcome(self) -> str:
+        return worklists.outcome_phrase(self.version.get("target", ""))
+
+
+def district_worklist(engine: Engine, whole: District) -> Worklist | None:
+    """The whole district's latest cohort scored by the published version (None when none is published):
+    bands on the version's cut-off, reasons against district medians. ModelArtifactRefused when the
+    version is not genuine; RiskInputError when there is nothing to score."""
+    published = published_version(engine)
+    if published is None:
+        return None
+    details = version_details(engine, published["id"])
+    bundle = load_version(engine, published["id"])
+    table = district_table(whole)
+    if table.empty:
+        raise risk.RiskInputError("no early-warning indicators in the database")
+    current = latest_cohort(table)
+    k = float(details["metrics"].get("k") or risk.DEFAULT_K)
+    try:
+        scored = risk.score_students(bundle, current, spec_from_bundle(bundle), k=k, reason_features=True)
+    except (KeyError, ValueError) as exc:  # e.g. a feature the version needs is no longer in the data
+        raise risk.RiskInputError(f"version {published['id']} cannot score the current data: {exc}") from exc
+    students = worklists.build_worklist(scored, whole.students, whole.schools, k)
+    cohort = current["as_of"].max() if "as_of" in current.columns else None
+    school_of = whole.students.set_index(whole.students["student_id"].astype("string"))["school_id"]
+    per_school = scored["student_id"].astype("string").map(school_of).dropna().value_counts()
+    info = {key: value for key, value in details.items() if key not in ("card", "metrics")}
+    return Worklist(version=info, card=details["card"], k=k, cohort=None if pd.isna(cohort) else cohort,
+                    students=students, scored_by_school={str(a): int(b) for a, b in per_school.items()})
+
+
+def worklist(ws: Workspace) -> Worklist | None:
+    """The scope's part of the district worklist (a Workspace `ws`; the district one computed once per
+    data and models version). Needs VIEW_STUDENTS."""
+    ws.require(Action.VIEW_STUDENTS)
+    whole = ws.shared("risk_worklist", WORKLIST_READS, lambda: district_worklist(ws.engine, ws.whole))
+    if whole is None or ws.scope is None:
+        return whole
+    mine = whole.students[whole.students["school_id"].isin(ws.scope)].reset_index(drop=True)
+    return Worklist(version=whole.version, card=whole.card, k=whole.k, cohort=whole.cohort, students=mine,
+                    scored_by_school={s: n for s, n in whole.scored_by_school.items() if s in ws.scope})
 
 
 def latest_cohort(table: pd.DataFrame) -> pd.DataFrame:
