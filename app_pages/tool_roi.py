@@ -21,6 +21,24 @@ def count_text(n: float) -> str:
     return f"<{MIN_N}" if SUPPRESS and n < MIN_N else components.count(n)
 
 
+def dash_text(values: pd.Series, formatter) -> pd.Series:
+    """Formatted text with an em dash for a missing value (a grid never shows None or nan)."""
+    return values.map(lambda v: components.EM_DASH if v is None or (not isinstance(v, str) and pd.isna(v))
+                      else formatter(v))
+
+
+def number_or_dash(values: pd.Series, formatter) -> pd.Series:
+    """Numbers (the grid sorts them and formats them by its column config) unless one is missing: then
+    text formatted by the same rule, with an em dash."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers.astype(float) if numbers.notna().all() else dash_text(numbers, formatter)
+
+
+def capitalized(text: object) -> str:
+    text = str(text)
+    return text[:1].upper() + text[1:]
+
+
 st.title("Tool ROI")
 st.caption("Which tools earn their money: usage, dosage, cost, measured effect on learning, and a recommendation "
            "per tool. Evidence labels are local, ESSA-aligned judgements, not official ratings.")
@@ -82,41 +100,120 @@ m4.metric("Savings if followed", components.money(shown["savings_if_followed"].f
           help="A year, at today's prices: right-size savings (peak + 10% buffer) plus sunset licenses. "
                + ("District recommendations; seats and cost above are your schools' share." if scope else ""))
 
-# ---------------------------------------------------------------- scoreboard
-st.subheader("Scoreboard")
-st.caption("Ranked by ROI score; tools whose score rests on under half of the weight (no evidence or cost-"
-           "effectiveness yet) rank after the others. Recommendations and savings are a year at today's prices.")
+# ---------------------------------------------------------------- decision table
+st.subheader("What to keep, cut or change")
+st.caption("Rows follow the ROI rank: the 0–100 score is the weighted mean of each tool's percentile rank on "
+           f"{', '.join(components.WEIGHT_LABELS.values()).lower()} (the saved weights). A tool whose score rests "
+           "on under half of the weight — no evidence or cost-effectiveness yet — ranks after every tool scored on "
+           "at least half, even with a higher score; "
+           "tools without a score come last. **Recommendation** is the analysis's; **Decision** is the director's "
+           "recorded decision. Savings are a year at today's prices if the recommendation is followed.")
+shown = cache.board_with_decisions(shown)
+show_all = st.toggle("Show all columns", key="roi_all_columns",
+                     help="Rank, ROI score, effect, dosage, seats, users, unit costs, category, badges and "
+                          "who decided when.")
+
+
 table = pd.DataFrame({
-    "Rank": shown["rank"], "Tool": shown["tool_name"], "Recommendation": shown["recommendation"],
-    "Annual cost": shown["annual_cost"], "Savings if followed": shown["savings_if_followed"],
-    "Evidence": shown["evidence_label"],
-    "Effect (SD)": shown["effect_size"].map(lambda v: components.EM_DASH if pd.isna(v) else f"{v:+.2f}"),
-    "Utilization": shown["utilization"].map(components.pct),
-    "ROI score": shown["roi_score"],
-    "Dosage met": shown["dosage_met_share"].map(components.pct),
-    "Seats": shown["seats"], "Active users": shown["active_users"],
-    "$ / active user": shown["cost_per_active_user"].map(components.money),
-    "$ per 0.1 SD": shown["cost_per_0_1_sd"].map(components.money),
-    "Category": shown["category"].fillna(""),
-    "Badges": shown["flags"].map(lambda fl: [BADGE.get(f, f) for f in fl] if isinstance(fl, list) else []),
-    "Score based on": shown["score_parts_missing"].map(lambda m: "all parts" if not m else f"missing: {m}"),
+    "Tool": shown["tool_name"],
+    "Recommendation": dash_text(shown["recommendation"], capitalized),
+    "Decision": shown["decision_text"].replace("", components.EM_DASH),
+    "Annual cost": number_or_dash(shown["annual_cost"], components.money),
+    "Savings if followed": number_or_dash(shown["savings_if_followed"], components.money),
+    "Evidence": dash_text(shown["evidence_label"], str),
+    "Utilization": number_or_dash(shown["utilization"], components.pct),
 })
-if SUPPRESS:
-    table = components.suppress_small(table, ["Active users"], MIN_N)
-components.table(
-    table, hide_index=True, width="stretch", key="roi_scoreboard",
-    column_config={
-        "ROI score": st.column_config.ProgressColumn("ROI score", min_value=0, max_value=100, format="%.0f"),
-        "Utilization": st.column_config.TextColumn(help=components.DEFINITIONS["utilization"]),
-        "Dosage met": st.column_config.TextColumn(help=components.DEFINITIONS["dosage_met"]),
-        "Annual cost": st.column_config.NumberColumn(format="dollar"),
-        "Savings if followed": st.column_config.NumberColumn(format="dollar"),
-        "$ per 0.1 SD": st.column_config.TextColumn(help=components.DEFINITIONS["cost_per_0_1_sd"]),
-        "Badges": st.column_config.ListColumn("Badges"),
+config = {
+    "Tool": st.column_config.TextColumn("Tool", pinned=True),
+    "Recommendation": st.column_config.TextColumn("Recommendation", help="The analysis's recommendation "
+                                                  "(reason in the drill-down below)."),
+    "Decision": st.column_config.TextColumn("Decision", help="The director's latest recorded decision; "
+                                            "— when none is recorded."),
+    "Annual cost": st.column_config.NumberColumn("Annual cost", format="dollar", step=1),
+    "Savings if followed": st.column_config.NumberColumn("Savings if followed", format="dollar", step=1,
+                                                         help="A year at today's prices: right-size savings "
+                                                              "(peak + 10% buffer) or the whole license for a "
+                                                              "sunset; nothing for renew, renegotiate, "
+                                                              "consolidate or study."),
+    "Evidence": st.column_config.TextColumn("Evidence"),
+    "Utilization": st.column_config.NumberColumn("Utilization", format="percent", step=0.01,
+                                                 help=components.DEFINITIONS["utilization"]),
+}
+if show_all:
+    detail_columns = pd.DataFrame({
+        "Rank": dash_text(shown["rank"], lambda v: int(v)),
+        "ROI score": number_or_dash(shown["roi_score"], lambda v: f"{v:.0f}"),
+        "Effect (SD)": dash_text(shown["effect_size"], lambda v: f"{v:+.2f}"),
+        "Dosage met": number_or_dash(shown["dosage_met_share"], components.pct),
+        "Seats": number_or_dash(shown["seats"], components.count),
+        "Active users": number_or_dash(shown["active_users"], components.count),
+        "Cost per active user": number_or_dash(shown["cost_per_active_user"], components.money),
+        "Cost per 0.1 SD": number_or_dash(shown["cost_per_0_1_sd"], components.money),
+        "Category": dash_text(shown["category"], str),
+        "Badges": shown["flags"].map(lambda fl: [BADGE.get(f, f) for f in fl] if isinstance(fl, list) else []),
+        "Score based on": shown["score_parts_missing"].map(lambda m: "all parts" if not m else f"missing: {m}"),
+        "Decided by": dash_text(shown["decided_by"], str),
+        "Decided on": dash_text(shown["decided_at"], lambda v: f"{pd.Timestamp(v):%Y-%m-%d}"),
+        "Decision note": dash_text(shown["decision_note"].replace("", None), str),
     })
+    table = pd.concat([table, detail_columns], axis=1)
+    if SUPPRESS:
+        table = components.suppress_small(table, ["Active users"], MIN_N)
+    config |= {
+        "Rank": st.column_config.TextColumn("Rank", help="ROI rank (see the caption above)."),
+        "ROI score": st.column_config.ProgressColumn("ROI score", min_value=0, max_value=100, format="%.0f"),
+        "Dosage met": st.column_config.NumberColumn("Dosage met", format="percent", step=0.01,
+                                                    help=components.DEFINITIONS["dosage_met"]),
+        "Seats": st.column_config.NumberColumn("Seats", format="localized", step=1),
+        "Active users": st.column_config.NumberColumn("Active users", format="localized", step=1),
+        "Cost per active user": st.column_config.NumberColumn("Cost per active user", format="dollar", step=1),
+        "Cost per 0.1 SD": st.column_config.NumberColumn("Cost per 0.1 SD", format="dollar", step=1,
+                                                         help=components.DEFINITIONS["cost_per_0_1_sd"]),
+        "Badges": st.column_config.ListColumn("Badges"),
+    }
+components.table(table, hide_index=True, width="stretch", key="roi_scoreboard", column_config=config)
 if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing
-    st.download_button("Download scoreboard (CSV)", cache.roi_export_csv(shown),
-                       file_name="tool_roi.csv", mime="text/csv", key="roi_download", icon=":material/download:")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download scoreboard (CSV)", cache.roi_export_csv(shown), file_name="tool_roi.csv", mime="text/csv", key="roi_download",
+        icon=":material/download:")
+    d2.download_button("Download decisions (CSV)", cache.decisions_csv(shown), file_name="tool_decisions.csv",
+                       mime="text/csv", key="roi_decisions_download", icon=":material/download:")
+
+# ---------------------------------------------------------------- record a decision (director only)
+if state.can(state.Action.RECORD_DECISION):
+    with st.expander("Record a decision", icon=":material/gavel:", expanded=bool(st.session_state.get("roi_decided"))):
+        done = st.session_state.pop("roi_decided", None)
+        if done:
+            st.success(done)
+        names = dict(zip(shown["tool_id"], shown["tool_name"], strict=True))
+        if names:
+            labels = cache.decision_labels()
+            picked = st.selectbox("Tool", list(names), key="roi_decision_tool", format_func=lambda t: names[t])
+            tool = shown.set_index("tool_id").loc[picked]
+            st.markdown(f"The analysis recommends: **{components.escape(capitalized(tool['recommendation']))}**. "
+                        f"{components.escape(tool['recommendation_reason'])}")
+            engine_kind = str(tool["recommendation"]).split()[0].lower().replace("right-size", "right_size")
+            with st.form(f"roi_decision_form_{picked}"):
+                kind = st.selectbox("Decision", list(labels), format_func=labels.get, key=f"roi_decision_kind_{picked}",
+                                    index=list(labels).index(engine_kind) if engine_kind in labels else 0)
+                current_seats = int(tool["seats"]) if pd.notna(tool["seats"]) else 0
+                suggested = tool["right_size_seats"]
+                suggested = int(suggested) if pd.notna(suggested) else max(current_seats - 1, 0)
+                seats = st.number_input(f"Seats to keep (right-size; today {current_seats:,})", min_value=0,
+                                        value=min(suggested, max(current_seats - 1, 0)), step=1,
+                                        key=f"roi_decision_seats_{picked}",
+                                        help="Used only for a right-size decision. The default is the analysis's "
+                                             "right-size seats: peak 4-week use plus a 10% buffer.")
+                note = st.text_area("Note", key=f"roi_decision_note_{picked}", max_chars=2000,
+                                    placeholder="Why, and what happens next (optional)")
+                submitted = st.form_submit_button("Record decision", icon=":material/gavel:", key="roi_decision_save")
+            if submitted:
+                refused = cache.record_decision(picked, kind, int(seats) if kind == "right_size" else None, note)
+                if refused:
+                    st.error(components.escape(refused))
+                else:
+                    st.session_state["roi_decided"] = f"Recorded: {components.escape(names[picked])} — {labels[kind]}."
+                    st.rerun()
 
 components.chart(charts.roi.quadrant(shown), key="roi_quadrant")
 

@@ -17,8 +17,8 @@ def _open(page: str) -> AppTest:
 
 
 def _first_tool(at: AppTest) -> str:
-    table = at.dataframe[0].value  # the scoreboard is the first table
-    return table.sort_values("Rank")["Tool"].iloc[0]
+    table = at.dataframe[0].value  # the decision table is the first table; its rows follow the ROI rank
+    return table["Tool"].iloc[0]
 
 
 def test_empty_database_shows_a_friendly_message(empty_db_url):
@@ -73,6 +73,7 @@ def test_drilldown_renders_effect_with_ci_and_explanation(sample_db_url):
 def test_filters_and_vetting(sample_db_url):
     at = _open("app_pages/tool_roi.py")
     at.multiselect(key="roi_filter_category").set_value(["ELA"]).run()
+    at.toggle(key="roi_all_columns").set_value(True).run()   # the category is a detail column
     assert not at.exception
     assert set(at.dataframe[0].value["Category"]) == {"ELA"}
     at = _open("app_pages/vetting.py")
@@ -85,6 +86,7 @@ def test_coordinator_sees_only_their_schools(sample_db_url):
     at = new_app(60, "School coordinator", ["0202"]).run()
     at.switch_page("app_pages/tool_roi.py").run()
     assert not at.exception, at.exception
+    at.toggle(key="roi_all_columns").set_value(True).run()   # seats are a detail column
     table = at.dataframe[0].value
     # a middle school: no K-5 tools, and seats are the school's share, not the district contract
     assert "Mathigo Adaptive Math" not in set(table["Tool"])

@@ -67,10 +67,11 @@ def test_all_sections_present_in_order(built):
                    "Utilization by school and tool", "Baseline vs proposal over the horizon", "Total spend by scenario",
                    "Uncertainty of the proposal's spend", "What this report is built from"]:
         assert needed in titles, needed
-    # the plain-language summary answers the five questions
+    # the plain-language summary answers the five questions, and says the director's decisions apart
     summary = rep.section("summary").paragraphs
     assert [p.split(":")[0] for p in summary] == ["What we spend", "What is used", "What the evidence shows",
-                                                  "Who needs help", "What the analysis recommends"]
+                                                  "Who needs help", "What the analysis recommends",
+                                                  "What the director decided"]
 
 
 def test_pptx_is_16_9_with_speaker_notes_and_placeholders_inside(built):

@@ -227,4 +227,49 @@ def record_report(what: str, scope: Scope, detail: str = "") -> None:
     audit.record(get_engine(), principal, f"{what} produced", scope=scope_for(principal, scope), detail=detail)
 
 
+# ---------------------------------------------------------------- the director's decisions (data contract v2)
+# Read uncached (one small query), so a decision shows on the next rerun; a recorded decision clears the
+# use-case and report caches, whose version keys do not yet include the decisions table.
+
+def decision_labels() -> dict[str, str]:
+    """Decision code -> label, in the contract's order (renew, right_size, …)."""
+    from edtech.services import decisions as decision_service
+
+    return dict(decision_service.DECISION_LABELS)
+
+
+def board_with_decisions(board):
+    """The scoreboard with the director's latest decision beside the engine's recommendation, and
+    `decision_text` ('Right-size to 120 seats'; '' when none)."""
+    from edtech.services import decisions as decision_service
+
+    out = decision_service.with_decisions(board, decision_service.latest_decisions(get_engine()))
+    out["decision_text"] = [decision_service.decision_text(d, s)
+                            for d, s in zip(out["decision"], out["decision_seats"], strict=True)]
+    return out
+
+
+def record_decision(tool_id: str, decision: str, seats: int | None, note: str) -> str | None:
+    """Record the signed-in director's decision (the service checks the role and the seats, and audits);
+    returns None when stored, else the reason it was refused, to show as is."""
+    from edtech.core.access import AccessDenied
+    from edtech.services import decisions as decision_service
+
+    try:
+        decision_service.record_decision(get_engine(), tool_id, decision, seats=seats, note=note,
+                                         principal=_signed_in(), board=roi_board(None))
+    except (decision_service.DecisionError, AccessDenied) as exc:
+        return str(exc)
+    _use_case.clear()      # the report and the budget proposal start from the decisions
+    _report_file.clear()
+    return None
+
+
+def decisions_csv(board) -> bytes:
+    """Every recorded decision as CSV (roles that download aggregates)."""
+    from edtech.services import decisions as decision_service
+
+    return decision_service.export_csv(get_engine(), board, principal=_signed_in())
+
+
 __all__ = ["get_engine", "versions", "versions_key", "workspace", "get_whole", "get_district", "use_case"]

@@ -316,6 +316,9 @@ class BudgetComparison:
     sunsets: list[str] = field(default_factory=list)   # tools the proposal sunsets
 
 
+DECISIONS_PROPOSAL = "Director's decisions"  # the proposal built from the director's decisions (services.budget)
+
+
 def default_scenario() -> budget.Scenario:
     """The proposal when none is chosen: right-size every license to its peak use + 10%."""
     return budget.scenario_from_dict({"name": "Right-size seats", "horizon_years": 3,
@@ -542,8 +545,42 @@ def _kpis(k: dict[str, Any], cmp: BudgetComparison | None, min_n: int) -> list[K
     return tiles
 
 
+DECISION_WORDS = {"renew": "renew", "right_size": "right-size", "renegotiate": "renegotiate",
+                  "consolidate": "consolidate", "sunset": "sunset", "study": "study"}
+
+
+def _decision_words(decision: str, seats: Any) -> str:
+    if decision == "right_size" and seats is not None and not pd.isna(seats):
+        return f"right-size to {int(seats):,} seats"
+    return DECISION_WORDS.get(decision, str(decision))
+
+
+def _decisions_paragraph(board: pd.DataFrame, decisions: pd.DataFrame | None, follows_decisions: bool) -> str:
+    """The director's decisions, said apart from the analysis's recommendations."""
+    if decisions is None or decisions.empty:
+        return "What the director decided: no decision is recorded yet."
+    recommended = dict(zip(board["tool_id"].astype(str), board["recommendation"].astype(str), strict=True))
+    names = dict(zip(board["tool_id"].astype(str), board["tool_name"].astype(str), strict=True))
+    counts = decisions["decision"].value_counts()
+    count_text = ", ".join(f"{int(counts[kind])} {word}" for kind, word in DECISION_WORDS.items() if kind in counts)
+    items = []
+    for r in decisions.itertuples():
+        said = _decision_words(r.decision, r.seats)
+        rec = recommended.get(str(r.tool_id))
+        differs = rec is not None and not rec.lower().startswith(DECISION_WORDS.get(r.decision, r.decision))
+        name = getattr(r, "tool_name", None) or names.get(str(r.tool_id), str(r.tool_id))
+        items.append(f"{name}: {said}" + (f" (the analysis recommends {rec})" if differs else ""))
+    text = (f"What the director decided: the director decided for {len(decisions)} tool(s) — {count_text}. "
+            + "; ".join(items) + ".")
+    if follows_decisions:
+        text += " The budget proposal follows these decisions (right-size at the analysis's seat rule, sunset " \
+                "from year 1, renewals kept)."
+    return text
+
+
 def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: BudgetComparison | None,
-             risk: RiskScores | None, risk_note: str | None, min_n: int) -> Section:
+             risk: RiskScores | None, risk_note: str | None, min_n: int,
+             decisions: pd.DataFrame | None = None) -> Section:
     sec = Section("summary", SECTION_TITLES["summary"])
     if board.empty or not k["tools_licensed"]:
         sec.paragraphs.append("There is no tool, license or usage data yet, so there is nothing to summarize.")
@@ -583,6 +620,9 @@ def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: Bu
         sec.paragraphs.append("Who needs help: " + (risk_note or NO_MODEL_NOTE))
     rec_text = ", ".join(f"{n} {kind.replace('_', '-')}" for kind, n in k["recommendations"].items() if n)
     propose = f"What the analysis recommends: per tool, {rec_text} (reasons in the ROI scoreboard). "
+    follows_decisions = cmp is not None and decisions is not None and not decisions.empty \
+        and cmp.scenario.scenario.name == DECISIONS_PROPOSAL
+    decided = _decisions_paragraph(board, decisions, follows_decisions)
     if cmp is not None:
         s = cmp.scenario.summary
         if cmp.sunsets:
@@ -592,7 +632,11 @@ def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: Bu
                     f"FY{cmp.scenario.years[0]}–FY{cmp.scenario.years[-1]} ({money(s['year1_savings'])} in "
                     f"FY{cmp.scenario.years[0]}); total spend will likely fall between {money(band['p10'])} and "
                     f"{money(band['p90'])} (P10–P90 of simulated totals).")
-    sec.paragraphs.append(propose)
+    if follows_decisions:  # the proposal is the director's: said in the director's paragraph, not the analysis's
+        analysis, _, budget_text = propose.partition("(reasons in the ROI scoreboard). ")
+        propose, decided = analysis + "(reasons in the ROI scoreboard).", decided + " " + budget_text
+    sec.paragraphs.append(propose.strip())
+    sec.paragraphs.append(decided.strip())
     sec.notes.append("Each sentence is computed from the sections that follow; the speaker notes of each slide "
                      "give the definitions behind its numbers.")
     return sec
@@ -614,11 +658,14 @@ def build_board_report(
     generated: pd.Timestamp | None = None,
     draws: int = 2000,
     figures: dict[str, Any] | None = None,
+    decisions: pd.DataFrame | None = None,
 ) -> BoardReport:
     """Assemble the chosen sections (default: all) for a district and a budget scenario.
 
     `scoreboard` is `roi.score_tools(district)` when the caller has it cached; `risk` carries
-    per-student scores from a stored at-risk model (None -> "no model trained yet").
+    per-student scores from a stored at-risk model (None -> "no model trained yet"); `decisions` are the
+    director's latest decision per tool (`tool_id`, `tool_name`, `decision`, `seats`), said apart from the
+    engine's recommendations.
     """
     min_n = int(rules.suppression_threshold() if min_n is None else min_n)
     if not 5 <= min_n <= 30:
@@ -647,7 +694,7 @@ def build_board_report(
     built: list[Section] = []
     for key in keys:
         if key == "summary":
-            built.append(_summary(board, k, district, cmp, risk, risk_note, min_n))
+            built.append(_summary(board, k, district, cmp, risk, risk_note, min_n, decisions))
         elif key == "kpis":
             sec = Section("kpis", SECTION_TITLES["kpis"], kpis=_kpis(k, cmp, min_n))
             sec.notes = ["Annual license spend: contracts in force at the data date. Seats used: contract-year "

@@ -19,7 +19,9 @@ from edtech.core import rules
 from edtech.core.access import SYSTEM, AccessDenied, Action, Principal
 from edtech.core.district import District
 from edtech.core.privacy import neutralize_frame
+from edtech.report.assemble import DECISIONS_PROPOSAL  # the name the report knows the director's proposal by
 from edtech.services import audit
+from edtech.services import decisions as decision_service
 from edtech.store import data
 
 # what the command line needs of the budget capability (it imports only services)
@@ -179,6 +181,30 @@ def delete_saved_scenario(engine: Engine, name: str, principal: Principal = SYST
 
 def scenario_owners(engine: Engine) -> dict[str, str | None]:
     return {name: data.scenario_owner(engine, name) for name in saved_scenarios(engine)}
+
+
+# --------------------------------------------------------------------------- the director's decisions
+
+def decisions_spec(decisions: pd.DataFrame, horizon_years: int = 3) -> dict[str, Any] | None:
+    """The budget proposal that follows the director's latest decision per tool (None when none is recorded).
+
+    right_size -> right-size the tool (the budget counts the rule's seats: peak 4-week use + buffer, the
+    figure every surface quotes; the director's seat count is shown beside it), sunset -> sunset from year 1,
+    renew -> must keep; renegotiate, consolidate and study change nothing until their price or partner is
+    known (the engine counts no saving for them either)."""
+    if decisions is None or decisions.empty:
+        return None
+    latest = decisions.drop_duplicates("tool_id", keep="first")
+    by_kind = {kind: sorted(latest.loc[latest["decision"] == kind, "tool_id"].astype(str))
+               for kind in ("right_size", "sunset", "renew")}
+    return budget.Scenario(name=DECISIONS_PROPOSAL, horizon_years=horizon_years, levers=budget.Levers(
+        right_size_tools=by_kind["right_size"], sunset_tools=by_kind["sunset"], must_keep=by_kind["renew"])).to_dict()
+
+
+def proposal_spec(engine: Engine) -> dict[str, Any] | None:
+    """The proposal the budget and the board report start from: the director's decisions when any are
+    recorded, else None (the caller's default: right-size every license)."""
+    return decisions_spec(decision_service.latest_decisions(engine))
 
 
 # --------------------------------------------------------------------------- the spec, documented

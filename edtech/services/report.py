@@ -22,6 +22,7 @@ from edtech.report import slides as report_pptx
 from edtech.roi import engine as roi
 from edtech.roi import figures
 from edtech.services import budget as budget_service
+from edtech.services import decisions as decision_service
 from edtech.services import overview as overview_service
 from edtech.services import workspace
 from edtech.store import data
@@ -88,9 +89,11 @@ def unusable_model(rep: report.BoardReport) -> str | None:
 
 # --------------------------------------------------------------------------- building
 def scenario_spec(engine: Engine, name: str | None) -> budget.Scenario:
-    """A saved scenario by name, or the default proposal (right-size every license)."""
+    """A saved scenario by name, else the proposal that follows the director's recorded decisions, else
+    the default proposal (right-size every license)."""
     if not name:
-        return report.default_scenario()
+        proposal = budget_service.proposal_spec(engine)
+        return budget.scenario_from_dict(proposal) if proposal else report.default_scenario()
     spec = data.load_scenario(engine, name)
     if spec is None:
         known = ", ".join(data.list_scenarios(engine)) or "none saved yet"
@@ -109,7 +112,17 @@ def district_label(district: District) -> str:
 
 
 _EMPTY_BOARD = pd.DataFrame(columns=roi.SCORE_COLUMNS)
-READS = ("table:*", "setting:roi_weights", "setting:roi_outcome_choice", "scenarios", "models")
+# "decisions": the director's decisions feed the summary and the proposal (its version token is "0" until
+# `store.data.data_versions` reports one)
+READS = ("table:*", "setting:roi_weights", "setting:roi_outcome_choice", "scenarios", "models", "decisions")
+
+
+def decisions_in_scope(ws: workspace.Workspace) -> pd.DataFrame:
+    """The director's latest decision per tool, for the tools on the scope's scoreboard (district facts, like
+    the engine's recommendations), with the tool's name."""
+    latest = decision_service.latest_decisions(ws.engine)
+    names = ws.board[["tool_id", "tool_name"]] if len(ws.board) else pd.DataFrame(columns=["tool_id", "tool_name"])
+    return latest.merge(names.astype({"tool_id": str}), on="tool_id", how="inner")
 
 
 def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sections: list[str] | None = None,
@@ -126,8 +139,9 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
     # the scoreboard and budget are computed only for the sections that state them
     uses_board = sections is None or bool({"summary", "kpis", "roi", "budget"} & set(sections))
     board = ws.board if uses_board else _EMPTY_BOARD
+    decided = decisions_in_scope(ws) if uses_board else None
     return report.build_board_report(
-        ws.district, scenario=scenario_spec(engine, scenario), scoreboard=board,
+        ws.district, scenario=scenario_spec(engine, scenario), scoreboard=board, decisions=decided,
         budget_inputs=budget_service.inputs_for(ws) if uses_board else None, risk=risk, risk_note=note, sections=sections,
         min_n=min_n, district_name=district_label(ws.whole), imports=imports,
         figures=overview_service.key_figures(ws) if uses_board else None)
@@ -182,9 +196,26 @@ def report_figures(ws: workspace.Workspace, *, scenario: str | None = None,
                                  for r in counts.groupby("school_id", as_index=False)["flagged"].sum().itertuples()]}
     return {
         "as_of": ws.as_of.date().isoformat(), "scope": sorted(ws.scope) if ws.scope else None,
-        "summary": {"recommendations": k["recommendations"], "decisions": {}},
+        "summary": decision_summary(k["recommendations"], decisions_in_scope(ws), figures.licensed(ws.board)),
         "savings": savings, "key_figures": key, "at_risk": at_risk, "interventions": None, "roadmap": None,
         "suppression_threshold": min_n,
+    }
+
+
+def decision_summary(recommendations: dict[str, int], decided: pd.DataFrame,
+                     licensed_board: pd.DataFrame) -> dict[str, Any]:
+    """`summary` of `report --format json`: the engine's recommendations (licensed tools) and, apart, the
+    director's decisions (tools per decision code, and each decided tool with both)."""
+    recommended = dict(zip(licensed_board["tool_id"].astype(str), licensed_board["recommendation"], strict=True)) \
+        if len(licensed_board) else {}
+    return {
+        "recommendations": recommendations,
+        "decisions": decision_service.decision_counts(decided),
+        "decided_tools": [{"tool_id": r.tool_id, "tool_name": r.tool_name, "decision": r.decision,
+                           "seats": None if pd.isna(r.seats) else int(r.seats), "decided_by": r.decided_by,
+                           "decided_at": pd.Timestamp(r.decided_at).isoformat(),
+                           "recommendation": recommended.get(r.tool_id)}
+                          for r in decided.itertuples()],
     }
 
 

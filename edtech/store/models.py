@@ -281,3 +281,16 @@ TABLE_MODELS: dict[str, type[SQLModel]] = {
 BLANK_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "licenses": ("school_id",), "usage_aggregate": ("school_id", "district_id"), "pd_sessions": ("topic",),
 }
+
+
+class Decision(SQLModel, table=True):
+    """The director's recorded decision per tool (data contract v2 `decisions`): kept apart from the
+    engine's recommendation, append-only (a new decision for a tool is a new row; the latest counts)."""
+
+    __tablename__ = "decisions"
+    tool_id: str = Field(primary_key=True)
+    decided_at: dt.datetime = Field(primary_key=True)
+    decision: str                                 # renew, right_size, renegotiate, consolidate, sunset, study
+    seats: int | None = None                      # right_size: the seats kept
+    decided_by: str                               # account email, or cli:<os user>
+    note: str | None = Field(default=None, sa_column=Column(Text))
