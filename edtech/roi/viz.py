@@ -104,6 +104,7 @@ def quadrant(board: pd.DataFrame) -> go.Figure:
                                font=dict(size=QUADRANT_LABEL_FONT), name="tool_label")
         fig.add_trace(go.Scatter(x=line_x, y=line_y, mode="lines", line=dict(color="#8c959f", width=0.7),
                                  hoverinfo="skip", showlegend=False, name="label lines"))
+        fig.data = (fig.data[-1], *fig.data[:-1])  # the lines behind the bubbles
         fig.update_yaxes(range=[y_low, y_high])
     fig.update_xaxes(title="Annual cost per active student ($, log scale)", type="log", minor=dict(ticks="", showgrid=False))
     fig.update_yaxes(title="Effect size (SD; hollow = not measured)")
