@@ -562,6 +562,18 @@ def _probe_manage_users(role: Role, engine) -> bool:
                                                   actor=_principal(role)))
 
 
+def _probe_record_decision(role: Role, engine) -> bool:
+    """The server's check, and the page offers the form to exactly the same roles."""
+    from edtech.services import decisions
+
+    tool = str(data.read_table(engine, "tools")["tool_id"].iloc[0])
+    went = not _refused(lambda: decisions.record_decision(engine, tool, "study", note="probe",
+                                                          principal=_principal(role)))
+    offered = "roi_decision_tool" in tour(role).pages.get("tool_roi", _NO_SHOT).keys
+    assert went == offered, (role, went, offered)
+    return went
+
+
 def _probe_read_audit(role: Role, engine) -> bool:
     return not _refused(lambda: audit.read(engine, actor=_principal(role)))
 
@@ -582,10 +594,11 @@ PROBES: dict[Action, Callable[[Role, Any], bool]] = {
     Action.TRAIN_MODEL: lambda role, engine: "risk_train" in tour(role).pages.get("at_risk", _NO_SHOT).keys,
     Action.PUBLISH_MODEL: _probe_publish_model,
     Action.MANAGE_USERS: _probe_manage_users,
+    Action.RECORD_DECISION: _probe_record_decision,
     Action.READ_AUDIT: _probe_read_audit,
 }
 # actions the matrix names that no surface offers yet (nothing to allow or refuse)
-NO_SURFACE = {Action.RECORD_DECISION: "no page, command or service records a decision per tool yet"}
+NO_SURFACE: dict[Action, str] = {}
 _NO_SHOT = Shot([], [], [], {}, set(), set(), {}, {}, [], "")
 
 

@@ -50,7 +50,7 @@ from edtech.ingest.parsing import FileReading
 from edtech.ingest.plausibility import DateCheck
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
 from edtech.store import repository, usage_days
-from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, ImportLog, ModelVersion, Scenario, Setting
+from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, Decision, ImportLog, ModelVersion, Scenario, Setting
 
 Progress = Callable[[float, str], None]
 # (open transaction, table kind, validated rows indexed by file line, the report's issues) -> None
@@ -119,12 +119,14 @@ def data_versions(engine: Engine) -> dict[str, str]:
         settings = conn.execute(select(Setting.key, Setting.value)).all()
         scenario = conn.execute(select(func.count(), func.max(Scenario.updated_at)).select_from(Scenario)).first()
         model = conn.execute(select(func.count(), func.max(ModelVersion.id), func.max(ModelVersion.published_at))).first()
+        decided = conn.execute(select(func.count(), func.max(Decision.decided_at))).first()
     # id and time: copies of one database share the token (and so their cached analyses), others do not
     out = {f"table:{kind}": f"{last}@{when}" for kind, last, when in imports}
     for key, value in settings:
         out[f"setting:{key}"] = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
     out["scenarios"] = f"{scenario[0]}@{scenario[1]}"
     out["models"] = f"{model[0]}@{model[1]}@{model[2]}"  # a publish changes what the report and worklist use
+    out["decisions"] = f"{decided[0]}@{decided[1]}"  # the director's decisions feed the report's proposal
     return out
 
 
