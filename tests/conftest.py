@@ -109,6 +109,20 @@ def _clear_streamlit_caches(request: pytest.FixtureRequest):
         _clear_streamlit_caches_now()
 
 
+@pytest.fixture
+def pg_engine(pg_url: str):
+    """An empty schema on the PostgreSQL server for each test."""
+    from sqlmodel import SQLModel
+
+    from edtech.store import data
+
+    engine = data.make_engine(pg_url)
+    SQLModel.metadata.drop_all(engine)
+    data.init_db(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     """A PostgreSQL database URL: EDTECH_TEST_PG_URL if set, else a throwaway server started for

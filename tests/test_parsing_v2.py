@@ -240,18 +240,10 @@ def test_a_nul_byte_is_an_error_naming_the_line(engine) -> None:
 
 
 @pytest.mark.postgres
-def test_a_nul_byte_is_an_error_on_postgresql_too(pg_url: str) -> None:
-    from sqlmodel import SQLModel
-
-    engine = data.make_engine(pg_url)
-    SQLModel.metadata.drop_all(engine)
-    data.init_db(engine)
-    try:
-        report = load(engine, "schools", b"school_id,school_name\n0001,North\n0002,So\x00uth\n")
-        assert where(report) == [(3, "school_name", "contains a NUL byte (\\x00)")]
-        assert data.table_counts(engine)["schools"] == 0
-    finally:
-        engine.dispose()
+def test_a_nul_byte_is_an_error_on_postgresql_too(pg_engine) -> None:
+    report = load(pg_engine, "schools", b"school_id,school_name\n0001,North\n0002,So\x00uth\n")
+    assert where(report) == [(3, "school_name", "contains a NUL byte (\\x00)")]
+    assert data.table_counts(pg_engine)["schools"] == 0
 
 
 def test_a_windows_1252_byte_after_the_first_megabyte(engine) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlmodel import SQLModel
 
 from edtech.core import config
 from edtech.store import data, usage_days
@@ -20,16 +19,6 @@ from edtech.store import data, usage_days
 pytestmark = pytest.mark.postgres
 
 USAGE_KEY = ["student_id", "tool_id", "week_start"]
-
-
-@pytest.fixture
-def pg_engine(pg_url: str):
-    """An empty schema on the PostgreSQL server for each test."""
-    engine = data.make_engine(pg_url)
-    SQLModel.metadata.drop_all(engine)
-    data.init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def _examples(shared_dir: Path) -> tuple[Path, dict]:

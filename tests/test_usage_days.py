@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlmodel import SQLModel
 
 from edtech.core import config
 from edtech.store import data, usage_days
@@ -238,15 +237,9 @@ def test_old_database_keeps_its_weekly_totals(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_day_semantics_on_postgresql(pg_url: str) -> None:
-    engine = data.make_engine(pg_url)
-    SQLModel.metadata.drop_all(engine)
-    data.init_db(engine)
-    try:
-        _district(engine)
-        _day_semantics(engine)
-        over = _import(engine, f"000101,101,{TUE},1000\n000101,101,{TUE},1000\n", name="over.csv")
-        assert not over.ok and "lines 2, 3" in over.error_lines()[0]
-        assert _week(engine, student="000101") is None
-    finally:
-        engine.dispose()
+def test_day_semantics_on_postgresql(pg_engine) -> None:
+    _district(pg_engine)
+    _day_semantics(pg_engine)
+    over = _import(pg_engine, f"000101,101,{TUE},1000\n000101,101,{TUE},1000\n", name="over.csv")
+    assert not over.ok and "lines 2, 3" in over.error_lines()[0]
+    assert _week(pg_engine, student="000101") is None
