@@ -5,61 +5,33 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.browser_utils import browser_type_launch_args, free_port, wait_healthy  # noqa: F401 - fixture
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):  # overrides pytest-playwright's fixture
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def app_url(_sample_db_file: Path, tmp_path_factory: pytest.TempPathFactory):
     db = tmp_path_factory.mktemp("browserdb") / "sample.db"
     shutil.copy(_sample_db_file, db)
-    port, idp_port = _free_port(), _free_port()
+    port, idp_port = free_port(), free_port()
     auth = tmp_path_factory.mktemp("browserauth")
+    log = auth / "serve.log"
     env = {**os.environ, "EDTECH_DATABASE_URL": f"sqlite:///{db}", "EDTECH_DEMO": "1",
            "EDTECH_SECRET_KEY": "browser-test-secret"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "edtech", "serve", "--port", str(port), "--idp-port", str(idp_port),
          "--secrets-out", str(auth / "secrets.toml"), "--sso-secrets", str(auth / "none.toml")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     url = f"http://localhost:{port}"  # the host of the sign-in redirect (cookies are per host)
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("streamlit did not start:\n" + proc.stdout.read().decode())
-        time.sleep(0.3)
+    wait_healthy(f"http://127.0.0.1:{port}", proc, log)
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -10,52 +10,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests import oidc_sso_provider
+from tests.browser_utils import browser_type_launch_args, free_port, wait_healthy  # noqa: F401 - fixture
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORD = "a long enough password"
 SSO_PROVIDER = "sso-test"  # Streamlit refuses "_" in provider names
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):  # overrides pytest-playwright's fixture
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 90) -> None:
-    deadline = time.time() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("edtech serve did not start:\n" + log.read_text())
-        time.sleep(0.3)
 
 
 def _serve(tmp: Path, sample_db: Path, *, demo: bool):
@@ -72,7 +40,7 @@ def _serve(tmp: Path, sample_db: Path, *, demo: bool):
     accounts.add_user(engine, "sam.sso@district.org", "board", name="Sam Board-member")  # single sign-on only
     engine.dispose()
 
-    port, idp_port = _free_port(), _free_port()
+    port, idp_port = free_port(), free_port()
     sso = oidc_sso_provider.start(f"http://localhost:{port}/oauth2callback")
     sso_file = tmp / "admin-secrets.toml"
     sso_file.write_text(to_toml({"auth": {SSO_PROVIDER: oidc_sso_provider.secrets_section(sso)}}))
@@ -88,7 +56,7 @@ def _serve(tmp: Path, sample_db: Path, *, demo: bool):
              "--secrets-out", str(secrets_out), "--sso-secrets", str(sso_file)],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc, log)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log)
         yield {"url": f"http://localhost:{port}", "idp": f"http://127.0.0.1:{idp_port}", "sso": sso.base_url,
                "secrets": secrets_out, "log": log}
     finally:
