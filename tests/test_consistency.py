@@ -228,3 +228,14 @@ def test_flagged_counts_agree_between_risk_score_and_the_report(sample_db_url, c
         cell = row["flagged"]
         expected = int(by_school.get(row["school_id"], 0))
         assert (cell == expected) if isinstance(cell, int) else (expected < report["suppression_threshold"])
+    # the At-risk page's worklist: its "High" band is the flagged set, for the director and a one-school coordinator
+    from edtech.core.access import SYSTEM, Principal, Role
+    from edtech.services import risk as risk_service
+    from edtech.services import workspace
+
+    engine = workspace.open_engine(sample_db_url)
+    school = str(by_school[by_school > 0].index[0])
+    coordinator = Principal(email="c@test.example", role=Role.COORDINATOR, schools=frozenset({school}))
+    for principal, expected in ((SYSTEM, flagged), (coordinator, int(by_school[school]))):
+        listed = risk_service.worklist(workspace.Workspace(engine, principal=principal)).students
+        assert int((listed["band"] == "High").sum()) == expected, principal.role
