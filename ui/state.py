@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from edtech.core.access import ROLE_LABELS, AccessDenied, Action, Principal, Role, scope_for
-
-__all__ = ["Action", "Role"]  # re-exported: pages name actions through ui.state
+from edtech.core.access import ROLE_LABELS, AccessDenied, Action, Principal, scope_for  # Action: pages use state.Action
 
 PRINCIPAL_KEY = "auth_principal"
 SCHOOLS_KEY = "app_schools"   # a coordinator's narrowing of their own schools (empty: all of them)
@@ -31,10 +29,6 @@ def current_principal() -> Principal:
 
 def current_role() -> str:
     return ROLE_LABELS[current_principal().role]
-
-
-def is_role(role: Role) -> bool:
-    return current_principal().role == role
 
 
 def can(action: Action) -> bool:

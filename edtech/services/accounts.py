@@ -281,13 +281,6 @@ def ensure_demo_accounts(engine: Engine) -> list[str]:
     return made
 
 
-def require_director_exists(engine: Engine) -> bool:
-    """True when at least one non-demo director account exists (the app tells the installer otherwise)."""
-    with Session(engine) as session:
-        return session.scalars(select(Account).where(Account.role == Role.DIRECTOR.value,
-                                                     Account.demo.is_(False))).first() is not None
-
-
 __all__ = ["AccessDenied", "AccountError", "AccountInfo", "SignInError", "add_user", "authenticate_password",
            "demo_mode", "ensure_demo_accounts", "list_users", "principal_for", "remove_user", "set_password",
            "set_role", "unlock_user", "users_frame"]
