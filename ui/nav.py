@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ICONS = {
     "overview": ":material/dashboard:", "tool_roi": ":material/paid:", "vetting": ":material/verified_user:",
     "adoption": ":material/school:", "at_risk": ":material/health_and_safety:",
+    "interventions": ":material/support:", "roadmap": ":material/flag:",
     "budget": ":material/account_balance:", "report": ":material/slideshow:", "data": ":material/upload_file:",
     "admin": ":material/admin_panel_settings:",
 }

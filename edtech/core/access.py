@@ -48,6 +48,9 @@ class Action(StrEnum):
     TRAIN_MODEL = "train the at-risk model on their scope"
     PUBLISH_MODEL = "store and publish a model version for the board"
     RECORD_DECISION = "record a decision per tool"
+    ASSIGN_INTERVENTION = "assign an intervention to a student of their schools"
+    EDIT_ROADMAP = "create and edit roadmap initiatives and KPIs"
+    READ_COMMENTS = "read stakeholders' comments on tools"
     MANAGE_USERS = "add, change and remove accounts"
     READ_AUDIT = "read and export the audit trail"
 
@@ -68,6 +71,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.TRAIN_MODEL: frozenset({_D, _C}),
     Action.PUBLISH_MODEL: frozenset({_D}),
     Action.RECORD_DECISION: frozenset({_D}),
+    Action.ASSIGN_INTERVENTION: frozenset({_D, _C}),
+    Action.EDIT_ROADMAP: frozenset({_D}),
+    Action.READ_COMMENTS: frozenset({_D, _C}),
     Action.MANAGE_USERS: frozenset({_D}),
     Action.READ_AUDIT: frozenset({_D}),
 }
@@ -79,6 +85,8 @@ PAGES: dict[str, frozenset[Role]] = {
     "vetting": frozenset({_D, _C}),
     "adoption": frozenset({_D, _C, _B, _V}),
     "at_risk": frozenset({_D, _C}),
+    "interventions": frozenset({_D, _C, _B, _V}),
+    "roadmap": frozenset({_D, _C, _B, _V}),
     "budget": frozenset({_D, _B, _V}),
     "report": frozenset({_D, _B, _V}),
     "data": frozenset({_D, _C}),
@@ -86,7 +94,8 @@ PAGES: dict[str, frozenset[Role]] = {
 }
 PAGE_TITLES: dict[str, str] = {
     "overview": "Overview", "tool_roi": "Tool ROI", "vetting": "Vetting", "adoption": "School adoption",
-    "at_risk": "At-risk students", "budget": "Budget scenarios", "report": "Board report", "data": "Data",
+    "at_risk": "At-risk students", "interventions": "Interventions", "roadmap": "Roadmap",
+    "budget": "Budget scenarios", "report": "Board report", "data": "Data",
     "admin": "Admin",
 }
 

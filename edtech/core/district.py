@@ -55,6 +55,12 @@ class District:
     devices: pd.DataFrame = field(default_factory=lambda: empty_frame("devices"))
     pd_sessions: pd.DataFrame = field(default_factory=lambda: empty_frame("pd_sessions"))
     funding: pd.DataFrame = field(default_factory=lambda: empty_frame("funding"))
+    interventions: pd.DataFrame = field(default_factory=lambda: empty_frame("interventions"))
+    risk_flags: pd.DataFrame = field(default_factory=lambda: empty_frame("risk_flags"))
+    progress_monitoring: pd.DataFrame = field(default_factory=lambda: empty_frame("progress_monitoring"))
+    feedback: pd.DataFrame = field(default_factory=lambda: empty_frame("feedback"))
+    initiatives: pd.DataFrame = field(default_factory=lambda: empty_frame("initiatives"))
+    kpis: pd.DataFrame = field(default_factory=lambda: empty_frame("kpis"))
     # a scope's slice keeps the district's as-of date, so its 7/30-day windows are the district's
     fixed_as_of: pd.Timestamp | None = None
 

@@ -207,4 +207,63 @@ TABLES: dict[str, TableDecl] = {t.name: t for t in [
         _c("amount", MONEY, True), _c("restricted_to", ENUM, choices=("licenses", "devices", "pd", "any")),
         _c("expires", DATE),
     ), order=4),
+    # (v2) supports given to students (MTSS); served = active on the flag date or starting within 30 days
+    TableDecl("interventions", ("student_id", "intervention", "start_date"), (
+        _c("student_id", ID, True, references="students"),
+        _c("intervention", TEXT, True, ("program", "support")),
+        _c("start_date", DATE, True), _c("end_date", DATE),
+        _c("tier", INT, min=1, max=3),
+        _c("minutes_per_week", NUMBER, min=0),
+        _c("staff_id", ID),
+        _c("tool_id", ID, references="tools"),
+        _c("cost_per_student", MONEY, min=0),
+        _c("goal", TEXT),
+        _c("exit_reason", ENUM, choices=("met_goal", "moved", "declined", "other")),
+    ), order=6),
+    # (v2) who was flagged, when, with which score and cut-off (a published model's scoring or an outside EWS)
+    TableDecl("risk_flags", ("student_id", "flag_date", "source"), (
+        _c("student_id", ID, True, references="students"),
+        _c("flag_date", DATE, True, ("date",)),
+        _c("source", TEXT, True),
+        _c("risk", NUMBER, True, ("risk_score", "score"), min=0, max=1),
+        _c("cutoff", NUMBER, True, ("threshold",), min=0, max=1),
+        _c("flagged", BOOL, True),
+    ), order=6),
+    # (v2) repeated short measures during an intervention (e.g. oral reading fluency)
+    TableDecl("progress_monitoring", ("student_id", "measure", "date"), (
+        _c("student_id", ID, True, references="students"),
+        _c("measure", TEXT, True),
+        _c("date", DATE, True),
+        _c("score", NUMBER, True),
+        _c("goal", NUMBER),
+    ), order=7),
+    # (v2) stakeholder ratings of tools (survey exports); comments never reach aggregate-only roles
+    TableDecl("feedback", ("respondent_id", "tool_id", "date"), (
+        _c("respondent_id", ID, True, ("respondent",)),
+        _c("tool_id", ID, True, references="tools"),
+        _c("date", DATE, True, ("submitted", "submitted_at")),
+        _c("role", ENUM, aliases=("respondent_role",),
+           choices=("teacher", "student", "parent", "administrator", "it")),
+        _c("school_id", ID, references="schools"),
+        _c("rating", NUMBER, True, ("score", "stars"), min=1, max=5),
+        _c("comment", TEXT, aliases=("comments",)),
+    ), order=4),
+    # (v2) the strategic roadmap: initiatives and their KPIs (metrics from methods v2 section 7)
+    TableDecl("initiatives", ("initiative_id",), (
+        _c("initiative_id", ID, True),
+        _c("name", TEXT, True),
+        _c("goal", TEXT), _c("owner", TEXT),
+        _c("start_date", DATE, True), _c("end_date", DATE, True),
+        _c("status", ENUM, choices=("planned", "active", "done", "dropped")),
+        _c("scenario", TEXT),
+    ), order=8),
+    TableDecl("kpis", ("initiative_id", "kpi_id"), (
+        _c("initiative_id", ID, True, references="initiatives"),
+        _c("kpi_id", ID, True),
+        _c("metric", TEXT, True),
+        _c("scope", TEXT),
+        _c("baseline", NUMBER),
+        _c("target", NUMBER, True),
+        _c("target_date", DATE, True),
+    ), order=9),
 ]}

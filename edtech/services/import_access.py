@@ -1,10 +1,11 @@
 """Who may import which rows: the row-level rule behind `Action.IMPORT` / `Action.IMPORT_DISTRICT`.
 
 A director imports anything. A coordinator imports only rows of the schools assigned to the account:
-student-keyed rows (students, usage, assessments, indicators) of students enrolled at those schools,
-and school-specific rows (licenses, devices, PD sessions, the school's own row) of those schools; for a
+student-keyed rows (students, usage, assessments, indicators, interventions, risk flags, progress
+monitoring) of students enrolled at those schools, and school-specific rows (licenses, devices, PD
+sessions, feedback, the school's own row) of those schools; for a
 row that changes something already stored, both the stored and the new school must be theirs. Tools,
-funding, district-wide licenses and district aggregates are director-only. A file with any refused row
+funding, district-wide licenses, district aggregates and the roadmap are director-only. A file with any refused row
 is rejected whole (row numbers in the report), like any invalid file.
 """
 
@@ -17,8 +18,9 @@ from sqlalchemy.engine import Connection
 from edtech.core.access import Action, Principal
 from edtech.ingest.validate import Issue, IssueLog
 
-DIRECTOR_ONLY = frozenset({"tools", "funding", "usage_aggregate"})
-STUDENT_KEYED = frozenset({"students", "usage", "assessments", "indicators"})
+DIRECTOR_ONLY = frozenset({"tools", "funding", "usage_aggregate", "initiatives", "kpis"})
+STUDENT_KEYED = frozenset({"students", "usage", "assessments", "indicators", "interventions", "risk_flags",
+                           "progress_monitoring"})
 # school-keyed tables whose stored rows can move school: key column -> table
 STORED_SCHOOL = {"students": ("student_id", "students"), "devices": ("device_id", "devices")}
 FIX = "Import only your schools' rows, or ask the director to import this file."

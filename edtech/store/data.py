@@ -975,10 +975,13 @@ def read_table(engine: Engine, kind: str, scope: frozenset[str] | None = None) -
         "usage": f"SELECT student_id, tool_id, week_start, minutes, sessions FROM usage{student_filter}",
         "assessments": f"SELECT * FROM assessments{student_filter}",
         "indicators": f"SELECT * FROM indicators{student_filter}",
+        "interventions": f"SELECT * FROM interventions{student_filter}",
+        "risk_flags": f"SELECT * FROM risk_flags{student_filter}",
+        "progress_monitoring": f"SELECT * FROM progress_monitoring{student_filter}",
     }.get(kind)
     if sql is None:
         sql = f'SELECT * FROM "{kind}"'
-        if scope is not None and kind in ("licenses", "usage_aggregate", "devices", "pd_sessions"):
+        if scope is not None and kind in ("licenses", "usage_aggregate", "devices", "pd_sessions", "feedback"):
             names = ", ".join(f":s{i}" for i in range(len(scope))) or "NULL"
             if not params:
                 _scope_clause(scope, "school_id", params)

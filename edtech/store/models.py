@@ -271,12 +271,106 @@ class AuthSession(SQLModel, table=True):
     ended_at: dt.datetime | None = None
 
 
+class Intervention(SQLModel, table=True):
+    """(v2) A support given to a student (MTSS tier 1-3)."""
+
+    __tablename__ = "interventions"
+    student_id: str = Field(primary_key=True)
+    intervention: str = Field(primary_key=True)
+    start_date: dt.date = Field(primary_key=True)
+    end_date: dt.date | None = None
+    tier: int | None = None
+    minutes_per_week: float | None = None
+    staff_id: str | None = None
+    tool_id: str | None = None
+    cost_per_student: float | None = None
+    goal: str | None = None
+    exit_reason: str | None = None
+
+
+class RiskFlag(SQLModel, table=True):
+    """(v2) Who was flagged, when, with which score and cut-off (source = model version or outside EWS)."""
+
+    __tablename__ = "risk_flags"
+    student_id: str = Field(primary_key=True)
+    flag_date: dt.date = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+    risk: float
+    cutoff: float
+    flagged: bool
+
+
+class ProgressMeasure(SQLModel, table=True):
+    """(v2) A progress-monitoring score."""
+
+    __tablename__ = "progress_monitoring"
+    student_id: str = Field(primary_key=True)
+    measure: str = Field(primary_key=True)
+    date: dt.date = Field(primary_key=True)
+    score: float
+    goal: float | None = None
+
+
+class Feedback(SQLModel, table=True):
+    """(v2) A stakeholder's rating of a tool."""
+
+    __tablename__ = "feedback"
+    respondent_id: str = Field(primary_key=True)
+    tool_id: str = Field(primary_key=True)
+    date: dt.date = Field(primary_key=True)
+    role: str | None = None
+    school_id: str | None = None
+    rating: float
+    comment: str | None = None
+
+
+class Initiative(SQLModel, table=True):
+    """(v2) A roadmap initiative."""
+
+    __tablename__ = "initiatives"
+    initiative_id: str = Field(primary_key=True)
+    name: str
+    goal: str | None = None
+    owner: str | None = None
+    start_date: dt.date
+    end_date: dt.date
+    status: str | None = None
+    scenario: str | None = None
+
+
+class Kpi(SQLModel, table=True):
+    """(v2) A roadmap KPI: a catalogue metric in a scope, with baseline, target and target date."""
+
+    __tablename__ = "kpis"
+    initiative_id: str = Field(primary_key=True)
+    kpi_id: str = Field(primary_key=True)
+    metric: str
+    scope: str | None = None
+    baseline: float | None = None
+    target: float
+    target_date: dt.date
+
+
+class KpiSnapshot(SQLModel, table=True):
+    """(v2, methods section 7) A KPI's value for one month, written at each import and month end."""
+
+    __tablename__ = "kpi_snapshots"
+    initiative_id: str = Field(primary_key=True)
+    kpi_id: str = Field(primary_key=True)
+    month: dt.date = Field(primary_key=True)     # the first day of the month
+    value: float | None = None
+    computed_at: dt.datetime | None = None
+
+
 # contract table name -> model class
 TABLE_MODELS: dict[str, type[SQLModel]] = {
     "schools": School, "students": Student, "tools": Tool, "licenses": License, "usage": Usage,
     "usage_aggregate": UsageAggregate, "assessments": Assessment, "indicators": Indicator,
     "devices": Device, "pd_sessions": PDSession, "funding": Funding,
+    "interventions": Intervention, "risk_flags": RiskFlag, "progress_monitoring": ProgressMeasure,
+    "feedback": Feedback, "initiatives": Initiative, "kpis": Kpi,
 }
+
 # key columns stored as '' instead of NULL
 BLANK_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "licenses": ("school_id",), "usage_aggregate": ("school_id", "district_id"), "pd_sessions": ("topic",),
