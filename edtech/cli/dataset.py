@@ -86,12 +86,27 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print("\n".join("  " + line for line in r.error_lines()), file=sys.stderr)
     if len(reports) > 1:
         print(import_outcome_line(reports, atomic=args.atomic))
+    if not args.no_refresh and not args.dry_run:
+        _refresh_model(engine, {r.kind for r in reports if r.written})
     rejected = any(not r.ok for r in reports)
     # a dry run exits as the import would: 4 when some files would be stored and others rejected
     stored = any(r.status in ("imported", "checked") for r in reports)
     if rejected and stored:
         return EXIT_PARTIAL
     return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def _refresh_model(engine: Engine, stored: set[str]) -> None:
+    """After the import has committed: refresh the published at-risk model when its inputs changed (the
+    app does this in the background; a command waits so the process does not end mid-training)."""
+    from edtech.services import retrain
+
+    if not retrain.after_import(engine, stored):
+        return
+    print("refreshing the published at-risk model on the new data…", flush=True)
+    st = retrain.wait(engine)
+    print(f"at-risk model: {st.outcome}" if st.error is None else f"warning: {st.outcome}: {st.error}",
+          file=sys.stdout if st.error is None else sys.stderr)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -114,4 +129,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decimal separator of the numbers (default: decided from each file's values)")
     p.add_argument("--date-order", choices=("dmy", "mdy"), default=None,
                    help="order of slash dates: dmy = DD/MM/YYYY, mdy = MM/DD/YYYY (default: decided from each file)")
+    p.add_argument("--no-refresh", action="store_true",
+                   help="do not refresh the published at-risk model after storing students or indicators")
     p.set_defaults(func=_cmd_import)

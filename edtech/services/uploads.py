@@ -12,7 +12,7 @@ from edtech.core.access import Principal
 from edtech.ingest import contract as ct
 from edtech.ingest.formats import ArchiveRefused, NotATableError, read_table_bytes, whole_lines
 from edtech.ingest.validate import Issue, describe_reading
-from edtech.services import audit
+from edtech.services import audit, retrain
 from edtech.services.dataset import audit_imports
 from edtech.services.import_access import guard_for
 from edtech.store import data
@@ -38,6 +38,12 @@ def import_upload(engine: Engine, files: list[data.UploadFile], principal: Princ
         busy.issues.add(Issue(None, None, None, str(exc), "wait for the other import to finish, then import again"))
         return [busy]
     audit_imports(engine, principal, reports)
+    stored = {r.kind for r in reports if r.written}
+    if retrain.after_import(engine, stored):  # after the commit, outside the import's timing
+        for r in reports:
+            if r.written and r.kind in retrain.TRIGGERS:
+                r.notes.append("the published at-risk model is being refreshed on the new data in the background")
+                break
     return reports
 
 
