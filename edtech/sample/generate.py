@@ -58,7 +58,7 @@ CSV_TABLES: dict[str, str] = {
     "schools.csv": "schools", "students.csv": "students", "tools.csv": "tools",
     "licenses.csv": "licenses", "usage.csv": "usage", "assessments.csv": "assessments",
     "indicators.csv": "indicators", "devices.csv": "devices", "pd_sessions.csv": "pd_sessions",
-    "funding.csv": "funding",
+    "funding.csv": "funding", "feedback.csv": "feedback",
 }
 
 # (school_id, name, level, relative size within level, frl_pct)
@@ -462,6 +462,8 @@ def generate_district(n_students: int = 6000, seed: int = 2025) -> SampleDistric
         indicators=conform_frame("indicators", indicators_df), devices=conform_frame("devices", devices_df),
         pd_sessions=conform_frame("pd_sessions", pd_df), funding=conform_frame("funding", funding_df),
     )
+    from edtech.sample import feedback as sample_feedback  # (v2) survey responses, their own random stream
+    district.feedback = sample_feedback.feedback_frame(district, seed)
     truths = _truths(district, seed, n_students, points_by_tool, utilization, risk_truth, risk_oracle,
                      pairs=pairs, rows=rows, school=school, grade=grade, spring=spring, school_ids=school_ids,
                      status_by_tool=status_by_tool)
