@@ -180,3 +180,75 @@ def outcome_phrase(target: str) -> str:
     if match:
         return f"{_column_words(match['col'])} {_OP_WORDS[match['op']]} {match['value'].strip()}"
     return f"the outcome “{norm.replace('_', ' ') or 'unnamed'}”"
+
+
+# ---------------------------------------------------------------------------------------- risk flags (contract v2)
+FLAG_COLUMNS = ("student_id", "flag_date", "source", "risk", "cutoff", "flagged")
+
+
+def flag_source(version_id: int) -> str:
+    """The `source` of the risk flags a published model version writes ("model v3")."""
+    return f"model v{int(version_id)}"
+
+
+def risk_flag_rows(scored: pd.DataFrame, students: pd.DataFrame, k: float, flag_date: pd.Timestamp,
+                   source: str) -> pd.DataFrame:
+    """The `risk_flags` rows of one scoring (data contract v2): every scored student of the roster with their
+    risk, `flagged` = the High band (top k of their school, `flag_by_school`: the students the worklist,
+    the board report and `risk score` flag) and `cutoff` = their school's cut-off, the lowest risk flagged
+    in that school (flagging is per school, so the cut-off is too; a regression discontinuity then runs
+    on risk − cutoff). Pure; one row per student."""
+    roster = students[["student_id", "school_id"]].astype({"student_id": "string"}).drop_duplicates("student_id")
+    rows = scored[["student_id", "risk"]].assign(student_id=scored["student_id"].astype("string"))
+    rows = rows.merge(roster, on="student_id", how="inner")
+    rows = rows[rows["risk"].notna()].drop_duplicates("student_id").reset_index(drop=True)
+    if rows.empty:
+        return pd.DataFrame(columns=list(FLAG_COLUMNS))
+    rows["flagged"] = flag_by_school(rows.assign(school=rows["school_id"]), {}, band_share(k, 1.0)).to_numpy(bool)
+    cutoffs = rows[rows["flagged"]].groupby("school_id", observed=True)["risk"].min()
+    rows["cutoff"] = rows["school_id"].map(cutoffs)
+    # a school none of whose students is flagged (k rounds to nobody): its cut-off is above everyone's risk
+    above = rows.groupby("school_id", observed=True)["risk"].transform("max")
+    rows["cutoff"] = rows["cutoff"].fillna(above.clip(upper=1.0)).astype(float)
+    rows["flag_date"] = pd.Timestamp(flag_date).normalize()
+    rows["source"] = source
+    return rows[list(FLAG_COLUMNS)].astype({"risk": float, "flagged": bool})
+
+
+# ---------------------------------------------------------------------------------------- supports (contract v2)
+NO_INTERVENTION = "—"
+
+
+def _tier_words(tier: object) -> str:
+    try:
+        return f" (tier {int(float(tier))})" if tier is not None and not pd.isna(tier) else ""
+    except (TypeError, ValueError):
+        return ""
+
+
+def current_interventions(interventions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per student, the supports in progress or planned at `as_of` (not ended before it: an assignment that
+    starts later counts, so a support assigned today shows at once): student_id, intervention (text, e.g.
+    "Reading tutoring (tier 2)", several joined by "; ", latest start first), n_current."""
+    if interventions.empty:
+        return pd.DataFrame({"student_id": pd.Series(dtype="string"), "intervention": pd.Series(dtype="string"),
+                             "n_current": pd.Series(dtype="int64")})
+    rows = interventions.assign(student_id=interventions["student_id"].astype("string"))
+    end = pd.to_datetime(rows["end_date"], errors="coerce")
+    rows = rows[end.isna() | (end >= pd.Timestamp(as_of).normalize())]
+    rows = rows.sort_values("start_date", ascending=False, kind="stable")
+    rows = rows.assign(text=rows["intervention"].astype(str) + [_tier_words(t) for t in rows["tier"]])
+    out = rows.groupby("student_id", observed=True).agg(intervention=("text", lambda t: "; ".join(t)),
+                                                        n_current=("text", "size")).reset_index()
+    return out.astype({"student_id": "string", "intervention": "string"})
+
+
+def with_interventions(students: pd.DataFrame, interventions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The worklist with `intervention` (the current supports in words, NO_INTERVENTION when none) and
+    `flagged_not_served` (High band with no support in progress or planned: who still needs one)."""
+    current = current_interventions(interventions, as_of)
+    out = students.merge(current[["student_id", "intervention"]], on="student_id", how="left")
+    served = out["intervention"].notna()
+    out["intervention"] = out["intervention"].fillna(NO_INTERVENTION).astype("string")
+    out["flagged_not_served"] = ((out["band"] == BAND_NAMES[0]) & ~served).astype(bool)
+    return out

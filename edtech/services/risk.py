@@ -46,7 +46,7 @@ from edtech.risk import worklist as worklists
 from edtech.services import audit
 from edtech.services.workspace import Workspace
 from edtech.store import data
-from edtech.store.models import ModelVersion
+from edtech.store.models import ModelVersion, RiskFlag
 
 DEFAULT_DISTRICT_TARGET = "off_track_next_term"
 # what the command line needs of the risk capability (it imports only services)
@@ -220,9 +220,11 @@ def save_version(engine: Engine, trained: TrainedRisk, *, principal: Principal =
     return version
 
 
-def publish_version(engine: Engine, version_id: int, *, principal: Principal = SYSTEM) -> dict[str, Any]:
+def publish_version(engine: Engine, version_id: int, *, principal: Principal = SYSTEM,
+                    whole: District | None = None) -> dict[str, Any]:
     """Make a stored version the one the board report, the worklist and `risk score` use (director only;
-    audited). A version that would not load (unsigned, altered…) is refused, never published."""
+    audited). A version that would not load (unsigned, altered…) is refused, never published. The version
+    then scores the district (`whole`, loaded when not given) and its risk flags are stored."""
     principal.require(Action.PUBLISH_MODEL)
     load_version(engine, version_id)  # KeyError / ModelArtifactRefused before anything is written
     with Session(engine) as db:
@@ -235,6 +237,7 @@ def publish_version(engine: Engine, version_id: int, *, principal: Principal = S
         info = _version_info(row)
     audit.record(engine, principal, "model published",
                  detail=f"model version {info['id']} ({info['model_name']}, target {info['target']})")
+    record_published_flags(engine, whole)  # the version now scores the district: who it flags, and when
     return info
 
 
@@ -258,7 +261,7 @@ def train_and_publish(engine: Engine, district: District, target: str | None = N
                                   f"{DEFAULT_DISTRICT_TARGET})")
     trained = train_district(district, target, progress=progress)
     version = save_version(engine, trained, principal=principal)
-    return publish_version(engine, version, principal=principal)
+    return publish_version(engine, version, principal=principal, whole=district)
 
 
 # ------------------------------------------------------------------------------------ worklist
@@ -302,6 +305,8 @@ def district_worklist(engine: Engine, whole: District) -> Worklist | None:
         raise risk.RiskInputError(f"version {published['id']} cannot score the current data: {exc}") from exc
     students = worklists.build_worklist(scored, whole.students, whole.schools, k)
     cohort = current["as_of"].max() if "as_of" in current.columns else None
+    _record_quietly(engine, worklists.risk_flag_rows(scored, whole.students, k, flag_date(cohort, whole),
+                                                     worklists.flag_source(published["id"])))
     school_of = whole.students.set_index(whole.students["student_id"].astype("string"))["school_id"]
     per_school = scored["student_id"].astype("string").map(school_of).dropna().value_counts()
     info = {key: value for key, value in details.items() if key not in ("card", "metrics")}
@@ -347,12 +352,111 @@ def score_district(engine: Engine, version_id: int | None = None, k: float = ris
             raise risk.RiskInputError(NO_PUBLISHED if not model_versions(engine).empty else NO_VERSION)
         version_id = published["id"]
     bundle = load_version(engine, int(version_id))
-    table = district_table(data.load_district(engine, scope_for(principal, scope)))
+    district = data.load_district(engine, scope_for(principal, scope))
+    table = district_table(district)
     if table.empty:
         raise risk.RiskInputError("no early-warning indicators in the database")
     scored = score_table(bundle, table, k=k)
+    if scope_for(principal, scope) is None and published_id(engine) == int(version_id):
+        # the published version scored the whole district: its flags (at the version's own cut-off k)
+        record_published_flags(engine, district)
     scored.insert(0, "model_version", int(version_id))
     return scored
+
+
+# ------------------------------------------------------------------------------------ risk flags (contract v2)
+FLAGS_USER = "at-risk model scoring"
+
+
+def published_id(engine: Engine) -> int | None:
+    published = published_version(engine)
+    return None if published is None else int(published["id"])
+
+
+def flag_date(cohort: pd.Timestamp | None, whole: District) -> pd.Timestamp:
+    """The flags' date: the as-of date of the indicators the version scored (the day the risk describes),
+    else the district's as-of date."""
+    return pd.Timestamp(cohort if cohort is not None and not pd.isna(cohort) else whole.as_of).normalize()
+
+
+def stored_flags(engine: Engine, source: str, day: pd.Timestamp) -> pd.DataFrame:
+    """The risk flags stored for one source and flag date (student_id, risk, cutoff, flagged)."""
+    query = select(RiskFlag.student_id, RiskFlag.risk, RiskFlag.cutoff, RiskFlag.flagged).where(
+        RiskFlag.source == source, RiskFlag.flag_date == pd.Timestamp(day).date())
+    with Session(engine) as db:
+        rows = db.exec(query).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["student_id", "risk", "cutoff", "flagged"])
+
+
+def _same_flags(stored: pd.DataFrame, flags: pd.DataFrame) -> bool:
+    if len(stored) != len(flags):
+        return False
+    a = stored.astype({"student_id": str}).set_index("student_id").sort_index()
+    b = flags.astype({"student_id": str}).set_index("student_id").sort_index()
+    if not a.index.equals(b.index):
+        return False
+    return (bool((a["flagged"].astype(bool).to_numpy() == b["flagged"].astype(bool).to_numpy()).all())
+            and np.allclose(a["risk"].astype(float), b["risk"].astype(float), rtol=0, atol=1e-9)
+            and np.allclose(a["cutoff"].astype(float), b["cutoff"].astype(float), rtol=0, atol=1e-9))
+
+
+def record_flags(engine: Engine, flags: pd.DataFrame) -> int:
+    """Store one scoring's risk flags (`worklists.risk_flag_rows`: one source and flag date) through the
+    importer (every contract rule, logged as an import, so `table:risk_flags` readers refresh). Idempotent:
+    when exactly these rows are stored already (the same version scoring the same data again) nothing is
+    written and 0 is returned; else the rows stored. RuntimeError when the importer refuses them."""
+    if flags.empty:
+        return 0
+    sources, days = flags["source"].unique(), pd.to_datetime(flags["flag_date"]).unique()
+    if len(sources) != 1 or len(days) != 1:
+        raise ValueError("record_flags stores one scoring (one source, one flag date) at a time")
+    day = pd.Timestamp(days[0])
+    if _same_flags(stored_flags(engine, str(sources[0]), day), flags):
+        return 0
+    text = pd.DataFrame({
+        "student_id": flags["student_id"].astype(str), "flag_date": day.date().isoformat(),
+        "source": str(sources[0]), "risk": flags["risk"].astype(float).map(repr),
+        "cutoff": flags["cutoff"].astype(float).map(repr),
+        "flagged": flags["flagged"].map(lambda v: "true" if bool(v) else "false")})
+    report = data.import_frame(engine, "risk_flags", text, file_name=f"{sources[0]} scoring of {day:%Y-%m-%d}",
+                               user=FLAGS_USER)
+    if not report.ok:
+        raise RuntimeError("risk flags refused by the importer: " + "; ".join(report.error_lines()[:3]))
+    return int(report.rows_stored)
+
+
+def _record_quietly(engine: Engine, flags: pd.DataFrame) -> int:
+    """Flags written from a read path (the worklist): a busy database or a refusal must not hide the list;
+    the next scoring writes them (idempotent)."""
+    try:
+        return record_flags(engine, flags)
+    except (data.DatabaseBusy, RuntimeError):
+        return 0
+
+
+def record_published_flags(engine: Engine, whole: District | None = None) -> int:
+    """The published version scores the whole district's latest cohort (no reasons: the flags need the risk
+    only) and its risk flags are stored (`record_flags`); 0 when nothing is published, nothing can be
+    scored, or the same flags are stored already."""
+    published = published_version(engine)
+    if published is None:
+        return 0
+    whole = data.load_district(engine) if whole is None else whole
+    table = district_table(whole)
+    if table.empty:
+        return 0
+    details = version_details(engine, published["id"])
+    k = float(details["metrics"].get("k") or risk.DEFAULT_K)
+    current = latest_cohort(table)
+    try:
+        bundle = load_version(engine, published["id"])
+        scored = risk.score_students(bundle, current, spec_from_bundle(bundle), k=k, with_reasons=False)
+    except (KeyError, ValueError, ModelArtifactRefused):  # a version that cannot score the data flags nobody
+        return 0
+    cohort = current["as_of"].max() if "as_of" in current.columns else None
+    flags = worklists.risk_flag_rows(scored, whole.students, k, flag_date(cohort, whole),
+                                     worklists.flag_source(published["id"]))
+    return _record_quietly(engine, flags)
 
 
 def bench_risk(n_students: int = 50000, seed: int = 2025) -> dict[str, Any]:
