@@ -59,6 +59,7 @@ CSV_TABLES: dict[str, str] = {
     "licenses.csv": "licenses", "usage.csv": "usage", "assessments.csv": "assessments",
     "indicators.csv": "indicators", "devices.csv": "devices", "pd_sessions.csv": "pd_sessions",
     "funding.csv": "funding", "feedback.csv": "feedback",
+    "interventions.csv": "interventions", "risk_flags.csv": "risk_flags", "progress_monitoring.csv": "progress_monitoring",
 }
 
 # (school_id, name, level, relative size within level, frl_pct)
@@ -412,6 +413,10 @@ def generate_district(n_students: int = 6000, seed: int = 2025) -> SampleDistric
             effect += np.where(st == 2, pts, np.where(st == 1, 0.5 * pts, 0.0))
         spring[subj] = np.rint(spring_base + effect)
 
+    # (v2, issue 16) EWS flags, interventions, progress probes; adds the planted tutoring effect to spring (own stream)
+    from edtech.sample import interventions as sample_interventions
+    supports = sample_interventions.plant(seed, student_ids, grade, school, school_ids, zf, spring)
+
     # ---------------- assemble frames ----------------
     enrollment = np.bincount(school, minlength=n_schools)
     schools_df = pd.DataFrame({
@@ -462,11 +467,14 @@ def generate_district(n_students: int = 6000, seed: int = 2025) -> SampleDistric
         indicators=conform_frame("indicators", indicators_df), devices=conform_frame("devices", devices_df),
         pd_sessions=conform_frame("pd_sessions", pd_df), funding=conform_frame("funding", funding_df),
     )
+    district.interventions, district.risk_flags, district.progress_monitoring = (
+        conform_frame(name, getattr(supports, name)) for name in ("interventions", "risk_flags", "progress_monitoring"))
     from edtech.sample import feedback as sample_feedback  # (v2) survey responses, their own random stream
     district.feedback = sample_feedback.feedback_frame(district, seed)
     truths = _truths(district, seed, n_students, points_by_tool, utilization, risk_truth, risk_oracle,
                      pairs=pairs, rows=rows, school=school, grade=grade, spring=spring, school_ids=school_ids,
                      status_by_tool=status_by_tool)
+    truths["interventions"] = supports.truths
     return SampleDistrict(district=district, truths=truths, risk_oracle=risk_oracle)
 
 
