@@ -25,6 +25,10 @@ CONCENTRATION_SCHOOLS = 0.2    # ... in <= 20% of schools
 RENEWAL_WINDOW_DAYS = 90       # renewal due within 90 days
 WEEKS_IN_30_DAYS = 4           # usage is weekly: "30 days" = the 4 weeks whose Monday is within 30 days
 
+# ---------------------------------------------------------------- interventions (methods.md v2 section 6)
+SERVED_WITHIN_DAYS = 30        # a flagged student is served when a support is active on the flag date or starts <= 30 days after
+PROGRESS_CYCLE_WEEKS = 12      # an ongoing support's trend is judged at max(last probe, start + 12 weeks) (a Tier 2 cycle)
+
 # ---------------------------------------------------------------- cost assumptions (sections 3 and 5)
 RIGHT_SIZE_BUFFER = 0.10       # right-size to peak_active_30d x (1 + 10%), everywhere (v2)
 PD_HOURLY_RATE = 50.0          # loaded rate for PD hours recorded without a cost
@@ -57,6 +61,9 @@ DEFINITIONS = {
     "academic_roi": "effect (SD) x students who met dosage / ingredients cost x 1,000",
     "vetted": "a signed data-privacy agreement and WCAG 2.x AA accessibility",
     "renewal_due": "the contract in force ends within the next 90 days",
+    "served_30d": "a flagged student with an intervention active on the flag date or starting within 30 days after it",
+    "on_track": "the OLS trend of the progress-monitoring scores since the start reaches the goal by the end date "
+                "(ongoing: by the last probe or the end of a 12-week cycle, whichever is later)",
     "scope_share": "a coordinator's seats and spend = their schools' own licenses plus their share of each "
                    "district-wide license, by the share of the students rostered in the tool's grade band",
 }

@@ -69,6 +69,9 @@ CLUSTER_MIN_SCHOOLS = inference.MIN_CLUSTERS   # cluster-robust SEs need enough 
 ALPHA = 0.05
 MATCH_CALIPER = 0.25       # max distance (SD units of pre score and propensity logit) for a match
 SUBGROUP_COLS = ("frl", "ell", "iep")
+# an intervention's sample carries the risk score students were flagged on (methods v2 section 6: comparison students
+# matched on risk and pre-score): it enters the propensity model and the regression like the subgroup flags
+SCORE_COLS = ("risk",)
 WINDOW_ORDER = {"pre": 0, "fall": 1, "winter": 2, "spring": 3, "post": 4}
 FLAT_PRIOR_NOTE = "flat-prior approximation"
 
@@ -316,9 +319,9 @@ def tool_assessments(tool_subject: str | None, assessments: pd.DataFrame) -> lis
 
 
 def _controls(sample: pd.DataFrame) -> list[str]:
-    """Subgroup flags known for every student in the sample and with some variation."""
+    """Subgroup flags (and a risk score, for interventions) known for every student in the sample and varying."""
     out = []
-    for col in SUBGROUP_COLS:
+    for col in (*SUBGROUP_COLS, *SCORE_COLS):
         if col in sample.columns:
             s = sample[col]
             if s.notna().all() and s.astype(float).nunique() > 1:
