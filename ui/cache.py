@@ -160,6 +160,33 @@ def vetting(scope: Scope) -> vetting_service.VettingInventory:
     return use_case(vetting_service.vetting_inventory, vetting_service.READS, scope)
 
 
+def satisfaction(scope: Scope):
+    """Stakeholder satisfaction per tool and role beside use and effect (suppressed for aggregate-only roles)."""
+    from edtech.services import feedback as feedback_service
+
+    return use_case(feedback_service.satisfaction, feedback_service.READS, scope)
+
+
+def satisfaction_roles(view, tool_id: str | None = None):
+    """The per-role satisfaction table with human labels (one tool, or every tool of the view)."""
+    from edtech.services import feedback as feedback_service
+
+    return feedback_service.role_table(view, tool_id)
+
+
+def comment_table(frame):
+    from edtech.services import feedback as feedback_service
+
+    return feedback_service.comment_table(frame)
+
+
+def feedback_comments(scope: Scope, tool_id: str | None = None):
+    """Stakeholders' comments; the service refuses roles without READ_COMMENTS (AccessDenied)."""
+    from edtech.services import feedback as feedback_service
+
+    return use_case(feedback_service.comments, ("table:feedback", "table:tools", "table:schools"), scope, tool_id)
+
+
 def adoption_report(scope: Scope) -> adoption_service.AdoptionReport:
     return use_case(adoption_service.adoption_report, adoption_service.READS, scope)
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pandas as pd
 
-from edtech.services import workspace
+from edtech.services import feedback, workspace
 from edtech.services.roi import (
     CLI_COLUMNS,
     TABLE_COLUMNS,
     export_frame,
-    scoreboard_for,
+    scoreboard,
 )
 
 
@@ -41,9 +41,15 @@ def to_records(board: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _run(args: argparse.Namespace) -> int:
     engine = workspace.open_engine(args.db)
-    board = scoreboard_for(engine, frozenset(args.school) if args.school else None, args.principal)
+    ws = workspace.Workspace(engine, frozenset(args.school) if args.school else None, principal=args.principal)
+    board = scoreboard(ws)
     if args.format == "json":
-        json.dump(to_records(board), sys.stdout, indent=2)
+        records = to_records(board)
+        if records:  # stakeholder satisfaction: the figures the Tool ROI and Vetting pages show
+            satisfaction = feedback.satisfaction_records(feedback.satisfaction(ws))
+            for record in records:
+                record["satisfaction"] = satisfaction.get(record["tool_id"])
+        json.dump(records, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.format == "csv":
         export_frame(board).to_csv(sys.stdout, index=False)

@@ -34,7 +34,9 @@ TREND_DAYS = 182
 ROLE_ORDER = ("teacher", "student", "parent", "administrator", "it", "unspecified")
 ROLE_LABELS = {"teacher": "Teachers", "student": "Students", "parent": "Parents",
                "administrator": "Administrators", "it": "IT staff", "unspecified": "Role not given"}
-ROLE_SINGULAR = {"teacher": "teachers", "student": "students", "parent": "parents",
+ROLE_ONE = {"teacher": "Teacher", "student": "Student", "parent": "Parent", "administrator": "Administrator",
+            "it": "IT staff", "unspecified": "Role not given"}
+ROLE_WHO = {"teacher": "teachers", "student": "students", "parent": "parents",
                  "administrator": "administrators", "it": "IT staff", "unspecified": "respondents"}
 TREND_WORDS = {"rising": "rising", "falling": "falling", "steady": "no clear change", "few": "too few responses"}
 USE_FALLING, USE_HOLDING = 0.85, 1.15   # a tool's recent/peak share vs the board's median share
@@ -176,7 +178,7 @@ def summary_line(tool_roles: pd.DataFrame, use: pd.Series | None, board_row: pd.
     if len(ok):
         lead = ok[ok["role"] == "teacher"]
         r = (lead if len(lead) else ok.sort_values("n", ascending=False)).iloc[0]
-        who = ROLE_SINGULAR.get(r["role"], str(r["role"])).capitalize()
+        who = ROLE_WHO.get(r["role"], str(r["role"])).capitalize()
         text = f"{who} rate it {rating_text(r['mean_rating'])} (n={int(r['n'])})"
         if r["trend"] in ("rising", "falling"):
             text += (f" and {r['trend']} ({r['recent_mean']:.1f} in the last six months, "

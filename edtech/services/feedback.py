@@ -45,6 +45,8 @@ def satisfaction(ws: workspace.Workspace) -> SatisfactionView:
     board = ws.board
     roles = sat.by_role(feedback, ws.as_of, min_n)
     tools = sat.per_tool(roles).set_index("tool_id")
+    roles = roles.round({"mean_rating": 2, "share_4_5": 3, "recent_mean": 2, "earlier_mean": 2, "change": 2,
+                         "change_ci_low": 2, "change_ci_high": 2})
     use = sat.usage_trend(board, min_n).set_index("tool_id") if len(board) else pd.DataFrame()
     rows = []
     for _, b in board.iterrows():
@@ -53,7 +55,8 @@ def satisfaction(ws: workspace.Workspace) -> SatisfactionView:
         t = tools.loc[tid] if tid in tools.index else None
         rows.append({
             "tool_id": tid, "tool_name": b["tool_name"],
-            "satisfaction_mean": float(t["satisfaction_mean"]) if t is not None else math.nan,
+            # rounded once here, so the pages and `roi --format json` carry the same number
+            "satisfaction_mean": round(float(t["satisfaction_mean"]), 2) if t is not None else math.nan,
             "satisfaction_n": int(t["satisfaction_n"]) if t is not None else 0,
             "responses": int(t["responses"]) if t is not None else 0,
             "lead_role": t["lead_role"] if t is not None else None,
@@ -113,7 +116,7 @@ def comment_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "Date": frame["date"].dt.strftime("%Y-%m-%d").to_numpy(),
         "Tool": frame["tool_name"].to_numpy(),
-        "Respondent": frame["role"].map(lambda x: sat.ROLE_LABELS.get(x, "—") if isinstance(x, str) else "—").to_numpy(),
+        "Respondent": frame["role"].map(lambda x: sat.ROLE_ONE.get(x, "—") if isinstance(x, str) else "—").to_numpy(),
         "School": frame["school_name"].fillna(frame["school_id"]).fillna("—").to_numpy(),
         "Rating": frame["rating"].to_numpy(),
         "Comment": frame["comment"].to_numpy(),
