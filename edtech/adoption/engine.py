@@ -170,32 +170,48 @@ def allocate_seats(licenses: pd.DataFrame, schools: pd.DataFrame, students: pd.D
 
 
 # ------------------------------------------------------------------------------- student × tool table
-def student_tool_usage(district: District) -> pd.DataFrame:
+_STUDENT_TOOL_COLS = ["student_id", "tool_id", "school_id", "grade_level", "weeks_used", "minutes", "sessions",
+                      "avg_weekly_minutes", "dosage_ratio", "dosage_met"]
+
+
+def student_tool_usage(district: District, student_tool: pd.DataFrame | None = None,
+                       school_weeks: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per student × tool used in the contract window: school, weeks used, minutes, dosage met.
 
     `dosage_met` is NA when the tool has no recommended minutes (the 80/80 rule cannot be applied).
+    With the database's summaries (`student_tool`, `school_weeks`: edtech.store.summaries, already cut
+    to each tool's window) the raw weekly rows are not read.
     """
     windows = contract_windows(district.licenses, district.as_of, district.tools)
-    used = usage_in_window(district.usage, windows)
-    cols = ["student_id", "tool_id", "school_id", "grade_level", "weeks_used", "minutes", "sessions",
-            "avg_weekly_minutes", "dosage_ratio", "dosage_met"]
-    if used.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    per = used.groupby(["student_id", "tool_id"], as_index=False, observed=True).agg(
-        weeks_used=("week_start", "nunique"), minutes=("minutes", "sum"), sessions=("sessions", "sum"))
+    if student_tool is not None and school_weeks is not None:
+        first_week = windows.set_index("tool_id")["window_start"] - pd.Timedelta(days=6)
+        per = student_tool[student_tool["tool_id"].isin(set(windows["tool_id"]))
+                           & (student_tool["first_week"] <= district.as_of)]
+        per = per[["student_id", "tool_id", "weeks_used", "minutes", "sessions"]].sort_values(
+            ["student_id", "tool_id"]).reset_index(drop=True)
+        per["sessions"] = per["sessions"].astype("int64")
+        sw = school_weeks[(school_weeks["active_users"] > 0) & (school_weeks["week_start"] <= district.as_of)]
+        sw = sw[sw["week_start"] >= sw["tool_id"].map(first_week)]
+        weeks_in_use = sw.groupby("tool_id")["week_start"].nunique()
+    else:
+        used = usage_in_window(district.usage, windows)
+        per = used.groupby(["student_id", "tool_id"], as_index=False, observed=True).agg(
+            weeks_used=("week_start", "nunique"), minutes=("minutes", "sum"), sessions=("sessions", "sum"))
+        weeks_in_use = used.groupby("tool_id")["week_start"].nunique()
+    if per.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _STUDENT_TOOL_COLS})
     per = per.merge(district.students[["student_id", "school_id", "grade_level"]], on="student_id", how="left")
     rec = district.tools[["tool_id", "recommended_minutes_per_week", "recommended_weeks"]]
     per = per.merge(rec, on="tool_id", how="left")
     per["avg_weekly_minutes"] = per["minutes"] / per["weeks_used"]
     per["dosage_ratio"] = per["avg_weekly_minutes"] / per["recommended_minutes_per_week"]
     # early in the year a student cannot have used a tool for more weeks than it has been in use
-    weeks_in_use = used.groupby("tool_id")["week_start"].nunique()
     weeks_target = np.minimum(per["recommended_weeks"].astype("float64"),
                               per["tool_id"].map(weeks_in_use).astype("float64"))
     per["dosage_met"] = rules.dosage_met(per["avg_weekly_minutes"], per["weeks_used"],
                                          per["recommended_minutes_per_week"].astype("float64"),
                                          weeks_target.where(per["recommended_weeks"].notna()))
-    return per[cols]
+    return per[_STUDENT_TOOL_COLS]
 
 
 # --------------------------------------------------------------------------------- school × tool view
@@ -274,6 +290,16 @@ def tool_totals(adoption: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------- weekly trends
+def weekly_trend_from_summary(school_weeks: pd.DataFrame, school_id: str | None = None) -> pd.DataFrame:
+    """`weekly_trend` from the database's school × tool × week summary (no raw weekly rows)."""
+    cols = ["week_start", "school_id", "tool_id", "active_users", "minutes"]
+    rows = school_weeks[(school_weeks["active_users"] > 0) & (school_weeks["school_id"] != "")]
+    if school_id is not None:
+        rows = rows[rows["school_id"] == school_id]
+    out = rows.sort_values(["week_start", "school_id", "tool_id"])[cols].reset_index(drop=True)
+    return out.astype({"school_id": "str", "tool_id": "str"})
+
+
 def weekly_trend(usage: pd.DataFrame, students: pd.DataFrame, school_id: str | None = None) -> pd.DataFrame:
     """Weekly active users and minutes per school × tool (all weeks of data, not only the contract year)."""
     cols = ["week_start", "school_id", "tool_id", "active_users", "minutes"]

@@ -10,7 +10,12 @@ from edtech.core import rules
 def weekly_active_users(usage: pd.DataFrame) -> pd.DataFrame:
     """Distinct students with any use per week (≥1 session or >0 minutes)."""
     active = usage[rules.is_active_row(usage)]
-    counts = active.groupby("week_start")["student_id"].nunique().rename("active_users")
+    return weekly_active_from_counts(active.groupby("week_start")["student_id"].nunique())
+
+
+def weekly_active_from_counts(per_week: pd.Series) -> pd.DataFrame:
+    """The same series from distinct active students per week (the database's summary, issue 15)."""
+    counts = per_week[per_week > 0].rename("active_users").rename_axis("week_start").astype("int64")
     if counts.empty:
         return counts.reset_index()
     # weeks with no use at all (holidays) are zeros, not gaps the chart would bridge

@@ -114,6 +114,17 @@ _TOOL_COLS = [
 ]
 
 
+@dataclass
+class UsageSummary:
+    """The usage summaries the database keeps (edtech.store.summaries), computed for the current contract
+    windows: per student x tool in the window (weeks_used, minutes, sessions, first_week, last_week) and
+    per school x tool x week (active_users, minutes, sessions, active_4wk = trailing 4-week distinct
+    students inside the window). The engines read these instead of the raw weekly rows."""
+
+    student_tool: pd.DataFrame
+    school_weeks: pd.DataFrame
+
+
 def _empty(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
@@ -164,9 +175,12 @@ def _pd_costs(district: District, lic_now: pd.DataFrame, windows: pd.DataFrame, 
     return by_tool
 
 
-def compute_usage_metrics(district: District, params: RoiParams | None = None) -> UsageMetrics:
+def compute_usage_metrics(district: District, params: RoiParams | None = None,
+                          summary: UsageSummary | None = None) -> UsageMetrics:
     """Per tool, per tool x school, per tool x student and per tool x week usage and cost metrics, on the
-    whole district (a coordinator's view is selected from the per-school rows: `scope_board`)."""
+    whole district (a coordinator's view is selected from the per-school rows: `scope_board`).
+    With `summary` the usage figures come from the database's summaries instead of `district.usage`
+    (the same figures: tests/test_summaries.py)."""
     params = params or RoiParams()
     as_of = district.as_of
     tools = district.tools.copy()
@@ -178,33 +192,14 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
     students = district.students[["student_id", "school_id", "grade_level"]]
     school_of = pd.Series(students["school_id"].values, index=students["student_id"].values)
 
-    # ---- usage inside each tool's contract window, active rows only
-    usage = district.usage
-    usage = usage[rules.is_active_row(usage)]
-    win_start = windows.set_index("tool_id")["window_start"]
-    usage = usage[rules.week_overlaps(usage["week_start"], usage["tool_id"].map(win_start), as_of)]
-    usage = usage[usage["tool_id"].isin(set(tools["tool_id"]))]
-    week0 = usage["week_start"].min() if len(usage) else as_of
-    u = pd.DataFrame({
-        "tool_id": usage["tool_id"].values,
-        "student_id": usage["student_id"].values,
-        "week": ((usage["week_start"] - week0).dt.days // 7).astype("int64").values,
-        "minutes": usage["minutes"].fillna(0.0).values,
-    })
-    u["school_id"] = u["student_id"].map(school_of)
-    last_week = int((as_of - pd.Timedelta(days=6) - week0).days // 7)
-    # week w is within the last 30 days when its Monday is >= as_of - 29 days
-    first_30d_week = int(math.ceil((as_of - pd.Timedelta(days=29) - week0).days / 7))
-
-    # ---- per tool x student: weeks used, minutes, dosage
-    per_student = u.groupby(["tool_id", "student_id"], sort=False).agg(
-        weeks_used=("week", "size"), minutes=("minutes", "sum"),
-        last_week=("week", "max")).reset_index()
-    per_student["avg_weekly_minutes"] = per_student["minutes"] / per_student["weeks_used"]
-    per_student["school_id"] = per_student["student_id"].map(school_of)
+    if summary is None:
+        per_student, weekly, school_peak, weeks_in_use, last_week, first_30d_week = _usage_parts_raw(
+            district, windows, tools, school_of, as_of)
+    else:
+        per_student, weekly, school_peak, weeks_in_use, last_week, first_30d_week = _usage_parts_summary(
+            summary, windows, tools, school_of, as_of)
     rec = tools.set_index("tool_id")[["recommended_minutes_per_week", "recommended_weeks"]]
     # recommended weeks can not exceed the weeks the tool has been in use so far this year
-    weeks_in_use = u.groupby("tool_id")["week"].nunique()
     rec_weeks = rec["recommended_weeks"].astype("float64")
     rec_weeks_eff = np.minimum(rec_weeks, weeks_in_use.reindex(rec.index).fillna(0).astype("float64"))
     rec_weeks_eff = rec_weeks_eff.where(rec_weeks.notna())
@@ -214,40 +209,6 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
         per_student["tool_id"].map(rec_weeks_eff).astype("float64"))
     per_student["active_7d"] = per_student["last_week"] >= last_week
     per_student["active_30d"] = per_student["last_week"] >= first_30d_week
-
-    # ---- weekly series and trailing 4-week distinct users, per tool and per tool x school
-    weekly_rows, school_peak_rows = [], []
-    n_weeks = last_week + 1 if len(u) else 0
-    for tool_id, grp in u.groupby("tool_id", sort=False):
-        stud_codes, stud_index = pd.factorize(grp["student_id"])
-        active = np.zeros((len(stud_index), n_weeks), dtype=bool)
-        active[stud_codes, grp["week"].to_numpy()] = True
-        csum = np.cumsum(active, axis=1, dtype=np.int32)
-        lagged = np.zeros_like(csum)
-        lagged[:, rules.WEEKS_IN_30_DAYS:] = csum[:, :-rules.WEEKS_IN_30_DAYS]
-        rolling = (csum - lagged) > 0                    # active in this week or the 3 before
-        minutes = np.bincount(grp["week"].to_numpy(), weights=grp["minutes"].to_numpy(), minlength=n_weeks)
-        weekly_rows.append(pd.DataFrame({
-            "tool_id": tool_id, "week": np.arange(n_weeks), "active_users": active.sum(axis=0),
-            "active_4wk": rolling.sum(axis=0), "minutes": minutes}))
-        school_codes, school_index = pd.factorize(pd.Series(stud_index).map(school_of))
-        valid = school_codes >= 0
-        onehot = sparse.csr_matrix((np.ones(valid.sum()), (school_codes[valid], np.flatnonzero(valid))),
-                                   shape=(len(school_index), len(stud_index)))
-        by_school = np.asarray(onehot @ rolling.astype(np.float64))
-        school_peak_rows.append(pd.DataFrame({
-            "tool_id": tool_id, "school_id": list(school_index), "peak_active_30d": by_school.max(axis=1)}))
-    weekly = (pd.concat(weekly_rows, ignore_index=True) if weekly_rows
-              else pd.DataFrame({"tool_id": pd.Series(dtype="object"), "week": pd.Series(dtype="int64"),
-                                 "active_users": pd.Series(dtype="int64"), "active_4wk": pd.Series(dtype="int64"),
-                                 "minutes": pd.Series(dtype="float64")}))
-    weekly["week_start"] = week0 + pd.to_timedelta(weekly["week"] * 7, unit="D")
-    weekly = weekly.merge(windows[["tool_id", "window_start"]], on="tool_id")
-    weekly = weekly[weekly["week_start"] + pd.Timedelta(days=6) >= weekly["window_start"]]
-    weekly = weekly.drop(columns=["week", "window_start"]).reset_index(drop=True)
-    school_peak = (pd.concat(school_peak_rows, ignore_index=True) if school_peak_rows
-                   else pd.DataFrame({"tool_id": pd.Series(dtype="object"), "school_id": pd.Series(dtype="object"),
-                                      "peak_active_30d": pd.Series(dtype="float64")}))
 
     # ---- per tool x school
     school_frame = _school_frame(district, lic_now, per_student, school_peak)
@@ -292,6 +253,115 @@ def compute_usage_metrics(district: District, params: RoiParams | None = None) -
             t[col] = None
     return UsageMetrics(t[_TOOL_COLS].reset_index(drop=True), school_frame, per_student.drop(columns=["last_week"]),
                         weekly, as_of, params)
+
+
+def _usage_parts_raw(district: District, windows: pd.DataFrame, tools: pd.DataFrame, school_of: pd.Series,
+                     as_of: pd.Timestamp) -> tuple:
+    """(per student x tool, per tool x week, per tool x school peak, weeks in use per tool, index of the
+    last week, index of the first week in the last 30 days) from the raw weekly usage rows."""
+    # ---- usage inside each tool's contract window, active rows only
+    usage = district.usage
+    usage = usage[rules.is_active_row(usage)]
+    win_start = windows.set_index("tool_id")["window_start"]
+    usage = usage[rules.week_overlaps(usage["week_start"], usage["tool_id"].map(win_start), as_of)]
+    usage = usage[usage["tool_id"].isin(set(tools["tool_id"]))]
+    week0 = usage["week_start"].min() if len(usage) else as_of
+    u = pd.DataFrame({
+        "tool_id": usage["tool_id"].values,
+        "student_id": usage["student_id"].values,
+        "week": ((usage["week_start"] - week0).dt.days // 7).astype("int64").values,
+        "minutes": usage["minutes"].fillna(0.0).values,
+    })
+    u["school_id"] = u["student_id"].map(school_of)
+    last_week = int((as_of - pd.Timedelta(days=6) - week0).days // 7)
+    # week w is within the last 30 days when its Monday is >= as_of - 29 days
+    first_30d_week = int(math.ceil((as_of - pd.Timedelta(days=29) - week0).days / 7))
+
+    # ---- per tool x student: weeks used, minutes, dosage
+    per_student = u.groupby(["tool_id", "student_id"], sort=False).agg(
+        weeks_used=("week", "size"), minutes=("minutes", "sum"),
+        last_week=("week", "max")).reset_index()
+    per_student["avg_weekly_minutes"] = per_student["minutes"] / per_student["weeks_used"]
+    per_student["school_id"] = per_student["student_id"].map(school_of)
+    weeks_in_use = u.groupby("tool_id")["week"].nunique()
+
+    # ---- weekly series and trailing 4-week distinct users, per tool and per tool x school
+    weekly_rows, school_peak_rows = [], []
+    n_weeks = last_week + 1 if len(u) else 0
+    for tool_id, grp in u.groupby("tool_id", sort=False):
+        stud_codes, stud_index = pd.factorize(grp["student_id"])
+        active = np.zeros((len(stud_index), n_weeks), dtype=bool)
+        active[stud_codes, grp["week"].to_numpy()] = True
+        csum = np.cumsum(active, axis=1, dtype=np.int32)
+        lagged = np.zeros_like(csum)
+        lagged[:, rules.WEEKS_IN_30_DAYS:] = csum[:, :-rules.WEEKS_IN_30_DAYS]
+        rolling = (csum - lagged) > 0                    # active in this week or the 3 before
+        minutes = np.bincount(grp["week"].to_numpy(), weights=grp["minutes"].to_numpy(), minlength=n_weeks)
+        weekly_rows.append(pd.DataFrame({
+            "tool_id": tool_id, "week": np.arange(n_weeks), "active_users": active.sum(axis=0),
+            "active_4wk": rolling.sum(axis=0), "minutes": minutes}))
+        school_codes, school_index = pd.factorize(pd.Series(stud_index).map(school_of))
+        valid = school_codes >= 0
+        onehot = sparse.csr_matrix((np.ones(valid.sum()), (school_codes[valid], np.flatnonzero(valid))),
+                                   shape=(len(school_index), len(stud_index)))
+        by_school = np.asarray(onehot @ rolling.astype(np.float64))
+        school_peak_rows.append(pd.DataFrame({
+            "tool_id": tool_id, "school_id": list(school_index), "peak_active_30d": by_school.max(axis=1)}))
+    weekly = (pd.concat(weekly_rows, ignore_index=True) if weekly_rows
+              else pd.DataFrame({"tool_id": pd.Series(dtype="object"), "week": pd.Series(dtype="int64"),
+                                 "active_users": pd.Series(dtype="int64"), "active_4wk": pd.Series(dtype="int64"),
+                                 "minutes": pd.Series(dtype="float64")}))
+    weekly["week_start"] = week0 + pd.to_timedelta(weekly["week"] * 7, unit="D")
+    weekly = weekly.merge(windows[["tool_id", "window_start"]], on="tool_id")
+    weekly = weekly[weekly["week_start"] + pd.Timedelta(days=6) >= weekly["window_start"]]
+    weekly = weekly.drop(columns=["week", "window_start"]).reset_index(drop=True)
+    school_peak = (pd.concat(school_peak_rows, ignore_index=True) if school_peak_rows
+                   else pd.DataFrame({"tool_id": pd.Series(dtype="object"), "school_id": pd.Series(dtype="object"),
+                                      "peak_active_30d": pd.Series(dtype="float64")}))
+
+    return per_student, weekly, school_peak, weeks_in_use, last_week, first_30d_week
+
+
+def _usage_parts_summary(summary: UsageSummary, windows: pd.DataFrame, tools: pd.DataFrame, school_of: pd.Series,
+                         as_of: pd.Timestamp) -> tuple:
+    """The same parts as `_usage_parts_raw`, from the database summaries (already cut to each tool's
+    contract window): week indexes count from the first week any tool was used in its window."""
+    st = summary.student_tool
+    st = st[st["tool_id"].isin(set(tools["tool_id"])) & (st["first_week"] <= as_of)]
+    week0 = st["first_week"].min() if len(st) else as_of
+    last_week = int((as_of - pd.Timedelta(days=6) - week0).days // 7)
+    first_30d_week = int(math.ceil((as_of - pd.Timedelta(days=29) - week0).days / 7))
+    per_student = pd.DataFrame({
+        "tool_id": st["tool_id"].astype("str").to_numpy(), "student_id": st["student_id"].astype("str").to_numpy(),
+        "weeks_used": st["weeks_used"].astype("int64").to_numpy(), "minutes": st["minutes"].astype("float64").to_numpy(),
+        "last_week": ((st["last_week"] - week0).dt.days // 7).astype("int64").to_numpy()})
+    per_student["avg_weekly_minutes"] = per_student["minutes"] / per_student["weeks_used"]
+    per_student["school_id"] = per_student["student_id"].map(school_of)
+    used_tools = pd.unique(per_student["tool_id"])
+    n_weeks = last_week + 1 if len(per_student) else 0
+    first_week = (windows.set_index("tool_id")["window_start"] - pd.Timedelta(days=6))
+    grid = pd.DataFrame({"tool_id": np.repeat(used_tools, n_weeks), "week": np.tile(np.arange(n_weeks), len(used_tools))})
+    grid["week_start"] = week0 + pd.to_timedelta(grid["week"] * 7, unit="D")
+    grid = grid[grid["week_start"] >= grid["tool_id"].map(first_week)]
+    sw = summary.school_weeks
+    sw = sw[sw["tool_id"].isin(set(used_tools))]
+    sw = sw[(sw["week_start"] >= sw["tool_id"].map(first_week)) & (sw["week_start"] >= week0)
+            & (sw["week_start"] <= week0 + pd.Timedelta(days=7 * max(last_week, -1)))]
+    sums = sw.groupby(["tool_id", "week_start"])[["active_users", "active_4wk", "minutes"]].sum()
+    weekly = grid.merge(sums.reset_index(), on=["tool_id", "week_start"], how="left")
+    for col in ("active_users", "active_4wk"):
+        weekly[col] = weekly[col].fillna(0).astype("int64")
+    weekly["minutes"] = weekly["minutes"].fillna(0.0).astype("float64")
+    weekly = weekly[["tool_id", "active_users", "active_4wk", "minutes", "week_start"]].reset_index(drop=True)
+    weekly["tool_id"] = weekly["tool_id"].astype("object")
+    in_school = sw[sw["school_id"] != ""]
+    peak = in_school.groupby(["tool_id", "school_id"]).agg(users=("active_users", "sum"),
+                                                         peak_active_30d=("active_4wk", "max")).reset_index()
+    school_peak = peak[peak["users"] > 0][["tool_id", "school_id", "peak_active_30d"]].reset_index(drop=True)
+    school_peak["peak_active_30d"] = school_peak["peak_active_30d"].astype("float64")
+    school_peak[["tool_id", "school_id"]] = school_peak[["tool_id", "school_id"]].astype("str")
+    weeks_in_use = sw[sw["active_users"] > 0].groupby("tool_id")["week_start"].nunique()
+    return per_student, weekly, school_peak, weeks_in_use, last_week, first_30d_week
 
 
 def _school_frame(district: District, lic_now: pd.DataFrame, per_student: pd.DataFrame,
@@ -582,10 +652,12 @@ def _tool_schools(metrics: UsageMetrics) -> pd.Series:
 
 
 def analyze_district(district: District, params: RoiParams | None = None,
-                     outcome_choice: dict[str, str] | None = None) -> tuple[UsageMetrics, pd.DataFrame, pd.DataFrame]:
-    """The heavy part, on the whole district: (usage metrics, all effect rows, per-tool frame before scoring)."""
+                     outcome_choice: dict[str, str] | None = None,
+                     summary: UsageSummary | None = None) -> tuple[UsageMetrics, pd.DataFrame, pd.DataFrame]:
+    """The heavy part, on the whole district: (usage metrics, all effect rows, per-tool frame before scoring);
+    usage from `summary` when given (the database's summaries), else from `district.usage`."""
     params = params or RoiParams()
-    metrics = compute_usage_metrics(district, params)
+    metrics = compute_usage_metrics(district, params, summary)
     effects = (compute_effects(district, metrics, outcome_choice) if len(metrics.tools)
                else pd.DataFrame(columns=effects_mod.EFFECT_COLUMNS))
     combined = combine(metrics, effects)

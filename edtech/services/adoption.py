@@ -12,6 +12,7 @@ from edtech.adoption import engine as adoption
 from edtech.adoption import equity, viz
 from edtech.core.access import SYSTEM, Action, Principal
 from edtech.core.district import District
+from edtech.roi.engine import UsageSummary
 from edtech.services import workspace
 
 # the columns the CLI prints, in order
@@ -56,11 +57,17 @@ READS = tuple(f"table:{t}" for t in ("schools", "students", "tools", "licenses",
                                      "usage_aggregate"))
 
 
-def build_report(district: District, pd_weeks: int = 6, top_n: int = 10) -> AdoptionReport:
-    """Compute every adoption table for the whole district (a scope selects from it: `scope_report`)."""
-    per = adoption.student_tool_usage(district)
+def build_report(district: District, pd_weeks: int = 6, top_n: int = 10,
+                 summary: UsageSummary | None = None) -> AdoptionReport:
+    """Compute every adoption table for the whole district (a scope selects from it: `scope_report`);
+    usage from the database's summaries when given (`Workspace.summary`), else the raw weekly rows."""
+    if summary is not None:
+        per = adoption.student_tool_usage(district, summary.student_tool, summary.school_weeks)
+        weekly = adoption.weekly_trend_from_summary(summary.school_weeks)
+    else:
+        per = adoption.student_tool_usage(district)
+        weekly = adoption.weekly_trend(district.usage, district.students)
     schools = adoption.school_tool_adoption(district, per)
-    weekly = adoption.weekly_trend(district.usage, district.students)
     seats = schools[["school_id", "tool_id", "licensed_students"]]
     access = equity.student_access(district.students, district.tools, seats, per)
     agg = district.usage_aggregate
@@ -105,7 +112,7 @@ def scope_report(full: AdoptionReport, scope: frozenset[str] | None, district: D
 
 def adoption_report(ws: workspace.Workspace) -> AdoptionReport:
     """The adoption report of the workspace's scope (the district report is computed once)."""
-    full = ws.shared("adoption", READS, lambda: build_report(ws.whole))
+    full = ws.shared("adoption", READS, lambda: build_report(ws.whole, summary=ws.summary))
     return scope_report(full, ws.scope, ws.district)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from edtech.adoption.overview import spend_by_category, weekly_active_users
+from edtech.adoption.overview import spend_by_category, weekly_active_from_counts, weekly_active_users
 from edtech.core import format as fmt
 from edtech.roi import figures
 from edtech.services import workspace
@@ -39,5 +39,14 @@ def overview(ws: workspace.Workspace) -> Overview:
         notes.append(f"{k['underused_tools']} tool(s) are used by fewer than half of their seats: "
                      f"{fmt.money(k['underused_spend'])} of annual spend.")
     return Overview(figures=k, tools=tools, spend_by_category=spend_by_category(tools),
-                    weekly_active=weekly_active_users(ws.district.usage), as_of=ws.as_of,
+                    weekly_active=weekly_active(ws), as_of=ws.as_of,
                     schools=len(ws.district.schools), notes=notes)
+
+
+def weekly_active(ws: workspace.Workspace) -> pd.DataFrame:
+    """Distinct active students per week: the district's from the database summary (no raw weeks read);
+    a coordinator's from their students' rows."""
+    if ws.scope is None:
+        weeks = ws.usage_weeks
+        return weekly_active_from_counts(weeks.set_index("week_start")["active_students"])
+    return weekly_active_users(ws.district.usage)

@@ -32,7 +32,7 @@ from edtech.core.district import District
 from edtech.core.scope import Scope, check_scope, restrict_district
 from edtech.feedback import satisfaction
 from edtech.roi import engine as roi
-from edtech.store import data
+from edtech.store import data, summaries
 
 # what each shared part reads (cache keys are built from these; 'table:*' = every table)
 DISTRICT_READS = ("table:*",)
@@ -43,7 +43,37 @@ ROI_TABLES = ("table:schools", "table:students", "table:tools", "table:licenses"
 ROI_READS = (*ROI_TABLES, f"setting:{OUTCOME_SETTING_KEY}")
 # the board also reads the survey: satisfaction is an optional part of the score (weight 0 by default)
 BOARD_READS = (*ROI_READS, f"setting:{WEIGHTS_SETTING_KEY}", "table:feedback")
+# the usage summaries depend on the rows, the contract windows and each student's school
+SUMMARY_READS = ("table:usage", "table:licenses", "table:tools", "table:students")
 T = TypeVar("T")
+
+
+class UsageOnDemand(District):
+    """The district without its raw weekly usage: the rows are read from the database the first time
+    something asks for `usage` (the at-risk features, a coordinator's slice). Pages that read the
+    summaries never do, so their memory does not grow with the weekly rows (issue 15)."""
+
+    def __init__(self, engine: Engine, **frames: Any) -> None:
+        self._engine = engine
+        self._usage_rows: pd.DataFrame | None = None
+        super().__init__(**{**frames, "usage": None})
+
+    @property  # type: ignore[override]
+    def usage(self) -> pd.DataFrame:
+        if self._usage_rows is None:
+            self._usage_rows = data.read_table(self._engine, "usage")
+        return self._usage_rows
+
+    @usage.setter
+    def usage(self, value: pd.DataFrame | None) -> None:
+        self._usage_rows = value
+
+
+def load_district_on_demand(engine: Engine) -> District:
+    """Every table but the raw usage (read on first use), the as-of date from the summaries' weeks."""
+    district = data.load_district(engine, usage=False)
+    frames = {f: getattr(district, f) for f in district.table_names() if f != "usage"}
+    return UsageOnDemand(engine, **frames, fixed_as_of=district.fixed_as_of)
 
 
 @dataclass
@@ -135,7 +165,20 @@ class Workspace:
     @cached_property
     def whole(self) -> District:
         """Every school's data (district comparisons and allocations need it even for one school)."""
-        return self.provider.part(self.engine, "whole", DISTRICT_READS, lambda: data.load_district(self.engine))
+        return self.provider.part(self.engine, "whole", DISTRICT_READS, lambda: load_district_on_demand(self.engine))
+
+    @cached_property
+    def summary(self) -> roi.UsageSummary:
+        """The database's usage summaries, brought up to date for the current contract windows first."""
+        def read() -> roi.UsageSummary:
+            summaries.ensure_fresh(self.engine, self.as_of)
+            return roi.UsageSummary(summaries.read_student_tool(self.engine), summaries.read_school_weeks(self.engine))
+        return self.provider.part(self.engine, "usage_summary", SUMMARY_READS, read)
+
+    @cached_property
+    def usage_weeks(self) -> pd.DataFrame:
+        """Per week: usage rows and distinct active students across tools (district-wide)."""
+        return self.provider.part(self.engine, "usage_weeks", ("table:usage",), lambda: summaries.read_weeks(self.engine))
 
     @cached_property
     def district(self) -> District:
@@ -157,7 +200,8 @@ class Workspace:
 
     # -- ROI
     def compute_roi_analysis(self) -> RoiAnalysis:
-        metrics, effect_rows, combined = roi.analyze_district(self.whole, outcome_choice=self.outcome_choice)
+        metrics, effect_rows, combined = roi.analyze_district(self.whole, outcome_choice=self.outcome_choice,
+                                                              summary=self.summary)
         return RoiAnalysis(metrics, effect_rows, combined)
 
     @cached_property
@@ -169,7 +213,7 @@ class Workspace:
         """Any other district-wide part (adoption tables, report inputs…): computed once per data version."""
         return self.provider.part(self.engine, name, reads, compute)
 
-    # -- the summaries the scale work keeps in the database (today: slices of the ROI analysis)
+    # -- the summaries kept in the database, shaped for the pages (computed from edtech.store.summaries)
     def student_tool_year(self) -> pd.DataFrame:
         """Per student x tool in its contract year: weeks used, minutes, dosage met (the scope's students)."""
         rows = self.roi.metrics.students

@@ -49,7 +49,7 @@ from edtech.ingest.formats import (
 from edtech.ingest.parsing import FileReading
 from edtech.ingest.plausibility import DateCheck
 from edtech.ingest.validate import Issue, IssueLog, check_headers, validate_chunk
-from edtech.store import repository, usage_days
+from edtech.store import repository, summaries, usage_days
 from edtech.store.models import BLANK_KEY_COLUMNS, TABLE_MODELS, Decision, ImportLog, ModelVersion, Scenario, Setting
 
 Progress = Callable[[float, str], None]
@@ -85,6 +85,14 @@ def init_db(engine: Engine) -> None:
     """Create missing tables and indexes, and add columns later versions declared (idempotent)."""
     SQLModel.metadata.create_all(engine)
     _add_missing_columns(engine)
+    summaries.create_tables(engine)
+    with engine.connect() as conn:
+        stale = summaries.needs_rebuild(conn)
+    if stale:  # a database from before the summaries (issue 15): compute them once
+        with engine.begin() as conn:
+            summaries.rebuild_summaries(conn, rules.data_as_of(
+                pd.Series(conn.execute(text("SELECT DISTINCT week_start FROM usage")).scalars().all(), dtype="object"),
+                last_usage_import=_last_usage_import(conn)))
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -456,9 +464,8 @@ def _last_usage_import(conn: Connection) -> pd.Timestamp | None:
 
 def _data_as_of(conn: Connection, usage_weeks: pd.Series | None = None) -> pd.Timestamp:
     """The database's as-of date, decided by rules.data_as_of (the one rule) over the usage weeks."""
-    if usage_weeks is None:
-        usage_weeks = pd.Series(conn.execute(text("SELECT DISTINCT week_start FROM usage")).scalars().all(),
-                                dtype="object")
+    if usage_weeks is None:  # the summary's weeks: no scan of the usage table
+        usage_weeks = summaries.usage_weeks(conn)
     return rules.data_as_of(usage_weeks, last_usage_import=_last_usage_import(conn))
 
 
@@ -535,6 +542,7 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
         if kind == "usage_aggregate":
             refs = {}
         before = _count(conn, kind)
+        touched = summaries.Touched(students_changed=kind == "students", windows_changed=kind in ("licenses", "tools"))
         mapping: dict[str, str] | None = None
         # usage: rows become one value per student × tool × day, written once the whole file is read
         days = usage_days.UsageDays(refs["students"], refs["tools"], total_bytes=total_bytes) if kind == "usage" else None
@@ -567,6 +575,7 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
             if days is not None:
                 date_header = next(h for h, name in mapping.items() if name == "date")
                 days.add(typed, chunk[date_header], "sessions" in present)
+                touched.add_usage(typed)
             else:
                 if kind == "indicators" and ("as_of" not in present or typed["as_of"].isna().any()):
                     default_as_of = _data_as_of(conn)
@@ -603,6 +612,10 @@ def import_chunks(engine: Engine, kind: str, chunks: Iterable[pd.DataFrame], *, 
         if report.issues:
             tx.discard()
         if not report.issues:
+            if not touched.empty and (report.rows_stored or kind == "usage"):
+                # the summaries follow in the same transaction, for the keys this file touched only
+                cutoff = pd.Timestamp.today().normalize() if kind == "usage" else _last_usage_import(conn)
+                summaries.apply(conn, touched, cutoff)
             after = _count(conn, kind)  # in the locked transaction: this import's rows only
             report.inserted = after - before
             report.updated = max(0, report.rows_stored - report.inserted)
@@ -998,12 +1011,14 @@ def read_table(engine: Engine, kind: str, scope: frozenset[str] | None = None) -
     return conform_frame(kind, frame)
 
 
-def load_district(engine: Engine, scope: frozenset[str] | None = None) -> District:
-    """Every table as canonical frames, filtered to the scope's schools (None = all)."""
+def load_district(engine: Engine, scope: frozenset[str] | None = None, *, usage: bool = True) -> District:
+    """Every table as canonical frames, filtered to the scope's schools (None = all). `usage=False` leaves
+    the raw weekly usage out (an empty frame): readers of the summaries (edtech.store.summaries) need none."""
     init_db(engine)
-    frames = {name: read_table(engine, name, scope) for name in FRAME_COLUMNS}
+    frames = {name: read_table(engine, name, scope) if usage or name != "usage" else empty_frame(name)
+              for name in FRAME_COLUMNS}
     with engine.connect() as conn:  # the whole district's date, also for a scope's slice
-        as_of = _data_as_of(conn, frames["usage"]["week_start"] if scope is None else None)
+        as_of = _data_as_of(conn, frames["usage"]["week_start"] if scope is None and usage else None)
     return District(**frames, fixed_as_of=as_of)
 
 
