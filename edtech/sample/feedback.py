@@ -47,17 +47,23 @@ TRUE_MEANS: dict[str, dict[str, tuple[float, float]]] = {
     "T10": {"teacher": (3.0, 3.0), "student": (3.5, 3.4)},
 }
 
-COMMENTS = {
-    "low": ("Students get stuck and give up; I stopped assigning it after winter break.",
-            "Log-in fails on the older Chromebooks about once a week.",
-            "The content does not match our pacing guide.",
-            "My child says it is boring and the same every day."),
-    "mid": ("Fine for practice, but the reports take too long to read.",
-            "Useful some weeks; we need more training on the dashboards.",
-            "OK, though setting up classes by hand takes time."),
-    "high": ("My students ask for it; the reports show me who needs help.",
-             "Easy to start and the kids stay on task.",
-             "Worth keeping: it saves me planning time every week."),
+COMMENTS = {   # (mood, role) -> what such a respondent writes
+    ("low", "teacher"): ("Students get stuck and give up; I stopped assigning it after winter break.",
+                         "Log-in fails on the older Chromebooks about once a week.",
+                         "The content does not match our pacing guide."),
+    ("low", "student"): ("It is boring and the same every day.", "It keeps logging me out."),
+    ("low", "parent"): ("My child says it is boring and the same every day.",
+                        "We could not get it to work at home."),
+    ("mid", "teacher"): ("Fine for practice, but the reports take too long to read.",
+                         "Useful some weeks; we need more training on the dashboards.",
+                         "OK, though setting up classes by hand takes time."),
+    ("mid", "student"): ("It is OK but some levels are too easy.", "Fine, a bit slow on my laptop."),
+    ("mid", "parent"): ("Hard to tell how much it helps.", "My child uses it sometimes at home."),
+    ("high", "teacher"): ("My students ask for it; the reports show me who needs help.",
+                          "Easy to start and the kids stay on task.",
+                          "Worth keeping: it saves me planning time every week."),
+    ("high", "student"): ("I like the challenges and seeing my progress.", "Fun and it explains my mistakes."),
+    ("high", "parent"): ("My child practises without being asked.", "We can see what our child worked on."),
 }
 TOOL_COMMENTS = {
     ("T05", "teacher", "low"): "The passages are too hard for my struggling readers and they give up.",
@@ -128,7 +134,7 @@ def feedback_frame(district: District, seed: int) -> pd.DataFrame:
             continue
         mood = "low" if r["rating"] <= 2 else ("mid" if r["rating"] == 3 else "high")
         special = TOOL_COMMENTS.get((r["tool_id"], r["role"], mood))
-        pool = COMMENTS[mood]
+        pool = COMMENTS[(mood, r["role"])]
         comments.append(special or pool[int(rng.integers(0, len(pool)))])
     frame["comment"] = comments
     frame = frame.sort_values(["date", "role", "respondent_id", "tool_id"]).reset_index(drop=True)
