@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import streamlit as st
 
-from ui import cache, components, risk_cache, state
+from ui import cache, components, interventions_cache, risk_cache, state
 from ui.risk_cache import charts, neutralize_frame, risk, worklists
 
 st.title("At-risk students")
@@ -31,6 +33,8 @@ WORKLIST_COLUMNS = {
     "reason_1": st.column_config.TextColumn("Main reason"),
     "reason_2": st.column_config.TextColumn("Second reason"),
     "reason_3": st.column_config.TextColumn("Third reason"),
+    "intervention": st.column_config.TextColumn("Intervention",
+                                                help="Supports in progress or planned (— : none)"),
 }
 
 
@@ -63,7 +67,7 @@ def show_worklist() -> None:
         st.info("Your role sees aggregates only; the worklist is shown to roles allowed to see students.")
         return
     try:
-        found = risk_cache.worklist(scope)
+        found = interventions_cache.worklist(scope)
     except risk_cache.ModelArtifactRefused as exc:
         st.error(f"The published model version is not usable: {components.escape(exc)}. Publish another "
                  "version on the **Model quality** tab.")
@@ -91,14 +95,20 @@ def show_worklist() -> None:
                "risk would drop if that value were typical for the district), not causes.")
     students = found.students
     counts = students["band"].value_counts()
-    tiles = st.columns(len(worklists.BAND_NAMES) + 1)
+    not_served = int(students["flagged_not_served"].sum())
+    tiles = st.columns(len(worklists.BAND_NAMES) + 2)
     tiles[0].metric("Students scored", f"{found.scored:,}")
-    for tile, band in zip(tiles[1:], worklists.BAND_NAMES, strict=True):
+    for tile, band in zip(tiles[1:-1], worklists.BAND_NAMES, strict=True):
         tile.metric(band, f"{int(counts.get(band, 0)):,}")
+    tiles[-1].metric("Flagged, not served", f"{not_served:,}",
+                     help="High band with no intervention in progress or planned")
     if students.empty:
         st.info("No student of your schools is in a band.")
         return
 
+    only_unserved = st.toggle(f"Flagged, not served only ({not_served:,})", key="risk_filter_unserved",
+                              help="Students in the High band with no intervention in progress or planned: who "
+                                   "still needs a support.")
     f1, f2, f3, f4 = st.columns(4)
     schools = sorted(students["school_name"].dropna().astype(str).unique())
     grades = sorted(students["grade_level"].dropna().astype(str).unique(), key=worklists.grade_key)
@@ -119,9 +129,11 @@ def show_worklist() -> None:
         shown = shown[shown["reason_topics"].map(lambda ts: bool(wanted & set(ts)))]
     if chosen_bands:
         shown = shown[shown["band"].isin(chosen_bands)]
+    if only_unserved:
+        shown = shown[shown["flagged_not_served"]]
     has_names = bool((students["name"] != students["student_id"]).any())
     columns = [*(["name"] if has_names else []), "student_id", "school_name", "grade_level", "band", "risk",
-               *worklists.REASON_COLUMNS]
+               "intervention", *worklists.REASON_COLUMNS]
     st.caption(f"{len(shown):,} of {len(students):,} students in a band" + (" (filtered)" if len(shown) < len(students)
                                                                               else "") + ", most urgent first.")
     components.table(shown[columns], hide_index=True, width="stretch", key="risk_list",
@@ -132,9 +144,66 @@ def show_worklist() -> None:
                            file_name="at_risk_students.csv", mime="text/csv", key="risk_download",
                            icon=":material/download:", on_click=cache.record_student_export,
                            args=("at-risk list", scope, f"{len(shown)} students, model version {version['id']}"))
+    if state.can(state.Action.ASSIGN_INTERVENTION):
+        assign_form(shown, has_names)
     with st.expander(f"Model card of version #{version['id']}", icon=":material/description:"):
         # markdown with column names, groups and the outcome in it: no link, image or HTML can form
         st.markdown(components.defang_markdown(found.card) if found.card else "No model card was stored.")
+
+
+NEW_NAME = "Another intervention…"
+
+
+def _student_label(row: pd.Series, has_names: bool) -> str:
+    who = f"{row['name']} ({row['student_id']})" if has_names else str(row["student_id"])
+    return f"{who} · {row['school_name']} · grade {row['grade_level']} · {row['band']}"
+
+
+def assign_form(shown: pd.DataFrame, has_names: bool) -> None:
+    """Assign a support to a student of the list as shown (the service checks the role and the school)."""
+    done = st.session_state.pop("risk_assign_done", None)
+    if done:
+        st.success(done, icon=":material/check_circle:")
+    with st.expander("Assign an intervention", icon=":material/support:", expanded=bool(done)):
+        if shown.empty:
+            st.caption("No student in the list as filtered.")
+            return
+        labels = {str(r["student_id"]): _student_label(r, has_names) for _, r in shown.iterrows()}
+        names = interventions_cache.intervention_names()
+        with st.form("risk_assign_form", clear_on_submit=False, border=False):
+            student = st.selectbox("Student", list(labels), format_func=labels.get, key="risk_assign_student",
+                                   help="The students of the list as filtered above, most urgent first.")
+            c1, c2 = st.columns(2)
+            picked = c1.selectbox("Intervention", [*names, NEW_NAME], key="risk_assign_pick",
+                                  help="The interventions already in use, or another one named below.")
+            new_name = c2.text_input("Other intervention name", key="risk_assign_new", max_chars=interventions_cache.MAX_NAME,
+                                     placeholder="e.g. Small-group reading", help="Used when you pick "
+                                     f"“{NEW_NAME}” (or when no intervention is in use yet).")
+            c3, c4, c5 = st.columns(3)
+            tier = c3.selectbox("Tier", list(interventions_cache.TIERS), index=1, key="risk_assign_tier",
+                                format_func=lambda t: f"Tier {t}", help="MTSS tier: 1 universal, 2 targeted, "
+                                "3 intensive.")
+            start = c4.date_input("Start date", value=dt.date.today(), key="risk_assign_start", format="YYYY-MM-DD")
+            minutes = c5.number_input("Minutes a week", min_value=0, max_value=7 * 24 * 60, value=60, step=15,
+                                      key="risk_assign_minutes")
+            c6, c7 = st.columns([1, 2])
+            staff = c6.text_input("Staff", key="risk_assign_staff", max_chars=64,
+                                  placeholder="Staff ID or name")
+            goal = c7.text_input("Goal", key="risk_assign_goal", max_chars=interventions_cache.MAX_GOAL,
+                                 placeholder="e.g. 90 words correct per minute by May")
+            submitted = st.form_submit_button("Assign", type="primary", icon=":material/add_task:", key="risk_assign_submit")
+        if not submitted:
+            return
+        name = new_name.strip() if picked == NEW_NAME or not names else picked
+        stored, refused = interventions_cache.assign(student, name, tier, start, minutes, staff, goal)
+        if refused:
+            st.error(components.escape(refused))
+            return
+        verb = "Updated" if stored["updated"] else "Assigned"
+        st.session_state["risk_assign_done"] = (
+            f"{verb}: {components.escape(stored['intervention'])} (tier {stored['tier']}) for student "
+            f"{components.escape(student)} from {stored['start_date']:%Y-%m-%d}.")
+        st.rerun()
 
 
 def show_quality() -> None:
