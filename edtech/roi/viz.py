@@ -88,6 +88,9 @@ def quadrant(board: pd.DataFrame) -> go.Figure:
                       annotation_text=f"median ${median:,.0f}", annotation_position="top")
         # the label column: the plot is tall enough for every label at the gap, with room to spare
         plot_px = max(300, QUADRANT_LABEL_GAP * (len(t) + 2))
+        # equal effects (every unmeasured tool sits at 0): the cheaper bubble takes the higher label, so
+        # their label lines never cross
+        t = t.sort_values(["effect_plot", "cost_per_active_user"], ascending=[True, False], kind="stable")
         y = t["effect_plot"].to_numpy(dtype=float)
         pad = max(0.1, 0.1 * float(y.max() - y.min()))
         y_low, y_high = min(float(y.min()), 0.0) - pad, max(float(y.max()), 0.0) + pad
