@@ -60,6 +60,7 @@ CSV_TABLES: dict[str, str] = {
     "indicators.csv": "indicators", "devices.csv": "devices", "pd_sessions.csv": "pd_sessions",
     "funding.csv": "funding", "feedback.csv": "feedback",
     "interventions.csv": "interventions", "risk_flags.csv": "risk_flags", "progress_monitoring.csv": "progress_monitoring",
+    "initiatives.csv": "initiatives", "kpis.csv": "kpis",
 }
 
 # (school_id, name, level, relative size within level, frl_pct)
@@ -471,6 +472,8 @@ def generate_district(n_students: int = 6000, seed: int = 2025) -> SampleDistric
         conform_frame(name, getattr(supports, name)) for name in ("interventions", "risk_flags", "progress_monitoring"))
     from edtech.sample import feedback as sample_feedback  # (v2) survey responses, their own random stream
     district.feedback = sample_feedback.feedback_frame(district, seed)
+    from edtech.sample import roadmap as sample_roadmap  # (v2, issue 17) the three-year roadmap (no randomness)
+    district.initiatives, district.kpis = sample_roadmap.roadmap_frames(district)
     truths = _truths(district, seed, n_students, points_by_tool, utilization, risk_truth, risk_oracle,
                      pairs=pairs, rows=rows, school=school, grade=grade, spring=spring, school_ids=school_ids,
                      status_by_tool=status_by_tool)
