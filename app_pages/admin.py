@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import streamlit as st
 
 from ui import admin, cache, components, state
@@ -21,6 +22,25 @@ def _schools_label(school_id: str) -> str:
     return f"{SCHOOL_NAMES.get(school_id, school_id)} ({school_id})"
 
 
+def _school_names(ids: object) -> str:
+    """A coordinator's schools by name ("Oak Hill Elementary, Harbor View Middle"); none is an em dash."""
+    picked = [s.strip() for s in str(ids or "").split(",") if s.strip()]
+    return ", ".join(SCHOOL_NAMES.get(s, s) for s in picked) or components.EM_DASH
+
+
+def _scope_words(scope: object) -> str:
+    """An audit event's scope in words: the whole district or the schools' names."""
+    if scope is None or scope == "" or (not isinstance(scope, str) and pd.isna(scope)):
+        return components.EM_DASH
+    return "Whole district" if scope == "district" else _school_names(scope)
+
+
+def _text_or_dash(value: object) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip():
+        return components.EM_DASH
+    return str(value)
+
+
 def _run(action, success: str) -> None:
     try:
         action()
@@ -36,10 +56,13 @@ with people_tab:
         getattr(st, notice[0])(components.escape(notice[1]))
     people = admin.users()
     shown = people.assign(role=people["role"].map(lambda r: admin.ROLE_LABELS[admin.Role(r)]),
+                          schools=people["schools"].map(_school_names),
+                          sign_in=people["sign_in"].map(lambda v: components.humanize(v) if _text_or_dash(v) != "—"
+                                                        else components.EM_DASH),
                           locked_until=people["locked_until"].map(
                               lambda t: t.strftime("%Y-%m-%d %H:%M UTC") if t is not None and not isinstance(t, float)
                               else components.EM_DASH),
-                          demo=people["demo"].map({True: "demo", False: ""}))
+                          demo=people["demo"].map(components.yes_no))
     components.table(shown, hide_index=True, key="admin_people", column_config={
         "email": "Email", "name": "Name", "role": "Role", "schools": "Schools (coordinators)",
         "sign_in": "Signs in with", "demo": "Demo account", "locked_until": "Locked until"})
@@ -98,7 +121,15 @@ with audit_tab:
         st.info("No audit events match.", icon=":material/info:")
     else:
         trail = trail.assign(at=trail["at"].map(lambda t: t.strftime("%Y-%m-%d %H:%M:%S")))
-        components.table(trail.drop(columns=["session"]).fillna(components.EM_DASH), hide_index=True,
+        shown_trail = trail.drop(columns=["session"]).assign(  # codes in words; the CSV keeps the stored values
+            role=trail["role"].map(lambda r: components.label_for(r, "role") if _text_or_dash(r) != "—"
+                                   else components.EM_DASH),
+            page=trail["page"].map(lambda p: components.label_for(p, "page") if _text_or_dash(p) != "—"
+                                   else components.EM_DASH),
+            scope=trail["scope"].map(_scope_words),
+            actor=trail["actor"].map(_text_or_dash), action=trail["action"].map(_text_or_dash),
+            detail=trail["detail"].map(_text_or_dash))
+        components.table(shown_trail, hide_index=True,
                          key="admin_audit", column_config={
                              "at": "When (UTC)", "actor": "Who", "role": "Role", "action": "Action", "page": "Page",
                              "scope": "Scope", "detail": "Detail"})

@@ -1,5 +1,12 @@
 """Small shared pieces of UI: the empty-database welcome, number formatting, and the one way pages
-show data values: `escape` for markdown, `table` for grids, `chart` for plotly figures."""
+show data values: `escape` for markdown, `table` for grids, `chart` for plotly figures.
+
+Grids (issue 14): give every shown column a human label and a unit through `column_config`, using the
+column kinds below (`money_column`, `percent_column`, `count_column`, `minutes_column`, `decimal_column`,
+`text_column`), so a unit reads the same on every page ($1,234; 12%; 1,234; 256 min); map stored codes to
+words with `label_for(code, kind)` (edtech.core.format.VOCABULARY); pass `missing="why"` (or a dict per
+column) to `table` so an empty cell shows an em dash and the header's hover says why, instead of the grid's
+"None". tests/presentation_checks.py checks every page for this."""
 
 from __future__ import annotations
 
@@ -12,7 +19,20 @@ import streamlit as st
 from edtech.adoption.engine import ACTIVE_USER_RULE, FRL_BAND_RULE, SEAT_ALLOCATION_RULE  # noqa: F401
 from edtech.adoption.equity import LOW_COVERAGE, OLD_DEVICE_SHARE, REFRESH_YEARS, suppressed_equity  # noqa: F401
 from edtech.core.charts import escape_figure
-from edtech.core.format import EM_DASH, count, money, pct, signed_money  # noqa: F401 - re-exported for pages
+from edtech.core.format import (  # noqa: F401 - re-exported for pages
+    EM_DASH,
+    count,
+    humanize,
+    label_for,
+    labels_for,
+    minutes,
+    money,
+    number,
+    pct,
+    points,
+    signed_money,
+    yes_no,
+)
 from edtech.core.privacy import suppress_small  # noqa: F401
 from edtech.core.rules import DEFINITIONS, RENEWAL_WINDOW_DAYS, suppression_threshold  # noqa: F401
 from edtech.core.safe_text import (  # noqa: F401 - the one rule for data values, for pages
@@ -36,7 +56,8 @@ def escape(value: object) -> str:
 
 
 def displayable(frame: pd.DataFrame | Mapping[str, Any], column_config: Mapping[str, Any] | None = None,
-                column_order: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+                column_order: Sequence[str] | None = None,
+                missing: str | Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The frame a grid receives and its column config: only the shown columns (hidden ones are
     dropped, not hidden: the browser could show and export them), formula-like text neutralized
     (the grid's own "Download as CSV" exports cells raw), and mixed columns (numbers and '<10'
@@ -44,21 +65,125 @@ def displayable(frame: pd.DataFrame | Mapping[str, Any], column_config: Mapping[
     the column to numbers."""
     frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
     out, config = grid_frame(frame, column_config, column_order)
-    for i in range(out.shape[1]):
+    if missing is not None:
+        out, config = dash_missing(out, config, missing)
+    for i, name in enumerate(out.columns):
         values = out.iloc[:, i]
         if values.dtype == object:
             kinds = {type(v) for v in values.dropna()}
             if str in kinds and len(kinds) > 1:
-                out.isetitem(i, values.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v))
-                                           else (v if isinstance(v, str) else f"{v:,.0f}" if float(v).is_integer()
-                                                 else f"{v:,.2f}")))
+                # numbers drawn in the column's own format ($1,234, 12%), then the column is text
+                cfg = config.get(name)
+                cfg = {"label": cfg} if isinstance(cfg, str) else dict(cfg or {})
+                out.isetitem(i, values.map(lambda v, c=cfg: "" if _is_empty(v) else _format_like(v, c)))
+                if (cfg.get("type_config") or {}).get("type") not in (None, "text"):
+                    config[name] = st.column_config.TextColumn(cfg.get("label") or str(name), help=cfg.get("help"),
+                                                               width=cfg.get("width"), pinned=cfg.get("pinned"))
+    return out, config
+
+
+# ---------------------------------------------------------------- column kinds: one format per unit
+
+def money_column(label: str, help: str | None = None, **kw: Any) -> dict[str, Any]:
+    """Dollars, whole, with thousands separators: $1,234."""
+    return st.column_config.NumberColumn(label, help=help, format="dollar", step=1, **kw)
+
+
+def percent_column(label: str, help: str | None = None, decimals: int = 0, **kw: Any) -> dict[str, Any]:
+    """A share 0-1 shown as a percent with `decimals` decimals (0 by default): 12%."""
+    return st.column_config.NumberColumn(label, help=help, format="percent", step=10.0 ** -(decimals + 2), **kw)
+
+
+def count_column(label: str, help: str | None = None, **kw: Any) -> dict[str, Any]:
+    """A whole number with thousands separators: 1,234."""
+    return st.column_config.NumberColumn(label, help=help, format="localized", step=1, **kw)
+
+
+def minutes_column(label: str, help: str | None = None, **kw: Any) -> dict[str, Any]:
+    """Minutes as whole numbers (the unit belongs in the label: "Minutes per student")."""
+    return st.column_config.NumberColumn(label, help=help, format="localized", step=1, **kw)
+
+
+def decimal_column(label: str, help: str | None = None, decimals: int = 1, **kw: Any) -> dict[str, Any]:
+    """A measure with a fixed number of decimals: 0.8."""
+    return st.column_config.NumberColumn(label, help=help, format="localized", step=10.0 ** -decimals, **kw)
+
+
+def text_column(label: str, help: str | None = None, **kw: Any) -> dict[str, Any]:
+    return st.column_config.TextColumn(label, help=help, **kw)
+
+
+def _step_decimals(step: Any) -> int | None:
+    if step is None:
+        return None
+    text = f"{float(step):.10f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple, dict)):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _format_like(value: Any, config: Mapping[str, Any]) -> str:
+    """A value as its column's format would draw it (used when the column must become text)."""
+    if isinstance(value, str):
+        return value
+    if _is_empty(value):
+        return EM_DASH
+    if isinstance(value, bool):
+        return yes_no(value)
+    if not isinstance(value, (int, float)):
+        return str(value)
+    type_config = config.get("type_config") or {}
+    fmt, decimals = type_config.get("format"), _step_decimals(type_config.get("step"))
+    if fmt == "dollar":
+        return money(value, decimals or 0)
+    if fmt == "percent":
+        return pct(value, max((2 if decimals is None else decimals) - 2, 0))
+    if isinstance(fmt, str) and "%" in fmt:
+        try:
+            return fmt % value
+        except (TypeError, ValueError):
+            pass
+    if decimals is None:
+        decimals = 0 if float(value).is_integer() else 2
+    return number(value, decimals)
+
+
+def dash_missing(frame: pd.DataFrame, column_config: Mapping[str, Any] | None,
+                 missing: str | Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Columns with empty cells as text: each value drawn in its column's format and an em dash for the
+    empty ones, the reason (`missing`, or `missing[column]`) added to the header's help."""
+    out, config = frame.copy(), dict(column_config or {})
+    for i, name in enumerate(out.columns):
+        values = out.iloc[:, i]
+        if not values.map(_is_empty).any():
+            continue
+        cfg = config.get(name)
+        cfg = {"label": cfg} if isinstance(cfg, str) else dict(cfg or {})
+        out.isetitem(i, values.map(lambda v, c=cfg: _format_like(v, c)).astype(object))
+        reason = missing.get(name) if isinstance(missing, Mapping) else missing
+        note = f"{EM_DASH} = {reason}" if reason else None
+        help_text = " ".join(t for t in (cfg.get("help"), note) if t)
+        config[name] = st.column_config.TextColumn(cfg.get("label") or str(name), help=help_text or None,
+                                                   width=cfg.get("width"), pinned=cfg.get("pinned"))
     return out, config
 
 
 def table(frame: pd.DataFrame | Mapping[str, Any], *, column_config: Mapping[str, Any] | None = None,
-          column_order: Sequence[str] | None = None, where: Any = None, **kw: Any) -> None:
-    """Every grid of the app: st.dataframe of `displayable(frame)` (in `where`, a column or container)."""
-    shown, config = displayable(frame, column_config, column_order)
+          column_order: Sequence[str] | None = None, where: Any = None,
+          missing: str | Mapping[str, str] | None = None, **kw: Any) -> None:
+    """Every grid of the app: st.dataframe of `displayable(frame)` (in `where`, a column or container).
+    With `missing` (why a cell can be empty, or a dict of reasons per column), empty cells show an em dash
+    instead of the grid's "None", the reason on the header's hover (see `dash_missing`)."""
+    shown, config = displayable(frame, column_config, column_order, missing)
     if kw.get("hide_index"):  # a hidden index can be shown again in the browser: send 0..n-1 only
         shown = shown.reset_index(drop=True)
     (where or st).dataframe(shown, column_config=config or None, **kw)
