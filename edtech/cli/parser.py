@@ -22,7 +22,7 @@ COMMANDS = {
     "init": "edtech.cli.dataset", "demo": "edtech.cli.dataset", "import": "edtech.cli.dataset",
     "roi": "edtech.cli.roi", "adoption": "edtech.cli.adoption", "risk": "edtech.cli.risk",
     "scenario": "edtech.cli.budget", "report": "edtech.cli.report", "bench": "edtech.cli.bench",
-    "user": "edtech.cli.user", "serve": "edtech.cli.serve",
+    "user": "edtech.cli.user", "serve": "edtech.cli.serve", "roadmap": "edtech.cli.roadmap",
     "interventions": "edtech.cli.interventions",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
