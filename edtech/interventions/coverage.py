@@ -1,10 +1,12 @@
 """Which flagged students were served, and the funnel flagged -> served within 30 days -> on track -> met goal
 (methods.md v2 section 6; data contract v2 `risk_flags`, `interventions`).
 
-Which flags count: one scoring run, i.e. one (source, flag_date). By default the most recent flag date present
-(ties: the source with the most rows, then by name), so a district that imports an outside EWS and also publishes
-its own model evaluates the run that decided the latest round of supports; `select_flag_run(source=...)` picks
-the latest date of one source instead.
+Which flags count: one scoring run, i.e. one (source, flag_date). By default the most recent run the district acted
+on (a flagged student's intervention started within 30 days after it), else the most recent run (ties: the source
+with the most rows, then by name). A district that imports an outside EWS and also publishes its own model thus
+evaluates the run that decided the current supports, not a run scored yesterday that nobody has acted on yet (whose
+"coverage" would read as a failure); `select_flag_run(source=..., flag_date=...)` picks a run explicitly and
+`flag_runs` lists them for a picker.
 
 Served (data contract): an intervention active on the flag date (started on or before it, not ended before it)
 or starting within `rules.SERVED_WITHIN_DAYS` (30) days after it. Counts are returned unsuppressed: suppressing
@@ -38,16 +40,42 @@ class FlagRun:
         return self.flags[self.flags["flagged"].fillna(False).astype(bool)]
 
 
-def select_flag_run(risk_flags: pd.DataFrame, source: str | None = None) -> FlagRun:
-    """The flags that count: the latest flag date of `source`, or (default) the most recent (source, flag_date)."""
+def flag_runs(risk_flags: pd.DataFrame, interventions: pd.DataFrame | None = None,
+              within_days: int = rules.SERVED_WITHIN_DAYS) -> pd.DataFrame:
+    """Every scoring run (source, flag_date), newest first: students scored, flagged, and flagged students with an
+    intervention starting within 30 days after the flag (`n_started`: did the district act on this run?)."""
+    rows = risk_flags.dropna(subset=["student_id", "flag_date", "source"])
+    runs = (rows.groupby(["source", "flag_date"], observed=True)
+            .agg(n=("student_id", "nunique"), n_flagged=("flagged", lambda f: int(f.fillna(False).astype(bool).sum())))
+            .reset_index())
+    runs["n_started"] = 0
+    if interventions is not None and not interventions.empty and not runs.empty:
+        flagged = rows[rows["flagged"].fillna(False).astype(bool)][["student_id", "source", "flag_date"]]
+        pairs = flagged.merge(interventions[["student_id", "start_date"]], on="student_id")
+        soon = (pairs["start_date"] > pairs["flag_date"]) & (
+            pairs["start_date"] <= pairs["flag_date"] + pd.Timedelta(days=within_days))
+        started = pairs[soon].groupby(["source", "flag_date"], observed=True)["student_id"].nunique()
+        runs["n_started"] = [int(started.get((s, d), 0)) for s, d in zip(runs["source"], runs["flag_date"], strict=True)]
+    return runs.sort_values(["flag_date", "n", "source"], ascending=[False, False, True]).reset_index(drop=True)
+
+
+def select_flag_run(risk_flags: pd.DataFrame, source: str | None = None, interventions: pd.DataFrame | None = None,
+                    flag_date: pd.Timestamp | None = None) -> FlagRun:
+    """The flags that count. Default: the most recent run the district acted on (at least one flagged student's
+    intervention started within 30 days after it; `interventions` given), else the most recent run. A run no
+    support followed yet (a model just published) would otherwise hide the run that decided this year's supports.
+    `source` / `flag_date` pick a run instead (the latest date of `source`)."""
     rows = risk_flags.dropna(subset=["student_id", "flag_date", "source"])
     if source is not None:
         rows = rows[rows["source"] == source]
+    if flag_date is not None:
+        rows = rows[rows["flag_date"] == pd.Timestamp(flag_date)]
     if rows.empty:
         return FlagRun(source, None, rows.iloc[0:0])
-    runs = (rows.groupby(["source", "flag_date"], observed=True).size().rename("n").reset_index()
-            .sort_values(["flag_date", "n", "source"], ascending=[False, False, True]))
-    chosen_source, chosen_date = runs.iloc[0]["source"], pd.Timestamp(runs.iloc[0]["flag_date"])
+    runs = flag_runs(rows, interventions)
+    acted = runs[runs["n_started"] > 0]
+    chosen = (acted if len(acted) else runs).iloc[0]
+    chosen_source, chosen_date = chosen["source"], pd.Timestamp(chosen["flag_date"])
     run = rows[(rows["source"] == chosen_source) & (rows["flag_date"] == chosen_date)]
     # one row per student (a re-scored student keeps the highest risk of that run)
     run = run.sort_values("risk", ascending=False).drop_duplicates("student_id").sort_values("student_id")

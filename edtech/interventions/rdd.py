@@ -268,7 +268,8 @@ def bottom_quartile(scores: pd.DataFrame, students: pd.DataFrame) -> pd.Series:
     data = scores[["student_id", "post"]].merge(students[["student_id", "grade_level"]], on="student_id")
     data = data.dropna(subset=["post", "grade_level"])
     cut = data.groupby("grade_level")["post"].transform(lambda s: s.quantile(0.25))
-    return pd.Series((data["post"] <= cut).astype(int).to_numpy(), index=data["student_id"].to_numpy())
+    return pd.Series((data["post"] <= cut).astype(int).to_numpy(),
+                     index=pd.Index(data["student_id"].to_numpy(), name="student_id"))
 
 
 def targeting_baseline(flags: pd.DataFrame, failing: pd.Series, students: pd.DataFrame, outcome: str

@@ -8,8 +8,9 @@ coordinator sees their schools' flagged students). Student-level frames (`served
 principals who may view student records (Action.VIEW_STUDENTS); aggregate counts are unsuppressed: suppressing cells
 under `rules.suppression_threshold()` is the surface's job.
 
-Which flags count: one scoring run, the most recent (source, flag_date) present (`coverage.select_flag_run`), so
-the evaluation follows the latest round of flags whether they came from an outside EWS or a published model.
+Which flags count: one scoring run (`coverage.select_flag_run`): the most recent (source, flag_date) the district
+acted on (a flagged student's support started within 30 days after it), else the most recent run present; the
+`source` / `flag_date` keywords pick another (`coverage.flag_runs` lists them).
 The RDD's outcome: `outcome` when given, else the default outcome of the intervention that served the most flagged
 students; its post window's first test date bounds which supports count as received.
 """
@@ -78,9 +79,10 @@ def _post_date(assessments: pd.DataFrame, assessment: str, window: str | None) -
     return pd.Timestamp(dates.min()) if len(dates) else None
 
 
-def compute_district_part(whole: District, outcome: str | None = None) -> DistrictPart:
+def compute_district_part(whole: District, outcome: str | None = None, source: str | None = None,
+                          flag_date: pd.Timestamp | None = None) -> DistrictPart:
     """Efficacy, progress, RDD and targeting on the whole district."""
-    run = cov.select_flag_run(whole.risk_flags)
+    run = cov.select_flag_run(whole.risk_flags, source, whole.interventions, flag_date)
     served = cov.serving_rows(run.flags, whole.interventions)
     risk = run.flags.set_index("student_id")["risk"] if not run.flags.empty else None
     effects = efficacy.intervention_effects(whole.students, whole.assessments, whole.interventions, whole.tools,
@@ -109,9 +111,12 @@ def compute_district_part(whole: District, outcome: str | None = None) -> Distri
                         students_progress, summary, served, result, rdd_outcome, baseline)
 
 
-def evaluate_interventions(ws: workspace.Workspace, outcome: str | None = None) -> InterventionEvaluation:
-    """The evaluation for the workspace's principal and scope (district parts computed once per data version)."""
-    part = ws.shared(f"interventions:{outcome or ''}", READS, lambda: compute_district_part(ws.whole, outcome))
+def evaluate_interventions(ws: workspace.Workspace, outcome: str | None = None, *, source: str | None = None,
+                           flag_date: pd.Timestamp | None = None) -> InterventionEvaluation:
+    """The evaluation for the workspace's principal and scope (district parts computed once per data version).
+    `source` / `flag_date`: evaluate that flag run instead of the default (coverage.select_flag_run)."""
+    key = f"interventions:{outcome or ''}:{source or ''}:{'' if flag_date is None else pd.Timestamp(flag_date).date()}"
+    part = ws.shared(key, READS, lambda: compute_district_part(ws.whole, outcome, source, flag_date))
     in_scope = set(ws.district.students["student_id"])
     served = part.served[part.served["student_id"].isin(in_scope)]
     students_progress = part.progress_students[part.progress_students["student_id"].isin(in_scope)]
