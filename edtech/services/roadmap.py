@@ -134,21 +134,11 @@ def pd_hours_per_staff(ws: workspace.Workspace) -> float | None:
 
 
 def flagged_served_30d(ws: workspace.Workspace) -> float | None:
-    """Share of flagged students served within 30 days (methods §6): the interventions' coverage function.
-    None (no data) until that capability is installed."""
-    coverage = _coverage_function()
-    if coverage is None:
-        return None
-    return _number(coverage(ws))
+    """Share of the scope's flagged students served within 30 days (methods §6): the coverage the Interventions
+    page and `interventions evaluate --format json` show (`services.interventions.evaluate_interventions`)."""
+    from edtech.services import interventions as interventions_service  # its engines only when a KPI asks
 
-
-def _coverage_function() -> Callable[[workspace.Workspace], Any] | None:
-    """The interventions' coverage share of a Workspace, when the interventions capability provides it."""
-    try:
-        from edtech.services import interventions as interventions_service  # noqa: PLC0415 - optional capability
-    except ImportError:
-        return None
-    return getattr(interventions_service, "coverage_share", None)
+    return _number(interventions_service.evaluate_interventions(ws).coverage["share_served_30d"])
 
 
 FIGURES: dict[str, Callable[..., float | None]] = {
