@@ -12,12 +12,91 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
 from edtech.core.safe_text import escape_chart_text
 
-PALETTE = {"good": "#1a7f37", "warn": "#bf8700", "bad": "#cf222e", "neutral": "#57606a", "accent": "#1f6feb"}
+# One palette for every chart (Okabe & Ito, "Color Universal Design": distinguishable with the common
+# colour-vision deficiencies and in greyscale print when paired with a dash or marker symbol).
+QUALITATIVE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7",
+                                "#6E6E6E", "#F0E442")
+# what a colour means, from the same palette: good/bad never rely on red vs green alone (blue-green vs vermillion
+# differ in lightness too)
+PALETTE = {"good": "#009E73", "warn": "#E69F00", "bad": "#D55E00", "neutral": "#6E6E6E", "accent": "#0072B2",
+           "light": "#56B4E9", "muted": "#B8BEC6", "purple": "#CC79A7"}
+# one sequential scale for shares and intensities (cividis: perceptually even, colour-vision-deficiency safe)
+SEQUENTIAL = "Cividis"
+DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SYMBOLS: tuple[str, ...] = ("circle", "square", "diamond", "triangle-up", "x", "cross")
+MONEY_TICKFORMAT = ",.3~s"  # $0, $250k, $1.2M: short labels, never a misleading baseline
+TEMPLATE_NAME = "edtech"
+
+
+def _template() -> go.layout.Template:
+    import plotly.io as pio
+
+    base = go.layout.Template(pio.templates["plotly_white"])
+    base.layout.colorway = list(QUALITATIVE)
+    base.layout.colorscale = {"sequential": SEQUENTIAL, "sequentialminus": SEQUENTIAL}
+    base.layout.font = {"family": "DejaVu Sans, Arial, sans-serif", "size": 13}
+    return base
+
+
+def _register_template() -> None:
+    import plotly.io as pio
+
+    if TEMPLATE_NAME not in pio.templates:
+        pio.templates[TEMPLATE_NAME] = _template()
+
+
+_register_template()
+
+
+def series_style(i: int) -> dict[str, Any]:
+    """The i-th series' colour, dash and marker symbol: lines stay apart in colour and in greyscale print."""
+    return {"color": QUALITATIVE[i % len(QUALITATIVE)], "dash": DASHES[i % len(DASHES)],
+            "symbol": SYMBOLS[i % len(SYMBOLS)]}
+
+
+def money_axis(fig: go.Figure, axis: str = "y", title: str | None = None) -> go.Figure:
+    """A dollar axis that starts at zero (a bar or line read against a cut baseline exaggerates change)."""
+    spec: dict[str, Any] = {"rangemode": "tozero", "tickprefix": "$", "tickformat": MONEY_TICKFORMAT,
+                            "automargin": True}
+    if title is not None:
+        spec["title"] = {"text": title, "standoff": 14}
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(**spec)
+    return fig
+
+
+def legend_rows(fig: go.Figure, width_px: int = 1000) -> int:
+    """About how many lines a horizontal legend of `fig` takes at `width_px` (7 px a character + swatch)."""
+    names = [str(t.name or "") for t in fig.data if t.showlegend is not False and t.name]
+    if len(names) < 2 and not any(t.showlegend for t in fig.data):
+        return 0  # plotly draws no legend for a single series
+    rows, used = 1, 0.0
+    for name in names:
+        item = 7.2 * len(name) + 50
+        if used and used + item > width_px:
+            rows, used = rows + 1, 0.0
+        used += item
+    return rows
+
+
+def finish(fig: go.Figure, title: str, height: int = 380, legend: bool = True) -> go.Figure:
+    """The one look of every chart: the palette's template, the title top-left, a horizontal legend between
+    the title and the plot (never over tick labels), axis titles pushed clear of their tick labels."""
+    rows = legend_rows(fig) if legend else 0
+    top = 56 + 24 * rows
+    fig.update_layout(
+        template=TEMPLATE_NAME, height=height,
+        title={"text": title, "x": 0.01, "xanchor": "left", "y": 1.0, "yref": "container", "yanchor": "top",
+               "pad": {"t": 14}},
+        margin={"l": 10, "r": 20, "t": top, "b": 10},
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom", "title_text": ""},
+        **({} if rows else {"showlegend": False}))
+    fig.update_xaxes(automargin=True, title_standoff=10)
+    fig.update_yaxes(automargin=True, title_standoff=10)
+    return fig
 
 
 def _escaped(node: Any, key: str = "") -> Any:
@@ -70,9 +149,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10),
-                      template="plotly_white", legend_title_text="")
-    return fig
+    """`finish` under its older name (the ROI builders call it)."""
+    return finish(fig, title, height)
 
 
 def utilization_bar(tools: pd.DataFrame) -> go.Figure:
@@ -98,13 +176,14 @@ def spend_by_category(by_cat: pd.DataFrame) -> go.Figure:
                 name="Used seats", marker_color=PALETTE["accent"])
     fig.add_bar(x=by_cat["category"], y=by_cat["idle_license_value"], name="Idle seats", marker_color=PALETTE["bad"])
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title="Annual cost ($)", tickprefix="$")
-    return layout(fig, "Annual spend by category: used vs idle seats")
+    layout(fig, "Annual spend by category: used vs idle seats")
+    return money_axis(fig, "y", "Annual cost")
 
 
 def weekly_active_line(weekly: pd.DataFrame) -> go.Figure:
-    fig = px.area(weekly, x="week_start", y="active_users")
-    fig.update_traces(line_color=PALETTE["accent"])
+    fig = go.Figure(go.Scatter(x=weekly["week_start"], y=weekly["active_users"], mode="lines", fill="tozeroy",
+                               line={"color": PALETTE["accent"]}, name="students active",
+                               hovertemplate="%{x|%b %d, %Y}: %{y:,} students<extra></extra>"))
     fig.update_xaxes(title="Week")
-    fig.update_yaxes(title="Students active that week")
+    fig.update_yaxes(title="Students active that week", rangemode="tozero")
     return layout(fig, "Students using any tool, by week")

@@ -9,11 +9,11 @@ import plotly.graph_objects as go
 from edtech.core.charts import PALETTE, layout
 from edtech.evidence import effects
 
-LABEL_COLORS = {
-    effects.LABEL_MODERATE: PALETTE["good"], effects.LABEL_PROMISING: "#2da44e",
+LABEL_COLORS = {  # the one palette (core.charts): evidence strength, colour-vision-deficiency safe
+    effects.LABEL_MODERATE: PALETTE["good"], effects.LABEL_PROMISING: PALETTE["light"],
     effects.LABEL_RATIONALE: PALETTE["warn"], effects.LABEL_NONE: PALETTE["neutral"],
-    effects.LABEL_NEGATIVE: PALETTE["bad"], effects.LABEL_INSUFFICIENT: "#8c959f",
-    effects.LABEL_INCONCLUSIVE: "#bf8700",
+    effects.LABEL_NEGATIVE: PALETTE["bad"], effects.LABEL_INSUFFICIENT: PALETTE["muted"],
+    effects.LABEL_INCONCLUSIVE: PALETTE["purple"],
 }
 
 
@@ -105,7 +105,7 @@ def quadrant(board: pd.DataFrame) -> go.Figure:
             fig.add_annotation(x=1.0, xref="paper", xanchor="left", xshift=6, y=ly, yref="y", yanchor="middle",
                                text=_short(r["tool_name"]), showarrow=False,
                                font=dict(size=QUADRANT_LABEL_FONT), name="tool_label")
-        fig.add_trace(go.Scatter(x=line_x, y=line_y, mode="lines", line=dict(color="#8c959f", width=0.7),
+        fig.add_trace(go.Scatter(x=line_x, y=line_y, mode="lines", line=dict(color=PALETTE["muted"], width=0.7),
                                  hoverinfo="skip", showlegend=False, name="label lines"))
         fig.data = (fig.data[-1], *fig.data[:-1])  # the lines behind the bubbles
         fig.update_yaxes(range=[y_low, y_high])
@@ -131,7 +131,7 @@ def weekly_active(weekly: pd.DataFrame, seats: float | None = None) -> go.Figure
     if seats:
         fig.add_hline(y=seats, line_color=PALETTE["bad"], line_dash="dot", annotation_text=f"{int(seats):,} seats")
     fig.update_xaxes(title="Week")
-    fig.update_yaxes(title="Students")
+    fig.update_yaxes(title="Students", rangemode="tozero")
     return layout(fig, "Weekly active students")
 
 
@@ -160,13 +160,13 @@ def dosage_distribution(students: pd.DataFrame, recommended_minutes: float | Non
         else:
             grp = students[students["dosage_met"].fillna(not met).astype(bool) == met]
         if len(grp):
-            fig.add_histogram(x=grp["avg_weekly_minutes"], name=name, marker_color=color, opacity=0.8, nbinsx=40)
+            fig.add_histogram(x=grp["avg_weekly_minutes"], name=name, marker_color=color, nbinsx=40)
     if recommended_minutes and not pd.isna(recommended_minutes):
         fig.add_vline(x=0.8 * recommended_minutes, line_dash="dot", line_color=PALETTE["bad"],
                       annotation_text=f"80% of {recommended_minutes:.0f} min/week")
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title="Average minutes per week used")
-    fig.update_yaxes(title="Students")
+    fig.update_yaxes(title="Students", rangemode="tozero")
     return layout(fig, "Dosage: minutes per week of each student who used it")
 
 
