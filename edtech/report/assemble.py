@@ -40,6 +40,7 @@ SECTION_TITLES: dict[str, str] = {
     "adoption": "Adoption by school",
     "budget": "Budget scenarios",
     "at_risk": "Students who need help (aggregate)",
+    "roadmap": "Strategic roadmap",
     "sources": "Data sources and dates",
 }
 SECTION_KEYS: tuple[str, ...] = tuple(SECTION_TITLES)
@@ -659,6 +660,7 @@ def build_board_report(
     draws: int = 2000,
     figures: dict[str, Any] | None = None,
     decisions: pd.DataFrame | None = None,
+    roadmap: Any = None,
 ) -> BoardReport:
     """Assemble the chosen sections (default: all) for a district and a budget scenario.
 
@@ -709,6 +711,11 @@ def build_board_report(
             built.append(_budget_section(cmp, min_n))
         elif key == "at_risk":
             built.append(_at_risk_section(district, risk, risk_note, min_n))
+        elif key == "roadmap":  # `roadmap`: edtech.services.roadmap.Roadmap (initiatives, kpis, as_of) or None
+            from edtech.report.roadmap import roadmap_section
+
+            built.append(roadmap_section(getattr(roadmap, "initiatives", None), getattr(roadmap, "kpis", None),
+                                         getattr(roadmap, "as_of", as_of)))
         elif key == "sources":
             built.append(_sources_section(district, imports, as_of, min_n))
     return BoardReport(title="EdTech board report", district_name=name, as_of=as_of,

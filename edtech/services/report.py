@@ -24,6 +24,7 @@ from edtech.roi import figures
 from edtech.services import budget as budget_service
 from edtech.services import decisions as decision_service
 from edtech.services import overview as overview_service
+from edtech.services import roadmap as roadmap_service
 from edtech.services import workspace
 from edtech.store import data
 
@@ -144,7 +145,8 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
         ws.district, scenario=scenario_spec(engine, scenario), scoreboard=board, decisions=decided,
         budget_inputs=budget_service.inputs_for(ws) if uses_board else None, risk=risk, risk_note=note, sections=sections,
         min_n=min_n, district_name=district_label(ws.whole), imports=imports,
-        figures=overview_service.key_figures(ws) if uses_board else None)
+        figures=overview_service.key_figures(ws) if uses_board else None,
+        roadmap=roadmap_service.roadmap(ws) if sections is None or "roadmap" in sections else None)
 
 
 def report_for(ws: workspace.Workspace, sections: tuple[str, ...], scenario: str | None,
@@ -197,7 +199,8 @@ def report_figures(ws: workspace.Workspace, *, scenario: str | None = None,
     return {
         "as_of": ws.as_of.date().isoformat(), "scope": sorted(ws.scope) if ws.scope else None,
         "summary": decision_summary(k["recommendations"], decisions_in_scope(ws), figures.licensed(ws.board)),
-        "savings": savings, "key_figures": key, "at_risk": at_risk, "interventions": None, "roadmap": None,
+        "savings": savings, "key_figures": key, "at_risk": at_risk, "interventions": None,
+        "roadmap": roadmap_service.roadmap_json(ws),
         "suppression_threshold": min_n,
     }
 
