@@ -11,8 +11,13 @@ from typing import Any
 
 from edtech.core.access import AccessDenied
 from edtech.core.scope import Scope
+from edtech.interventions import present  # noqa: F401 - re-exported for the pages (texts and tables)
+from edtech.interventions.rdd import CAVEAT as RDD_CAVEAT  # noqa: F401 - re-exported for the page
+from edtech.interventions.viz import funnel_figure  # noqa: F401 - re-exported for the page
 from edtech.risk import worklist as worklists  # noqa: F401 - re-exported for the pages (NO_INTERVENTION)
 from edtech.services import intervention_assign as assign_service
+from edtech.services import intervention_progress as progress_service
+from edtech.services import interventions as interventions_service
 from ui import cache, state
 
 TIERS = assign_service.TIERS
@@ -42,3 +47,27 @@ def assign(student_id: str, intervention: str, tier: int | None, start_date: dt.
     except (assign_service.AssignmentError, AccessDenied) as exc:
         return None, str(exc)
     return stored, None
+
+
+# ---------------------------------------------------------------- the Interventions page
+
+def evaluation(scope: Scope, outcome: str | None = None):
+    """Coverage, funnel, efficacy, progress summary, RDD and targeting baseline for the signed-in principal and
+    scope: the same `evaluate_interventions` the board report and `interventions evaluate` use."""
+    return cache.use_case(interventions_service.evaluate_interventions, interventions_service.READS, scope, outcome)
+
+
+def outcome_choices() -> list[str]:
+    """Assessments an intervention's effect can be measured on (the outcome picker)."""
+    names = cache.get_whole().assessments["assessment"].dropna().astype(str).unique()
+    return sorted(names)
+
+
+def monitored_supports(scope: Scope):
+    """The scope's supports with progress probes (student level: roles that see students)."""
+    return cache.use_case(progress_service.monitored_supports, progress_service.READS, scope)
+
+
+def progress_chart(scope: Scope, student_id: str, intervention: str, start_date: str):
+    return cache.use_case(progress_service.progress_chart, progress_service.READS, scope, str(student_id),
+                          str(intervention), str(start_date))
