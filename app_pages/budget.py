@@ -69,7 +69,9 @@ def unique_name(base: str) -> str:
 
 
 if SCENARIOS_KEY not in st.session_state:
-    st.session_state[SCENARIOS_KEY] = {"Scenario 1": default_spec("Scenario 1")}
+    # open on the proposal the board report quotes: the director's decisions, else right-size every license
+    opening = budget_service.opening_proposal(engine)
+    st.session_state[SCENARIOS_KEY] = {opening["name"]: opening}
 if st.session_state.get("budget_active") not in st.session_state[SCENARIOS_KEY]:
     st.session_state["budget_active"] = next(iter(st.session_state[SCENARIOS_KEY]))
 
@@ -291,11 +293,14 @@ if editable:
         c[3].button("Load", key="budget_load", on_click=on_load, width="stretch", disabled=not saved)
         c[4].button("Delete", key="budget_delete_saved", on_click=on_delete_saved, width="stretch", disabled=not saved)
 else:
-    st.selectbox("Scenario", [CURRENT, *saved], key="budget_view_name",
-                 help="Your role reads the current plan and the saved scenarios; the director and board members "
-                      "change them.")
+    proposal = budget_service.opening_proposal(engine)  # the director's decisions: what the board report quotes
+    st.selectbox("Scenario", [CURRENT, proposal["name"], *[n for n in saved if n != proposal["name"]]],
+                 key="budget_view_name",
+                 help="Your role reads the current plan, the proposal the board report quotes and the saved "
+                      "scenarios; the director and board members change them.")
     chosen = st.session_state["budget_view_name"]
-    viewing = default_spec(CURRENT) if chosen == CURRENT else budget_service.load_saved_scenario(engine, chosen)
+    viewing = (default_spec(CURRENT) if chosen == CURRENT else proposal if chosen == proposal["name"]
+               else budget_service.load_saved_scenario(engine, chosen))
     st.session_state[SCENARIOS_KEY] = {viewing["name"]: viewing}
     st.session_state["budget_active"] = viewing["name"]
 
@@ -328,6 +333,10 @@ if editable:
         c[2].multiselect("…or right-size these", tool_ids, key="budget_right_size_tools", format_func=tool_names.get,
                          disabled=st.session_state["budget_right_size_all"])
         c[3].number_input("Right-size buffer, %", 0.0, 100.0, step=5.0, key="budget_buffer")
+        chosen_seats = budget_service.seat_targets_text(active_spec, tool_names)
+        if chosen_seats:
+            st.caption("Seat counts the director chose (used while the tool is right-sized): "
+                       + components.escape("; ".join(chosen_seats)) + ".")
         c = st.columns(4)
         c[0].slider("Device refresh cycle (years)", 3, 8, key="budget_refresh",
                     help="Devices are also replaced at their auto-update expiration (AUE) date.")
@@ -354,6 +363,7 @@ if editable:
             g = st.columns([2, 1, 1, 1, 1])
             g[0].selectbox("Grant or funding source", sources, key="budget_grant_source", index=0 if sources else None,
                            placeholder="no funding on file", accept_new_options=True,
+                           format_func=budget_service.source_name,
                            help="A source of the funding table (e.g. ESSER); type a new name to add a source.")
             g[1].radio("Change", [GRANT_ENDS, GRANT_AMOUNT], key="budget_grant_mode",
                        help="Ends after: the source funds nothing after that fiscal year (e.g. ESSER ends a year early). "
@@ -367,8 +377,9 @@ if editable:
                      for x in active_spec["levers"]["expansions"]]
             added += [f"{x['name']}: {money(x['amount'])} in FY{x['fiscal_year']} ({x['category']})"
                       for x in active_spec["levers"]["one_off_purchases"]]
-            added += [f"{x['source']}: ends after FY{x['ends_after']}" if x.get("ends_after") is not None
-                      else f"{x['source']}: {money(x['amount'])} in FY{x['fiscal_year']}"
+            added += [f"{budget_service.source_name(x['source'])}: ends after FY{x['ends_after']}"
+                      if x.get("ends_after") is not None
+                      else f"{budget_service.source_name(x['source'])}: {money(x['amount'])} in FY{x['fiscal_year']}"
                       for x in active_spec["levers"].get("funding_changes", [])]
             if added:
                 st.markdown("\n".join(f"- {components.escape(line)}" for line in added))
@@ -413,11 +424,7 @@ for col, r in zip(cols, compared, strict=True):
         st.metric("Expected impact", f"{s['expected_impact']:,.0f}",
                   help="Σ effect size × students at dosage over the horizon (SD × students); tools without an "
                        "effect estimate count 0.")
-table = budget_service.comparison_table(compared)
-components.table(table, hide_index=True, key="budget_compare_table", column_config={
-    c: st.column_config.NumberColumn(format="dollar") for c in
-    ("total_spend", "savings_vs_baseline", "year1_savings", "available_funding", "total_gap", "spend_p10",
-     "spend_p90")})
+budget_cache.table(budget_service.comparison_table(compared), key="budget_compare_table")
 components.chart(viz_budget.scenario_comparison_figure([r.projection for r in compared]), key="budget_compare_fig")
 
 if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing (st.empty() would still draw the buttons)
@@ -436,7 +443,7 @@ tabs = st.tabs(["Per year", "Savings", "Uncertainty", "Funding and cliff", "Per 
                 "How this is computed"])
 with tabs[0]:
     components.chart(viz_budget.spend_by_category_figure(active_result.projection), key="budget_spend_fig")
-    components.table(budget.projection_table(active_result.projection), hide_index=True, key="budget_year_table")
+    budget_cache.table(budget.projection_table(active_result.projection), key="budget_year_table")
 with tabs[1]:
     components.chart(viz_budget.savings_waterfall_figure(active_result.savings), key="budget_waterfall")
 with tabs[2]:
@@ -460,13 +467,13 @@ with tabs[3]:
     for row in gaps.itertuples():
         st.warning(md(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}."),
                    icon=":material/warning:")
-    components.table(active_result.projection.by_source.round(2), hide_index=True, key="budget_source_table")
+    budget_cache.table(active_result.projection.by_source, key="budget_source_table")
 with tabs[4]:
     per_tool = active_result.projection.by_tool.round(2)
     if not state.can_see_students():  # board view: small counts shown as "<N" (EDTECH_SUPPRESS_MIN)
         per_tool = suppress_small(per_tool, ["students_at_dosage"], min_n=suppression_threshold(),
                                   mask_cols=["expected_impact"])
-    components.table(per_tool, hide_index=True, key="budget_tool_table")
+    budget_cache.table(per_tool.drop(columns=["tool_id"]), key="budget_tool_table")
 with tabs[5]:
     st.markdown("Choose **keep / right-size / expand / sunset** per tool to maximize expected impact under a cap "
                 "(must-keep tools are never sunset; expand is offered for the expansions added to this scenario).")
@@ -490,13 +497,13 @@ with tabs[5]:
             for col in ("Keeping every tool", "Cap", "Plan", "Under the cap by"):
                 caps[col] = caps[col].map(money)
             components.table(caps, hide_index=True, key="budget_plan_caps")
-            shown = plan.table.assign(option=plan.table["option"].map(budget_cache.OPTION_LABELS))
-            components.table(shown[["tool_name", "option", "seats_year1", "cost", "saving", "impact", "explanation"]],
-                         hide_index=True, key="budget_plan_table")
+            budget_cache.table(plan.table[["tool_name", "option", "seats_year1", "cost", "saving", "impact",
+                                           "explanation"]], key="budget_plan_table")
             st.button("Compare this plan as a new scenario", key="budget_apply_plan", on_click=on_apply_plan)
 with tabs[6]:
     st.markdown(md(budget.__doc__.split("\n\n", 1)[1]))
     st.markdown(md(budget_cache.optimizer.__doc__.split("\n\n", 1)[1]))
     st.markdown("Savings by lever are attributed in order (right-size, sunset, expand, refresh, PD, one-offs), "
                 "each measured with the earlier levers already applied, so they add up to the total.")
-    st.json(active_spec, expanded=False)
+    with st.expander("This scenario as a spec file (for `python -m edtech scenario run`)"):
+        st.json(active_spec, expanded=False)

@@ -42,19 +42,22 @@ def test_empty_database_shows_a_friendly_message(empty_db_url):
 
 def test_create_edit_save_reload_and_compare(sample_db_url):
     at = _open()
-    # baseline + one working scenario side by side
-    headers = [m.value for m in at.markdown if m.value in ("**Baseline**", "**Scenario 1**")]
-    assert headers == ["**Baseline**", "**Scenario 1**"]
+    # baseline + the report's proposal (no decision recorded: right-size every license) side by side
+    headers = [m.value for m in at.markdown if m.value in ("**Baseline**", "**Right-size seats**")]
+    assert headers == ["**Baseline**", "**Right-size seats**"]
     spend_before = dict(_metrics(at))
-    assert at.selectbox(key="budget_active").value == "Scenario 1"
+    assert at.selectbox(key="budget_active").value == "Right-size seats"
+    assert at.checkbox(key="budget_right_size_all").value is True
 
-    # edit: right-size everything -> savings appear immediately
+    # edit: no right-sizing -> no savings; right-size everything again -> savings appear immediately
+    at.checkbox(key="budget_right_size_all").uncheck().run()
+    assert _frame(at, "savings_vs_baseline").set_index("scenario").loc["Right-size seats", "savings_vs_baseline"] == 0
     at.checkbox(key="budget_right_size_all").check().run()
     assert not at.exception, at.exception
     spend = [v for label, v in _metrics(at) if label.startswith("Total spend, FY2027–FY2029")]
     assert len(spend) == 2 and spend[0] != spend[1]
     table = _frame(at, "savings_vs_baseline")
-    edited = table.set_index("scenario").loc["Scenario 1"]
+    edited = table.set_index("scenario").loc["Right-size seats"]
     assert edited["savings_vs_baseline"] > 0 and edited["year1_savings"] > 0
     assert spend_before  # the first render had metrics too
 
@@ -112,23 +115,24 @@ def test_year_one_picker_and_grant_change_lever(sample_db_url):
     at = _open()
     # year 1 defaults to the first fiscal year after the data's date (2026-06-07 -> FY2027)
     assert at.selectbox(key="budget_start_fy").value == 2027
-    assert _frame(at, "savings_vs_baseline").set_index("scenario").loc["Scenario 1", "years"] == "FY2027–FY2029"
+    assert _frame(at, "savings_vs_baseline").set_index("scenario").loc["Right-size seats", "years"] == \
+        "FY2027–FY2029"
     # end ESSER a year early (after FY2026): the scenario loses FY2027's ESSER money, the baseline keeps it
     at.selectbox(key="budget_grant_source").set_value("esser").run()
     at.radio(key="budget_grant_mode").set_value("Ends after").run()
     at.selectbox(key="budget_grant_fy").set_value(2026).run()
     at.button(key="budget_add_grant").click().run()
     assert not at.exception, at.exception
-    assert any("esser: ends after FY2026" in m.value for m in at.markdown)
+    assert any("ESSER: ends after FY2026" in m.value for m in at.markdown)
     table = _frame(at, "available_funding").set_index("scenario")
-    assert table.loc["Baseline", "available_funding"] - table.loc["Scenario 1", "available_funding"] == \
+    assert table.loc["Baseline", "available_funding"] - table.loc["Right-size seats", "available_funding"] == \
         np.float64(118_500.0)  # the FY2027 ESSER row
     # pick FY2029 as year 1: the comparison moves, escalation keeps counting from the contracts' renewals
     at.selectbox(key="budget_start_fy").set_value(2029).run()
     assert not at.exception, at.exception
     moved = _frame(at, "savings_vs_baseline").set_index("scenario")
-    assert moved.loc["Scenario 1", "years"] == "FY2029–FY2031"
-    assert moved.loc["Scenario 1", "total_spend"] > table.loc["Scenario 1", "total_spend"]
+    assert moved.loc["Right-size seats", "years"] == "FY2029–FY2031"
+    assert moved.loc["Right-size seats", "total_spend"] > table.loc["Right-size seats", "total_spend"]
 
 
 def test_optimizer_plan_becomes_a_scenario(sample_db_url):
@@ -155,4 +159,4 @@ def test_board_view_suppresses_small_counts_at_the_configured_threshold(sample_d
     shown = per_tool["students_at_dosage"].astype(str)
     assert (shown == "<20").any()  # tools with no student at dosage yet
     assert not (shown == "<10").any()
-    assert per_tool.loc[shown == "<20", "expected_impact"].isna().all()  # masked with the count
+    assert (per_tool.loc[shown == "<20", "expected_impact"] == "—").all()  # masked with the count

@@ -53,3 +53,36 @@ def get_plan(scope: Scope, spec: dict[str, Any], cut_share: float) -> Plan:
     """The optimizer's plan under a yearly cut of `cut_share` for the scenario's assumptions."""
     return _plan(scope_key(scope), cache.versions_key(service.READS), json.dumps(spec, sort_keys=True),
                  float(cut_share))
+
+
+def table(frame, *, key: str, where: Any = None) -> None:
+    """A budget table as people read it: codes as words, human headers, dollars without cents, counts with
+    thousands separators, an em dash where a value is missing (a numeric column with gaps becomes text)."""
+    import pandas as pd
+
+    from ui import components
+
+    shown = service.readable(frame)
+    config: dict[str, Any] = {}
+    for col in shown.columns:
+        label = service.COLUMN_LABELS.get(col, str(col).replace("_", " ").capitalize())
+        values = shown[col]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if numeric and values.isna().any():  # "—" instead of an empty or "None" cell
+            fmt = components.money if col in service.MONEY_COLUMNS else (
+                components.count if col in service.COUNT_COLUMNS else lambda v: components.EM_DASH
+                if pd.isna(v) else f"{v:,.1f}")
+            shown[col] = values.map(fmt)
+            config[col] = st.column_config.TextColumn(label)
+        elif numeric and col in service.MONEY_COLUMNS:
+            shown[col] = values.round(0)
+            config[col] = st.column_config.NumberColumn(label, format="$%,.0f")
+        elif numeric and col in service.COUNT_COLUMNS:
+            config[col] = st.column_config.NumberColumn(label, format="%,d")
+        elif numeric:
+            config[col] = st.column_config.NumberColumn(label, format="%,.1f")
+        else:
+            shown[col] = values.map(lambda v: components.EM_DASH if v is None or (not isinstance(v, str) and pd.isna(v))
+                                    else v)
+            config[col] = st.column_config.TextColumn(label)
+    components.table(shown, hide_index=True, key=key, column_config=config, where=where)

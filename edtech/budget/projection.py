@@ -23,7 +23,8 @@ Conventions (shown in the app's "how this is computed"):
   before it expires (the grant "cliff"). Funding changes (a grant that ends early, a new amount)
   apply on top. Gap = spend − available funding (> 0 = shortfall).
 - Right-size: seats → peak 30-day active users × (1 + buffer, default 10%), rounded up, never more
-  than today's (`edtech.core.rules.right_size_seats`, the rule every surface uses). Sunset: the tool's
+  than today's (`edtech.core.rules.right_size_seats`, the rule every surface uses), or to the seat count
+  the director recorded (`right_size_seats`, never above today's). Sunset: the tool's
   license, PD and staff-time lines stop from year 1. Expand: extra seats (from chosen schools × grades of
   the enrollment table) at the tool's price per seat, reaching dosage at the tool's current rate.
 """
@@ -275,6 +276,14 @@ class FundingChange:
                                 doc="The source funds nothing after this fiscal year (e.g. ESSER ends a year early).")
 
 
+@dataclass
+class SeatTarget:
+    """A tool right-sized to a chosen seat count (the director's recorded decision) instead of the rule's."""
+
+    tool_id: str = _f(doc="Tool to right-size (a tool_id of the licenses table).", example="T01")
+    seats: int = _f(lo=0, doc="Seats to keep (never more than today's).", example=120)
+
+
 # exactly one of these groups of fields must be given (validator and JSON Schema both read this table)
 ONE_OF: dict[type, tuple[tuple[str, ...], ...]] = {FundingChange: (("fiscal_year", "amount"), ("ends_after",))}
 
@@ -287,6 +296,9 @@ class Levers:
     right_size_tools: list[str] = _f(factory=list, doc="Tools to right-size (when right_size_all is false).")
     right_size_buffer: float = _f(rules.RIGHT_SIZE_BUFFER, lo=0.0, hi=5.0,
                                   doc="Buffer above peak use (share; 0.10 = 10%, the rule every surface uses).")
+    right_size_seats: list[SeatTarget] = _f(factory=list,
+                                            doc="Seat counts chosen per tool (a director's right-size to N seats): a "
+                                                "right-sized tool listed here keeps these seats instead of the rule's.")
     sunset_below_roi: float | None = _f(None, lo=0.0, hi=100.0,
                                         doc="Sunset tools whose ROI score is below this (0-100); null = off.")
     sunset_tools: list[str] = _f(factory=list, doc="Tools to sunset from year 1.")
@@ -610,6 +622,7 @@ def tool_arrays(inputs: BudgetInputs, scenario: Scenario, actions: dict[str, str
     action_names: list[str] = []
     sunset = sunset_set(inputs, levers)
     right_size = {t.tool_id for t in inputs.tools} if levers.right_size_all else set(levers.right_size_tools)
+    seat_targets = {t.tool_id: t.seats for t in levers.right_size_seats}
     expansions: dict[str, list[Expansion]] = {}
     for e in levers.expansions:
         expansions.setdefault(e.tool_id, []).append(e)
@@ -645,8 +658,12 @@ def tool_arrays(inputs: BudgetInputs, scenario: Scenario, actions: dict[str, str
         action_names.append(act)
         if do_sunset:
             continue
-        base_seats = (float(rules.right_size_seats(tool.peak_active, tool.seats, levers.right_size_buffer))
-                      if do_right else float(tool.seats))
+        if do_right and tool.tool_id in seat_targets:  # the director's seat count, never above today's
+            base_seats = float(min(seat_targets[tool.tool_id], tool.seats))
+        elif do_right:
+            base_seats = float(rules.right_size_seats(tool.peak_active, tool.seats, levers.right_size_buffer))
+        else:
+            base_seats = float(tool.seats)
         seats[i, :] = base_seats
         dosage[i, :] = min(tool.students_at_dosage, base_seats)
         pd_cost[i, :] = tool.pd_cost
@@ -913,6 +930,7 @@ def _levers_up_to(levers: Levers, step: int) -> Levers:
     out = Levers(must_keep=list(levers.must_keep), right_size_buffer=levers.right_size_buffer)
     if "right_size" in names:
         out.right_size_all, out.right_size_tools = levers.right_size_all, list(levers.right_size_tools)
+        out.right_size_seats = list(levers.right_size_seats)
     if "sunset" in names:
         out.sunset_below_roi, out.sunset_tools = levers.sunset_below_roi, list(levers.sunset_tools)
     if "expand" in names:

@@ -20,6 +20,7 @@ from edtech.core.access import SYSTEM, AccessDenied, Action, Principal
 from edtech.core.district import District
 from edtech.core.privacy import neutralize_frame
 from edtech.report.assemble import DECISIONS_PROPOSAL  # the name the report knows the director's proposal by
+from edtech.report.assemble import default_scenario as default_proposal  # right-size every license
 from edtech.services import audit
 from edtech.services import decisions as decision_service
 from edtech.store import data
@@ -139,6 +140,74 @@ def to_excel_bytes(results: list[ScenarioResult]) -> bytes:
     return buffer.getvalue()
 
 
+# --------------------------------------------------------------------------- words for the tables people read
+
+# funding source codes of the funding table -> the names a board reads (an unknown code: its words, capitalized)
+FUNDING_SOURCE_NAMES = {"general": "General fund", "title_i": "Title I", "title_ii": "Title II",
+                        "title_ii_a": "Title II-A", "title_iii": "Title III", "title_iv": "Title IV",
+                        "title_iv_a": "Title IV-A", "e_rate": "E-Rate", "esser": "ESSER", "idea": "IDEA",
+                        "state": "State funds", "local": "Local funds", "grant": "Grant"}
+ACTION_NAMES = {"keep": "Keep", "right_size": "Right-size", "sunset": "Sunset", "expand": "Expand",
+                "right_size+expand": "Right-size and expand"}
+METRIC_NAMES = {"spend": "Spend", "impact": "Expected impact"}
+# every column of the budget's tables -> its header (no code names on screen)
+COLUMN_LABELS = {
+    "scenario": "Scenario", "years": "Years", "total_spend": "Total spend", "savings_vs_baseline": "Savings vs baseline",
+    "year1_savings": "Savings in year 1", "available_funding": "Available funding", "total_gap": "Funding gap",
+    "years_with_gap": "Years with a gap", "students_at_dosage_year1": "Students at dosage, year 1",
+    "expected_impact": "Expected impact", "spend_p10": "Spend, low (P10)", "spend_p90": "Spend, high (P90)",
+    "fiscal_year": "Fiscal year", "licenses": "Licenses", "devices": "Devices", "pd": "PD", "other": "Other",
+    "gap": "Gap", "baseline_spend": "Baseline spend", "savings": "Savings", "students_at_dosage": "Students at dosage",
+    "devices_refreshed": "Devices refreshed", "device_capital_outlay": "Device purchases (cash)",
+    "source": "Funding source", "spend": "Spend", "available": "Available", "shortfall": "Shortfall",
+    "tool_id": "Tool ID", "tool_name": "Tool", "action": "Action", "seats": "Seats", "license_spend": "License spend",
+    "total": "Total", "funding_source": "Funding source", "option": "Choice", "seats_year1": "Seats, year 1",
+    "cost": "Cost", "baseline_cost": "Cost if kept", "saving": "Saving", "impact": "Impact",
+    "explanation": "Why", "metric": "Measure", "p10": "Low (P10)", "p50": "Median", "p90": "High (P90)",
+}
+MONEY_COLUMNS = frozenset({
+    "total_spend", "savings_vs_baseline", "year1_savings", "available_funding", "total_gap", "spend_p10", "spend_p90",
+    "licenses", "devices", "pd", "other", "gap", "baseline_spend", "savings", "device_capital_outlay", "spend",
+    "available", "shortfall", "license_spend", "total", "cost", "baseline_cost", "saving"})
+COUNT_COLUMNS = frozenset({"years_with_gap", "students_at_dosage_year1", "students_at_dosage", "devices_refreshed",
+                           "seats", "seats_year1"})
+
+
+def source_name(code: object) -> str:
+    """'title_iv_a' -> 'Title IV-A', 'e_rate' -> 'E-Rate'; an unknown code reads as words ('state_grant' ->
+    'State grant')."""
+    text = "" if code is None or (not isinstance(code, str) and pd.isna(code)) else str(code)
+    key = text.strip().lower()
+    if key in FUNDING_SOURCE_NAMES:
+        return FUNDING_SOURCE_NAMES[key]
+    words = key.replace("_", " ").replace("-", " ").split()
+    return " ".join(words).capitalize() if words else "—"
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A budget table with codes as words (funding sources, actions, choices, measures, FY labels); the
+    numbers stay numbers (the grid formats them from `COLUMN_LABELS` / `MONEY_COLUMNS`)."""
+    out = frame.copy()
+    for col in ("source", "funding_source"):
+        if col in out.columns:
+            out[col] = out[col].map(source_name)
+    if "action" in out.columns:
+        out["action"] = out["action"].map(lambda a: ACTION_NAMES.get(str(a), str(a).replace("_", " ").capitalize()))
+    if "option" in out.columns:
+        out["option"] = out["option"].map(lambda a: ACTION_NAMES.get(str(a), str(a)))
+    if "metric" in out.columns:
+        out["metric"] = out["metric"].map(lambda m: METRIC_NAMES.get(str(m), str(m)))
+    if "fiscal_year" in out.columns:
+        out["fiscal_year"] = out["fiscal_year"].map(lambda y: y if isinstance(y, str) else f"FY{int(y)}")
+    return out
+
+
+def seat_targets_text(spec: dict[str, Any], tool_names: dict[str, str]) -> list[str]:
+    """'ReadRocket: 1,200 seats (the director's decision)' per seat count a scenario carries."""
+    return [f"{tool_names.get(t['tool_id'], t['tool_id'])}: {int(t['seats']):,} seats"
+            for t in spec.get("levers", {}).get("right_size_seats", [])]
+
+
 # --------------------------------------------------------------------------- saved scenarios
 
 def _may_change(engine: Engine, name: str, principal: Principal) -> bool:
@@ -188,8 +257,8 @@ def scenario_owners(engine: Engine) -> dict[str, str | None]:
 def decisions_spec(decisions: pd.DataFrame, horizon_years: int = 3) -> dict[str, Any] | None:
     """The budget proposal that follows the director's latest decision per tool (None when none is recorded).
 
-    right_size -> right-size the tool (the budget counts the rule's seats: peak 4-week use + buffer, the
-    figure every surface quotes; the director's seat count is shown beside it), sunset -> sunset from year 1,
+    right_size -> right-size the tool to the seats the director chose (`levers.right_size_seats`; the rule's
+    seats, peak 4-week use + buffer, only when no count was recorded), sunset -> sunset from year 1,
     renew -> must keep; renegotiate, consolidate and study change nothing until their price or partner is
     known (the engine counts no saving for them either)."""
     if decisions is None or decisions.empty:
@@ -197,14 +266,23 @@ def decisions_spec(decisions: pd.DataFrame, horizon_years: int = 3) -> dict[str,
     latest = decisions.drop_duplicates("tool_id", keep="first")
     by_kind = {kind: sorted(latest.loc[latest["decision"] == kind, "tool_id"].astype(str))
                for kind in ("right_size", "sunset", "renew")}
+    right_sized = latest[(latest["decision"] == "right_size") & latest["seats"].notna()]
+    seats = [budget.SeatTarget(tool_id=str(r.tool_id), seats=int(r.seats))
+             for r in right_sized.sort_values("tool_id").itertuples(index=False)]
     return budget.Scenario(name=DECISIONS_PROPOSAL, horizon_years=horizon_years, levers=budget.Levers(
-        right_size_tools=by_kind["right_size"], sunset_tools=by_kind["sunset"], must_keep=by_kind["renew"])).to_dict()
+        right_size_tools=by_kind["right_size"], right_size_seats=seats, sunset_tools=by_kind["sunset"],
+        must_keep=by_kind["renew"])).to_dict()
 
 
 def proposal_spec(engine: Engine) -> dict[str, Any] | None:
-    """The proposal the budget and the board report start from: the director's decisions when any are
-    recorded, else None (the caller's default: right-size every license)."""
+    """The proposal that follows the director's recorded decisions, else None."""
     return decisions_spec(decision_service.latest_decisions(engine))
+
+
+def opening_proposal(engine: Engine) -> dict[str, Any]:
+    """THE proposal the Budget page opens on and the board report quotes when no saved scenario is named:
+    the director's decisions when any are recorded, else the default (right-size every license)."""
+    return proposal_spec(engine) or default_proposal().to_dict()
 
 
 # --------------------------------------------------------------------------- the spec, documented
@@ -226,6 +304,7 @@ def example_spec(tool_ids: list[str] | None = None, schools: list[str] | None = 
                                        device_cost_basis="annualized", escalator_sd=0.02, enrollment_sd=0.01),
         levers=budget.Levers(
             right_size_all=False, right_size_tools=[tools[0], tools[1]], right_size_buffer=rules.RIGHT_SIZE_BUFFER,
+            right_size_seats=[budget.SeatTarget(tool_id=tools[1], seats=10)],  # a director's "right-size to 10 seats"
             sunset_below_roi=20.0, sunset_tools=[tools[4]], must_keep=[tools[2]],
             expansions=[budget.Expansion(tool_id=tools[2], schools=list((schools or ["0101"])[:1]), grades=["6", "7"],
                                          extra_seats=None, start_fiscal_year=first_fy + 1)],
