@@ -40,6 +40,7 @@ SECTION_TITLES: dict[str, str] = {
     "adoption": "Adoption by school",
     "budget": "Budget scenarios",
     "at_risk": "Students who need help (aggregate)",
+    "interventions": "Interventions: from a flag to a support",
     "roadmap": "Strategic roadmap",
     "sources": "Data sources and dates",
 }
@@ -100,6 +101,7 @@ class BoardReport:
     budget: BudgetComparison | None = None       # the proposal and its baseline (numbers of the budget section)
     risk_counts: pd.DataFrame | None = None      # flagged students by school and grade (no IDs)
     risk_label: str = ""
+    interventions: Any = None                    # the InterventionEvaluation the interventions section states
 
     @property
     def subtitle(self) -> str:
@@ -218,7 +220,9 @@ def _roi_section(board: pd.DataFrame, min_n: int) -> Section:
     fig = _suppress_bar_labels(viz.utilization_bar(board), set(board.loc[small_active, "tool_name"]), label)
     sec.charts.append(ReportChart("roi_utilization", "Utilization by tool", fig,
                                   "Share of paid seats used at least once this contract year; the dotted line is "
-                                  "the 50% underused threshold.", height=max(420, 40 * len(board) + 120)))
+                                  "the 50% underused threshold.",
+                                  # 30 px a bar: short enough to share a PDF page with the scoreboard
+                                  height=max(380, 30 * len(board) + 140)))
     working = board[board["evidence_label"].isin([effects.LABEL_MODERATE, effects.LABEL_PROMISING])
                     & (pd.to_numeric(board["effect_size"], errors="coerce") > 0)]
     sec.paragraphs.append(
@@ -661,6 +665,8 @@ def build_board_report(
     figures: dict[str, Any] | None = None,
     decisions: pd.DataFrame | None = None,
     roadmap: Any = None,
+    interventions: Any = None,
+    interventions_note: str | None = None,
 ) -> BoardReport:
     """Assemble the chosen sections (default: all) for a district and a budget scenario.
 
@@ -716,6 +722,12 @@ def build_board_report(
 
             built.append(roadmap_section(getattr(roadmap, "initiatives", None), getattr(roadmap, "kpis", None),
                                          getattr(roadmap, "as_of", as_of)))
+        elif key == "interventions":  # `interventions`: edtech.services.interventions.InterventionEvaluation or None
+            from edtech.report.interventions import interventions_section
+
+            names = dict(zip(district.schools["school_id"].astype(str), district.schools["school_name"].astype(str),
+                             strict=False))
+            built.append(interventions_section(interventions, min_n, school_names=names, note=interventions_note))
         elif key == "sources":
             built.append(_sources_section(district, imports, as_of, min_n))
     return BoardReport(title="EdTech board report", district_name=name, as_of=as_of,
@@ -723,4 +735,4 @@ def build_board_report(
                        scenario_name=scenario.name, min_n=min_n, sections=built, scoreboard=board, budget=cmp,
                        risk_counts=(at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
                                     if risk is not None and not risk.scores.empty else None),
-                       risk_label=risk.model_label if risk is not None else "")
+                       risk_label=risk.model_label if risk is not None else "", interventions=interventions)

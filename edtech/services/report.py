@@ -16,6 +16,7 @@ from edtech.budget import projection as budget
 from edtech.core import rules
 from edtech.core.district import District
 from edtech.report import assemble as report
+from edtech.report import interventions as intervention_report
 from edtech.report import memo, render
 from edtech.report import pdf as report_pdf
 from edtech.report import slides as report_pptx
@@ -23,6 +24,7 @@ from edtech.roi import engine as roi
 from edtech.roi import figures
 from edtech.services import budget as budget_service
 from edtech.services import decisions as decision_service
+from edtech.services import interventions as interventions_service
 from edtech.services import overview as overview_service
 from edtech.services import roadmap as roadmap_service
 from edtech.services import workspace
@@ -145,7 +147,17 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
         budget_inputs=budget_service.inputs_for(ws) if uses_board else None, risk=risk, risk_note=note, sections=sections,
         min_n=min_n, district_name=district_label(ws.whole), imports=imports,
         figures=overview_service.key_figures(ws) if uses_board else None,
-        roadmap=roadmap_service.roadmap(ws) if sections is None or "roadmap" in sections else None)
+        roadmap=roadmap_service.roadmap(ws) if sections is None or "roadmap" in sections else None,
+        **intervention_parts(ws) if sections is None or "interventions" in sections else {})
+
+
+def intervention_parts(ws: workspace.Workspace) -> dict[str, Any]:
+    """The interventions section's input: the same evaluation the Interventions page and `interventions evaluate`
+    use (default outcome and flag run), or why it could not be computed (the report is still produced)."""
+    try:
+        return {"interventions": interventions_service.evaluate_interventions(ws)}
+    except Exception as exc:  # noqa: BLE001 - the report must still be produced, saying why
+        return {"interventions": None, "interventions_note": f"The interventions could not be evaluated: {exc}"}
 
 
 def report_for(ws: workspace.Workspace, sections: tuple[str, ...], scenario: str | None,
@@ -198,7 +210,9 @@ def report_figures(ws: workspace.Workspace, *, scenario: str | None = None,
     return {
         "as_of": ws.as_of.date().isoformat(), "scope": sorted(ws.scope) if ws.scope else None,
         "summary": decision_summary(k["recommendations"], decisions_in_scope(ws), figures.licensed(ws.board)),
-        "savings": savings, "key_figures": key, "at_risk": at_risk, "interventions": None,
+        "savings": savings, "key_figures": key, "at_risk": at_risk,
+        "interventions": None if rep.interventions is None else intervention_report.suppressed_json(
+            interventions_service.evaluation_json(rep.interventions), min_n),
         "roadmap": roadmap_service.roadmap_json(ws),
         "suppression_threshold": min_n,
     }
