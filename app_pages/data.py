@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui import components
+from ui import components, state
 from ui import data_io as io
 from ui.components import load_sample_button
 
@@ -20,8 +20,9 @@ st.caption(f"CSV (any of , ; tab |), Excel .xlsx, Parquet, or a zip of several f
            f"LearnPlatform exports are recognised. Up to {io.UPLOAD_LIMIT_MB} MB per upload; the command "
            "line has no limit. Each file is imported whole or not at all; re-importing changes nothing.")
 with st.expander("What the files look like (columns, formats, templates)", icon=":material/table_view:"):
-    kind = st.selectbox("Table", list(io.KINDS), key="data_help_kind")
-    components.table(io.describe_table(kind), hide_index=True, width="stretch")
+    kind = st.selectbox("Table", list(io.KINDS), key="data_help_kind", format_func=io.table_label)
+    components.table(io.describe_table(kind), hide_index=True, width="stretch", column_config={
+        "column": "Column", "required": "Required", "format": "Format", "also accepted as": "Also accepted as"})
     st.download_button(f"Download a {kind} template (CSV)", io.template_csv(kind), file_name=f"{kind}.csv",
                        mime="text/csv", key="data_template", icon=":material/download:")
 uploaded = st.file_uploader("Files", accept_multiple_files=True, key="data_files",
@@ -74,7 +75,8 @@ reports = st.session_state.get("data_last_reports")
 if reports:
     st.subheader("Validation report")
     table = io.reports_frame(reports)
-    components.table(table, hide_index=True)
+    table["table"] = table["table"].map(io.table_label)
+    components.table(table, hide_index=True, column_config={c: c[:1].upper() + c[1:] for c in table.columns})
     # file names, headers and values of an uploaded file are data: shown as text, never as markdown
     for r in reports:
         if r.kind == io.BUSY_KIND:
@@ -95,7 +97,47 @@ if reports:
                            file_name="import_errors.csv", mime="text/csv", key="data_errors_csv")
 
 st.subheader("What is loaded")
-components.table({"table": list(counts), "rows": list(counts.values())}, hide_index=True)
+components.table({"table": [io.table_label(k) for k in counts], "rows": list(counts.values())}, hide_index=True,
+                 column_config={"table": "Table", "rows": st.column_config.NumberColumn("Rows", format="%,d")})
+
+# ---------------------------------------------------------------- aggregate engagement: name the products
+if counts.get("usage_aggregate"):
+    st.subheader("Products in the engagement data")
+    products = io.engagement_products()
+    unnamed = products["tool_name"].isna()
+    if unnamed.any():
+        st.warning(f"{int(unnamed.sum()):,} of {len(products):,} products in the engagement data have no name yet, so "
+                   "the pages can show only their LearnPlatform ID. Load the product catalogue of the same export "
+                   "(products_info.csv) to name them.", icon=":material/label_off:")
+    if state.can(state.Action.IMPORT_DISTRICT):  # the catalogue is the district's tools table
+        with st.expander("Load the product catalogue (products_info.csv)", icon=":material/menu_book:",
+                         expanded=bool(unnamed.any())):
+            st.caption("LP ID becomes the tool ID, Product Name the name; provider, sector and primary function are "
+                       "kept. Products the catalogue does not list stay shown by ID.")
+            catalogue = st.file_uploader("Product catalogue", type=["csv"], key="data_catalogue")
+            if st.button("Load the catalogue", key="data_catalogue_load", type="primary", icon=":material/upload:",
+                         disabled=catalogue is None):
+                loaded = io.import_catalogue(catalogue.getvalue())
+                for r in loaded:
+                    if r.ok:
+                        st.success(components.escape(r.summary()), icon=":material/check_circle:")
+                    else:
+                        st.error(components.escape(r.summary()), icon=":material/error:")
+                        st.markdown("\n".join(f"- {components.escape(line)}" for line in r.error_lines()[:12]))
+                if all(r.ok for r in loaded):
+                    products = io.engagement_products()
+                    unnamed = products["tool_name"].isna()
+    elif unnamed.any():
+        st.caption("The director loads the product catalogue (it is the district's tool list).")
+    shown = products.assign(
+        tool_name=products["tool_name"].where(~unnamed, "Not in the catalogue"),
+        pct_access=products["pct_access"] * 100)
+    components.table(shown, hide_index=True, key="data_products", column_config={
+        "tool_name": "Product", "tool_id": "LearnPlatform ID",
+        "days": st.column_config.NumberColumn("Days reported", format="%,d"),
+        "districts": st.column_config.NumberColumn("Districts", format="%,d"),
+        "pct_access": st.column_config.NumberColumn("Students using it a day (mean)", format="%.1f%%")},
+        column_order=["tool_name", "tool_id", "days", "districts", "pct_access"])
 
 st.subheader("Import history")
 history = io.import_history()
@@ -103,4 +145,13 @@ if history.empty:
     st.caption("No imports yet.")
 else:
     history["imported_at"] = pd.to_datetime(history["imported_at"]).dt.strftime("%Y-%m-%d %H:%M")
-    components.table(history.drop(columns=["message", "checksum"]), hide_index=True)
+    history["kind"] = history["kind"].map(io.table_label)
+    history["user"] = history["user"].fillna(components.EM_DASH)
+    components.table(history.drop(columns=["message", "checksum", "id"]), hide_index=True, column_config={
+        "imported_at": "Imported", "user": "By", "kind": "Table", "file_name": "File", "status": "Status",
+        "rows_read": st.column_config.NumberColumn("Rows read", format="%,d"),
+        "rows_stored": st.column_config.NumberColumn("Stored", format="%,d"),
+        "inserted": st.column_config.NumberColumn("New", format="%,d"),
+        "updated": st.column_config.NumberColumn("Updated", format="%,d"),
+        "rejected": st.column_config.NumberColumn("Rejected", format="%,d"),
+        "seconds": st.column_config.NumberColumn("Seconds", format="%.1f")})

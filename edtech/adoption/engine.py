@@ -528,7 +528,9 @@ def aggregate_engagement_total(usage_aggregate: pd.DataFrame, start: pd.Timestam
 def aggregate_shift(usage_aggregate: pd.DataFrame, tool_ids: list[str] | None, at: pd.Timestamp,
                     weeks: int = 8, gap_days: int = 7) -> pd.DataFrame:
     """Mean daily pct_access per tool in the `weeks` weeks before `at` vs the `weeks` weeks after
-    `at + gap_days` (the gap skips the chaotic changeover week), largest rise first.
+    `at + gap_days` (the gap skips the chaotic changeover week), largest change first: the size of the
+    change, a fall as much as a rise (sorting by the signed change named the smallest fall as the "largest
+    change" when most products fell).
 
     A product with no rows in a period had no reported use then and counts as 0.
     """
@@ -546,7 +548,9 @@ def aggregate_shift(usage_aggregate: pd.DataFrame, tool_ids: list[str] | None, a
                         "before": before.groupby("tool_id")["pct_access"].mean().reindex(ids).fillna(0.0).to_numpy(),
                         "after": after.groupby("tool_id")["pct_access"].mean().reindex(ids).fillna(0.0).to_numpy()})
     out["change"] = out["after"] - out["before"]
-    return out.sort_values("change", ascending=False, ignore_index=True)[cols]
+    order = out.assign(size=out["change"].abs()).sort_values(["size", "tool_id"], ascending=[False, True],
+                                                              kind="stable").index
+    return out.loc[order, cols].reset_index(drop=True)
 
 
 def _aggregate_period(usage_aggregate: pd.DataFrame, start: pd.Timestamp | None,
