@@ -9,6 +9,9 @@ from ui import cache, components, state
 
 DEFAULT_SCENARIO = "Right-size seats (default proposal)"
 MIN_N = components.suppression_threshold()
+# report table columns that hold stored codes, and the vocabulary that names them
+CODE_COLUMNS = {"Recommendation": "recommendation", "Level": "school_level", "Funding source": "funding_source",
+                "Source": "funding_source", "Decision": "decision"}
 
 st.title("Board report")
 if components.empty_state("the board report"):
@@ -119,7 +122,14 @@ for sec in rep.sections:
                        help=components.escape(k.note) if k.note else None)
     for t in sec.tables:
         st.markdown(f"**{components.escape(t.title)}**")
-        components.table(t.frame, hide_index=True, width="stretch")
+        frame = t.frame.copy()
+        for column, kind in CODE_COLUMNS.items():
+            if column in frame.columns:
+                frame[column] = frame[column].map(
+                    lambda v, k=kind: components.label_for(v, k if k in components.VOCABULARY else None)
+                    if isinstance(v, str) and v and v != components.EM_DASH else v)
+        components.table(components.signs_as_text(frame), hide_index=True, width="stretch",
+                         missing="not available")
         if t.note:
             st.caption(components.escape(t.note))
     for c in sec.charts:

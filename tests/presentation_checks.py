@@ -25,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from edtech.core.format import VOCABULARY
+
 MATERIAL_ICON = re.compile(r":material/[a-z0-9_]+:")
 # ranges Debian Chromium (fonts-dejavu/liberation, no emoji font) draws as empty boxes, or that only
 # exist to ask for an emoji presentation (variation selector 16, zero-width joiner, keycap)
@@ -48,6 +50,10 @@ _SNAKE_CODE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 _BARE_IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*$")
 _MISSING_CELL_TEXTS = {"none", "nan", "nat", "<na>", "null", "inf", "-inf", "infinity"}
 _INDEX = "_index"
+# stored codes that have words (edtech.core.format.VOCABULARY): shown as they are stored, they are raw codes
+_KNOWN_CODES = frozenset(code for words in VOCABULARY.values() for code in words)
+# the CSV-injection guard's apostrophe ("'+0.32 (…)"): text that starts with a sign or "=" is shown with it
+_GUARD_APOSTROPHE = re.compile(r"^'[=+\-@]")
 
 
 def unsupported_glyphs(text: str) -> list[str]:
@@ -152,9 +158,13 @@ def grid_problems(where: str, frame: pd.DataFrame, config: dict[str, Any] | None
         shown_missing = sorted({v for v in texts if v.strip().lower() in _MISSING_CELL_TEXTS})
         if shown_missing:
             out.append(f"{col_where}: cells show {shown_missing}")
-        codes = sorted({v for v in texts if _SNAKE_CODE.match(v.strip())})
+        codes = sorted({v for v in texts if _SNAKE_CODE.match(v.strip()) or v.strip() in _KNOWN_CODES})
         if codes:
             out.append(f"{col_where}: raw codes {codes[:5]} (map them to words)")
+        guarded = sorted({v for v in texts if _GUARD_APOSTROPHE.match(v)})
+        if guarded:
+            out.append(f"{col_where}: cells start with the formula guard's apostrophe {guarded[:3]} "
+                       "(text starting with + - = @; write a signed figure another way)")
         for v in texts:
             if glyphs := unsupported_glyphs(v):
                 out.append(f"{col_where}: glyph(s) {sorted(set(glyphs))} in cell {v[:60]!r}")

@@ -10,6 +10,7 @@ column) to `table` so an empty cell shows an em dash and the header's hover says
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from edtech.adoption.equity import LOW_COVERAGE, OLD_DEVICE_SHARE, REFRESH_YEARS
 from edtech.core.charts import escape_figure
 from edtech.core.format import (  # noqa: F401 - re-exported for pages
     EM_DASH,
+    VOCABULARY,
     count,
     humanize,
     label_for,
@@ -40,6 +42,7 @@ from edtech.core.safe_text import (  # noqa: F401 - the one rule for data values
     escape_code,
     escape_markdown,
     grid_frame,
+    neutralize_csv_cell,
     neutralize_frame,
 )
 from edtech.core.scope import SCOPE_HELP  # noqa: F401
@@ -175,6 +178,26 @@ def dash_missing(frame: pd.DataFrame, column_config: Mapping[str, Any] | None,
         config[name] = st.column_config.TextColumn(cfg.get("label") or str(name), help=help_text or None,
                                                    width=cfg.get("width"), pinned=cfg.get("pinned"))
     return out, config
+
+
+_LEADING_SIGN = re.compile(r"^[+\-−]\$?\d")
+
+
+def signs_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that start with a signed figure but are more than one number ("+0.32 (+0.27 to +0.36)")
+    written with a typographic minus and without plus signs ("0.32 (0.27 to 0.36)", "−0.02 (−0.07 to 0.03)"):
+    the grid's formula guard would otherwise show them behind an apostrophe. A lone signed number
+    ("+0.12", "-$1,200") is kept: the guard lets it through."""
+    def one(value: Any) -> Any:
+        if not isinstance(value, str) or not _LEADING_SIGN.match(value) or neutralize_csv_cell(value) == value:
+            return value  # not a signed figure, or one the guard lets through
+        return re.sub(r"-(?=\$?\d)", "\u2212", re.sub(r"\+(?=\$?\d)", "", value))
+
+    out = frame.copy()
+    for i in range(out.shape[1]):
+        if out.iloc[:, i].dtype == object or pd.api.types.is_string_dtype(out.iloc[:, i].dtype):
+            out.isetitem(i, out.iloc[:, i].map(one).astype(object))
+    return out
 
 
 def table(frame: pd.DataFrame | Mapping[str, Any], *, column_config: Mapping[str, Any] | None = None,
