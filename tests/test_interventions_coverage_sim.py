@@ -10,6 +10,8 @@ intervention: `edtech.evidence.effects.analyze_outcome` on a frame carrying the 
 score and the pre-score within grade, the headline declared before p, CR2 / exact-reference inference). The truth
 in SD units is the planted points on the headline's own standardizer (x Hedges omega / pooled within-group SD).
 
+Also the regression discontinuity's conventional interval on synthetic fuzzy cut-off designs (`test_rdd_interval_coverage`).
+
 Run with `pytest -m slow tests/test_interventions_coverage_sim.py -s` to see the measured figures.
 """
 
@@ -70,3 +72,42 @@ def test_intervention_estimator_covers_93_to_97_percent():
           f"planted effect in {share:.3f}; headline matched in {matched / usable:.2f}")
     assert usable >= 0.95 * DRAWS
     assert 0.93 <= share <= 0.97
+
+
+RDD_DRAWS = 500
+
+
+def rdd_design(rng: np.random.Generator, n: int, effect: float, curvature: float) -> tuple[np.ndarray, ...]:
+    """A fuzzy cut-off design: take-up 0.6 above, 0.1 below; the outcome curves in the running variable."""
+    from_cutoff = rng.uniform(-1.0, 1.0, n)
+    pre = rng.normal(0.0, 1.0, n) + 0.3 * from_cutoff
+    served = (rng.random(n) < np.where(from_cutoff >= 0, 0.6, 0.1)).astype(float)
+    post = (0.5 * from_cutoff + curvature * from_cutoff ** 2 + 0.6 * pre + effect * served
+            + rng.normal(0.0, 0.6, n))
+    return from_cutoff, served, post, pre
+
+
+@pytest.mark.parametrize("curvature", [-0.4, -1.5])
+def test_rdd_interval_coverage(curvature: float):
+    """The RD's conventional interval at the IK bandwidth (no robust bias correction, see rdd.py) on 500 fuzzy
+    designs of 3,000 students: measured 0.928 and 0.926 (seed 1). Held to 0.90-0.98, not the effect
+    estimator's 0.93-0.97, because smoothing bias is not corrected; the page states the RD's caveat."""
+    from edtech.interventions import rdd
+
+    rng = np.random.default_rng(1)
+    covered = estimable = 0
+    start = time.perf_counter()
+    with threadpool_limits(1):
+        for _ in range(RDD_DRAWS):
+            from_cutoff, served, post, pre = rdd_design(rng, 3000, 0.3, curvature)
+            res = rdd.fuzzy_rdd(from_cutoff, served, post, pre)
+            if res is None:
+                continue
+            estimable += 1
+            covered += res.ci_low <= 0.3 <= res.ci_high
+    share = covered / estimable
+    print(f"\nRD, curvature {curvature}: {estimable} of {RDD_DRAWS} estimable ({time.perf_counter() - start:.1f} s), "
+          f"95% CI covers the planted 0.3 in {share:.3f}")
+    assert estimable == RDD_DRAWS
+    assert 0.90 <= share <= 0.98
+

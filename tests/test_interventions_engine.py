@@ -207,21 +207,53 @@ def test_ik_bandwidth_shrinks_with_curvature():
     assert 0 < curved < flat
 
 
-# ---------------------------------------------------------------- the CLI's JSON shape
+# ---------------------------------------------------------------- the service and the CLI on a database
 
-def test_cli_json_has_exactly_the_contract_keys(tmp_path, capsys):
-    from edtech.cli.parser import main
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    """A 600-student sample district's students, scores, flags, supports and probes in a fresh SQLite database."""
     from edtech.sample.generate import generate_district, to_contract_frames
     from edtech.store import data
 
-    url = f"sqlite:///{tmp_path / 'iv.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('iv') / 'iv.db'}"
     engine = data.make_engine(url)
     data.init_db(engine)
     frames = to_contract_frames(generate_district(n_students=600, seed=5).district)
     for kind in ("schools", "students", "tools", "assessments", "risk_flags", "interventions", "progress_monitoring"):
         report = data.import_frame(engine, kind, frames[kind], file_name=kind, user="test")
         assert report.ok, report.error_lines()
+    flagged = frames["risk_flags"].loc[frames["risk_flags"]["flagged"] == "true", "student_id"]
+    school = frames["students"].set_index("student_id")["school_id"].reindex(flagged).value_counts().index[0]
+    yield url, engine, frames, school
     engine.dispose()
+
+
+def test_scope_and_role_shape_what_the_service_returns(small_db):
+    from edtech.core.access import Principal, Role
+    from edtech.services.interventions import evaluate_for
+
+    _, engine, frames, school = small_db
+    director = evaluate_for(engine)
+    coordinator = evaluate_for(engine, principal=Principal("c@x.org", Role.COORDINATOR, schools=frozenset({school})))
+    board = evaluate_for(engine, principal=Principal("b@x.org", Role.BOARD))
+    students = frames["students"].set_index("student_id")["school_id"]
+    flags = frames["risk_flags"]
+    flagged = flags[flags["flagged"] == "true"]
+    assert director.coverage["flagged"] == len(flagged)
+    assert coordinator.coverage["flagged"] == int((students.reindex(flagged["student_id"]) == school).sum()) > 0
+    assert set(students.reindex(coordinator.served["student_id"])) == {school}
+    # efficacy and the RD are district facts: the same for every principal
+    pd.testing.assert_frame_equal(coordinator.per_intervention, director.per_intervention)
+    assert board.coverage == director.coverage
+    assert board.served.empty and board.progress.empty and not director.served.empty   # no student rows for the board
+    district_row = coordinator.funnel[coordinator.funnel["dimension"] == "district"].iloc[0]
+    assert district_row["flagged"] == coordinator.coverage["flagged"]
+
+
+def test_cli_json_has_exactly_the_contract_keys(small_db, capsys):
+    from edtech.cli.parser import main
+
+    url, _, _, school = small_db
     assert main(["--db", url, "interventions", "evaluate", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"interventions", "coverage", "rdd"}
@@ -232,5 +264,16 @@ def test_cli_json_has_exactly_the_contract_keys(tmp_path, capsys):
                    "evidence_label", "cost_per_student"} for r in out["interventions"])
     assert all(r["evidence_code"] in ef.EVIDENCE_CODES.values() for r in out["interventions"])
     assert out["rdd"] is None or set(out["rdd"]) == {"effect_size", "ci_low", "ci_high", "bandwidth", "n"}
+    # --outcome applies one assessment to every intervention
+    assert main(["--db", url, "interventions", "evaluate", "--outcome", "MAP Reading", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["interventions"]) == len(out["interventions"])
     assert main(["--db", url, "interventions", "evaluate"]) == 0
     assert "served within 30 days" in capsys.readouterr().out
+    # --as a coordinator: coverage of their school's flagged students only
+    assert main(["--db", url, "user", "add", "coord@x.org", "--role", "coordinator", "--schools", school,
+                 "--sso-only"]) == 0
+    capsys.readouterr()
+    assert main(["--db", url, "--as", "coord@x.org", "interventions", "evaluate", "--format", "json"]) == 0
+    scoped = json.loads(capsys.readouterr().out)
+    assert 0 < scoped["coverage"]["flagged"] < out["coverage"]["flagged"]
+    assert scoped["interventions"] == out["interventions"]
