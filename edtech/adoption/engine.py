@@ -191,7 +191,8 @@ def student_tool_usage(district: District, student_tool: pd.DataFrame | None = N
             ["student_id", "tool_id"]).reset_index(drop=True)
         per["sessions"] = per["sessions"].astype("int64")
         sw = school_weeks[(school_weeks["active_users"] > 0) & (school_weeks["week_start"] <= district.as_of)]
-        sw = sw[sw["week_start"] >= sw["tool_id"].map(first_week)]
+        if len(sw):
+            sw = sw[sw["week_start"] >= sw["tool_id"].map(first_week)]
         weeks_in_use = sw.groupby("tool_id")["week_start"].nunique()
     else:
         used = usage_in_window(district.usage, windows)

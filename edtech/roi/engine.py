@@ -342,11 +342,13 @@ def _usage_parts_summary(summary: UsageSummary, windows: pd.DataFrame, tools: pd
     first_week = (windows.set_index("tool_id")["window_start"] - pd.Timedelta(days=6))
     grid = pd.DataFrame({"tool_id": np.repeat(used_tools, n_weeks), "week": np.tile(np.arange(n_weeks), len(used_tools))})
     grid["week_start"] = week0 + pd.to_timedelta(grid["week"] * 7, unit="D")
-    grid = grid[grid["week_start"] >= grid["tool_id"].map(first_week)]
+    if len(grid):
+        grid = grid[grid["week_start"] >= grid["tool_id"].map(first_week)]
     sw = summary.school_weeks
     sw = sw[sw["tool_id"].isin(set(used_tools))]
-    sw = sw[(sw["week_start"] >= sw["tool_id"].map(first_week)) & (sw["week_start"] >= week0)
-            & (sw["week_start"] <= week0 + pd.Timedelta(days=7 * max(last_week, -1)))]
+    if len(sw):
+        sw = sw[(sw["week_start"] >= sw["tool_id"].map(first_week)) & (sw["week_start"] >= week0)
+                & (sw["week_start"] <= week0 + pd.Timedelta(days=7 * max(last_week, -1)))]
     sums = sw.groupby(["tool_id", "week_start"])[["active_users", "active_4wk", "minutes"]].sum()
     weekly = grid.merge(sums.reset_index(), on=["tool_id", "week_start"], how="left")
     for col in ("active_users", "active_4wk"):

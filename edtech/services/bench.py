@@ -314,6 +314,265 @@ def bench_zip_bomb(member_mb: int = 1024) -> dict:
     return figures
 
 
+# --------------------------------------------------------------------------- scale (issue 15)
+# Every page of the app, opened as the app opens it (AppTest, signed in as a director): cold = the first
+# run in a new process (empty in-process caches; the database's summaries present and a model published),
+# warm = the same page again in that process. A page = what renders on open, without exports.
+SCALE_SEED = 2025
+BENCH_ACCOUNT = "bench-director@bench.example"
+
+
+def app_pages() -> list[str]:
+    """The `app_pages` file stems (the JSON keys of the page figures)."""
+    return sorted(p.stem for p in (config.ROOT / "app_pages").glob("*.py") if not p.stem.startswith("_"))
+
+
+def _child(code: str, timeout: float = 7200, env: dict[str, str] | None = None) -> dict:
+    """Run `code` in a fresh Python at the project root; its last stdout line is JSON."""
+    import os
+
+    script = _PEAK_MB + code
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
+                         cwd=config.ROOT, env={**os.environ, **(env or {})})
+    if out.returncode != 0:
+        raise RuntimeError(f"a bench process failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _generate_files(n_students: int, folder: Path) -> dict:
+    """A generated district of n_students as contract CSV files (in a child: its memory is freed)."""
+    return _child(
+        "import json, time\n"
+        "from pathlib import Path\n"
+        "from edtech.ingest import contract as ct\n"
+        "from edtech.sample import generate as samples\n"
+        "t = time.perf_counter()\n"
+        f"frames = samples.to_contract_frames(samples.generate_district(n_students={n_students}, "
+        f"seed={SCALE_SEED}).district)\n"
+        "rows = {}\n"
+        "for kind in sorted(frames, key=lambda k: ct.TABLES[k].order):\n"
+        f"    frames[kind].to_csv(Path({str(folder)!r}) / f'{{ct.TABLES[kind].order:02d}}_{{kind}}.csv', index=False)\n"
+        "    rows[kind] = len(frames[kind])\n"
+        "print(json.dumps({'rows': rows, 'seconds': time.perf_counter() - t, 'peak_rss_mb': peak_mb()}))\n")
+
+
+def _import_files(db_url: str, folder: Path) -> dict:
+    """Every CSV through the real importer (what `python -m edtech import` runs), one file per
+    transaction with its summaries; then a director account for the page runs."""
+    return _child(
+        "import datetime as dt, json, time\n"
+        "from pathlib import Path\n"
+        "from sqlmodel import Session\n"
+        "from edtech.store import data\n"
+        "from edtech.store.models import Account\n"
+        f"engine = data.make_engine({db_url!r})\n"
+        "data.init_db(engine)\n"
+        "rows, per_file, started = 0, {}, time.perf_counter()\n"
+        f"for path in sorted(Path({str(folder)!r}).glob('*.csv')):\n"
+        "    kind = path.stem.split('_', 1)[1]\n"
+        "    t = time.perf_counter()\n"
+        "    report = data.import_file(engine, kind, path, user='bench')\n"
+        "    if not report.ok:\n"
+        "        raise SystemExit(f'{kind}: ' + '; '.join(report.error_lines()[:5]))\n"
+        "    rows += report.rows_read\n"
+        "    per_file[kind] = {'rows': report.rows_read, 'stored': report.rows_stored,"
+        " 'seconds': round(time.perf_counter() - t, 2)}\n"
+        "seconds = time.perf_counter() - started\n"
+        "with Session(engine) as session:\n"
+        f"    if session.get(Account, {BENCH_ACCOUNT!r}) is None:\n"
+        "        now = dt.datetime.now(dt.UTC)\n"
+        f"        session.add(Account(email={BENCH_ACCOUNT!r}, name='Bench director', role='director',"
+        " created_at=now, updated_at=now, schools=''))\n"
+        "        session.commit()\n"
+        "print(json.dumps({'seconds': seconds, 'rows': rows, 'files': per_file, 'peak_rss_mb': peak_mb()}))\n")
+
+
+def _train(db_url: str) -> dict:
+    """Train and publish the district's at-risk model (cold pages find a model already published)."""
+    return _child(
+        "import json, time\n"
+        "from edtech.services import risk, workspace\n"
+        f"engine = workspace.open_engine({db_url!r})\n"
+        "t = time.perf_counter()\n"
+        "risk.train_and_publish(engine, workspace.Workspace(engine).whole)\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_rss_mb': peak_mb()}))\n")
+
+
+_PAGE_CODE = """
+import json, os, sys, time
+from streamlit.testing.v1 import AppTest
+import plotly.graph_objects, sklearn.ensemble  # noqa: F401 - a running server has its modules loaded
+import ui.cache  # noqa: F401
+pages, account, app = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+result = {}
+for page in pages:
+    at = AppTest.from_file(app, default_timeout=3600)
+    at.user = {"is_logged_in": True, "email": account, "name": "Bench director", "iss": "bench", "sub": account}
+    at.switch_page(f"app_pages/{page}.py")
+    t = time.perf_counter()
+    at.run()
+    cold = time.perf_counter() - t
+    if at.exception:
+        raise SystemExit(f"{page}: {at.exception}")
+    t = time.perf_counter()
+    at.run()
+    warm = time.perf_counter() - t
+    result[page] = {"cold_s": round(cold, 3), "warm_s": round(warm, 3), "peak_rss_mb": round(peak_mb())}
+result["peak_rss_mb"] = round(peak_mb())
+print(json.dumps(result))
+"""
+
+
+def _open_pages(db_url: str, pages: list[str]) -> dict:
+    """Open `pages` one after another in one new process (the first is cold only if it is the only one)."""
+    return _child_args(_PAGE_CODE, [json.dumps(pages), BENCH_ACCOUNT, str(config.ROOT / "app.py")],
+                       env={"EDTECH_DATABASE_URL": db_url})
+
+
+def _child_args(code: str, args: list[str], env: dict[str, str] | None = None, timeout: float = 7200) -> dict:
+    import os
+
+    out = subprocess.run([sys.executable, "-c", _PEAK_MB + code, *args], capture_output=True, text=True,
+                         timeout=timeout, cwd=config.ROOT,
+                         env={**os.environ, "EDTECH_SECRET_KEY": os.environ.get("EDTECH_SECRET_KEY", "bench-secret-key"),
+                              **(env or {})})
+    if out.returncode != 0:
+        raise RuntimeError(f"a bench process failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server in a temp directory (initdb/pg_ctl of Debian's postgresql package, as the tests
+    start one: durability off, socket in the directory; as root the commands run as `postgres`)."""
+
+    def __init__(self) -> None:
+        import glob
+        import os
+        import shutil
+        import socket
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda b: int(b.split("/")[-2].split(".")[0]))
+        if not bins:
+            raise RuntimeError("no PostgreSQL server binaries: apt-get install postgresql, or pass --pg-url")
+        self.pgbin = bins[-1]
+        self.tmp = tempfile.mkdtemp(prefix="edtech-bench-pg.")
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_postgres:
+            shutil.chown(self.tmp, "postgres", "postgres")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        data_dir = f"{self.tmp}/data"
+        self._run(f"{self.pgbin}/initdb", "-D", data_dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+        self._run(f"{self.pgbin}/pg_ctl", "-D", data_dir, "-l", f"{self.tmp}/server.log", "-w", "-t", "60", "-o",
+                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.tmp} -c fsync=off "
+                  "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB "
+                  "-c max_wal_size=4GB", "start")
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_postgres, *args], check=True, capture_output=True, text=True, timeout=120)
+
+    def create_database(self, name: str) -> str:
+        self._run(f"{self.pgbin}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self._run(f"{self.pgbin}/pg_ctl", "-D", f"{self.tmp}/data", "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _fresh_pg_database(pg_url: str, name: str) -> str:
+    """A new empty database `name` on the server of pg_url (dropped first if it exists)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _table_sizes(db_url: str) -> tuple[dict[str, int], dict[str, float]]:
+    """Rows of the usage table and the summaries; on PostgreSQL also their size with indexes (MB)."""
+    from sqlalchemy import text
+
+    engine = data.make_engine(db_url)
+    rows: dict[str, int] = {}
+    sizes: dict[str, float] = {}
+    try:
+        with engine.connect() as conn:
+            for table in ("usage", "summary_student_tool_year", "summary_school_tool_week", "summary_week",
+                          "students", "assessments"):
+                rows[table] = int(conn.execute(text(f'SELECT COUNT(*) FROM "{table}"')).scalar())
+                if data.is_postgres(conn):
+                    sizes[table] = round(conn.execute(text(f"SELECT pg_total_relation_size('\"{table}\"')"))
+                                         .scalar() / MB, 1)
+    finally:
+        engine.dispose()
+    return rows, sizes
+
+
+def bench_scale_one(n_students: int, backend: str, db_url: str, folder: Path, pages: list[str]) -> dict:
+    """Import the generated files into db_url, train, then every page cold (own process) and warm."""
+    imported = _import_files(db_url, folder)
+    trained = _train(db_url)
+    figures: dict = {"import_s": round(imported["seconds"], 2),
+                     "import_rows_per_s": round(imported["rows"] / imported["seconds"]),
+                     "import_rows": imported["rows"], "import_peak_rss_mb": round(imported["peak_rss_mb"]),
+                     "import_files": imported["files"], "train_s": round(trained["seconds"], 2), "pages": {}}
+    figures["table_rows"], figures["table_mb"] = _table_sizes(db_url)
+    for page in pages:
+        opened = _open_pages(db_url, [page])
+        figures["pages"][page] = opened[page]
+    # the server's memory after every page has been opened once (its caches hold them all)
+    every = _open_pages(db_url, pages)
+    figures["peak_rss_mb"] = every["peak_rss_mb"]
+    figures["peak_rss_mb_one_page_max"] = max(p["peak_rss_mb"] for p in figures["pages"].values())
+    return figures
+
+
+def bench_scale(sizes: list[int], pg_url: str | None = None, backends: tuple[str, ...] = ("sqlite", "postgresql"),
+                pages: list[str] | None = None, files: Path | None = None) -> dict:
+    """`scale.<N>.<sqlite|postgresql>`: generate, import through the importer, time every page (issue 15).
+    `files`: keep the generated CSVs in files/<N> and reuse them in a later run (generation is not timed)."""
+    pages = pages or app_pages()
+    results: dict = {}
+    server = None
+    try:
+        for n in sizes:
+            results[str(n)] = {}
+            with tempfile.TemporaryDirectory(prefix=f"edtech-scale-{n}.") as tmp:
+                folder = (Path(files) / str(n)) if files else Path(tmp) / "files"
+                if not (folder / "done.json").exists():
+                    folder.mkdir(parents=True, exist_ok=True)
+                    generated = _generate_files(n, folder)
+                    (folder / "done.json").write_text(json.dumps(generated))
+                generated = json.loads((folder / "done.json").read_text())
+                results[str(n)]["generated_rows"] = generated["rows"]
+                for backend in backends:
+                    if backend == "sqlite":
+                        url = f"sqlite:///{Path(tmp) / 'scale.db'}"
+                    else:
+                        if pg_url is None and server is None:
+                            server = ThrowawayPostgres()
+                        url = (_fresh_pg_database(pg_url, f"edtech_scale_{n}") if pg_url
+                               else server.create_database(f"edtech_scale_{n}"))
+                    results[str(n)][backend] = bench_scale_one(n, backend, url, folder, pages)
+                    if backend == "sqlite":
+                        results[str(n)][backend]["db_mb"] = round((Path(tmp) / "scale.db").stat().st_size / MB)
+    finally:
+        if server is not None:
+            server.stop()
+    return results
+
+
 BENCH_HOOKS = [  # (module, function, label): capabilities add their own figures
     ("edtech.services.roi", "bench_roi", "roi"),
     ("edtech.services.adoption", "bench_adoption", "adoption"),
@@ -325,9 +584,18 @@ BENCH_HOOKS = [  # (module, function, label): capabilities add their own figures
 ]
 
 
-def run_bench(n_rows: int, students: int, only: set[str] | None = None) -> dict:
-    report: dict = {"machine": {"python": sys.version.split()[0]}}
+def run_bench(n_rows: int, students: int | list[int], only: set[str] | None = None, *, pg_url: str | None = None,
+              backends: tuple[str, ...] = ("sqlite", "postgresql"), pages: list[str] | None = None,
+              files: Path | None = None) -> dict:
+    import os
+
+    sizes = students if isinstance(students, list) else [students]
+    students = sizes[0]
+    report: dict = {"machine": {"python": sys.version.split()[0], "cpus": os.cpu_count(),
+                                "load_average_1m": round(os.getloadavg()[0], 2)}}
     started = time.perf_counter()
+    if not only or "scale" in only:
+        report["scale"] = bench_scale(sizes, pg_url, backends, pages, files)
     if not only or "import" in only:
         report["import"] = bench_import(n_rows)
     for module_name, func_name, label in BENCH_HOOKS:

@@ -16,19 +16,27 @@ per school x tool aggregates = `roi.metrics.schools`), so that work changes thei
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import io
 import json
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from functools import cached_property
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from edtech.core import rules
 from edtech.core.access import SYSTEM, Action, Principal, scope_for
-from edtech.core.district import District
+from edtech.core.district import FRAME_COLUMNS, District
 from edtech.core.scope import Scope, check_scope, restrict_district
 from edtech.feedback import satisfaction
 from edtech.roi import engine as roi
@@ -48,32 +56,117 @@ SUMMARY_READS = ("table:usage", "table:licenses", "table:tools", "table:students
 T = TypeVar("T")
 
 
-class UsageOnDemand(District):
-    """The district without its raw weekly usage: the rows are read from the database the first time
-    something asks for `usage` (the at-risk features, a coordinator's slice). Pages that read the
-    summaries never do, so their memory does not grow with the weekly rows (issue 15)."""
+DISTRICT_TABLES = tuple(f.name for f in dataclass_fields(District) if f.name in FRAME_COLUMNS)
 
-    def __init__(self, engine: Engine, **frames: Any) -> None:
+
+class DistrictOnDemand(District):
+    """The district whose tables are read from the database the first time something asks for them:
+    a page reads only the tables its use case needs, and never the raw weekly usage when it reads the
+    summaries (edtech.store.summaries), so its memory does not grow with the weekly rows (issue 15)."""
+
+    def __init__(self, engine: Engine | None = None, **frames: Any) -> None:
+        # dataclasses.replace (a scope's slice) passes every table and no engine
         self._engine = engine
-        self._usage_rows: pd.DataFrame | None = None
-        super().__init__(**{**frames, "usage": None})
+        self._tables: dict[str, pd.DataFrame | None] = {}
+        super().__init__(**{name: frames.get(name) for name in DISTRICT_TABLES}, fixed_as_of=frames.get("fixed_as_of"))
 
-    @property  # type: ignore[override]
-    def usage(self) -> pd.DataFrame:
-        if self._usage_rows is None:
-            self._usage_rows = data.read_table(self._engine, "usage")
-        return self._usage_rows
+    def _table(self, name: str) -> pd.DataFrame:
+        if self._tables.get(name) is None:
+            self._tables[name] = data.read_table(self._engine, name)
+        return self._tables[name]
 
-    @usage.setter
-    def usage(self, value: pd.DataFrame | None) -> None:
-        self._usage_rows = value
+    def loaded(self, name: str) -> bool:
+        return self._tables.get(name) is not None
+
+
+def _on_demand(name: str) -> property:
+    def get(self: DistrictOnDemand) -> pd.DataFrame:
+        return self._table(name)
+
+    def put(self: DistrictOnDemand, value: pd.DataFrame | None) -> None:
+        self._tables[name] = value
+
+    return property(get, put)
+
+
+for _name in DISTRICT_TABLES:
+    setattr(DistrictOnDemand, _name, _on_demand(_name))
 
 
 def load_district_on_demand(engine: Engine) -> District:
-    """Every table but the raw usage (read on first use), the as-of date from the summaries' weeks."""
-    district = data.load_district(engine, usage=False)
-    frames = {f: getattr(district, f) for f in district.table_names() if f != "usage"}
-    return UsageOnDemand(engine, **frames, fixed_as_of=district.fixed_as_of)
+    """The district with no table read yet; the as-of date from the summaries' weeks (no scan)."""
+    data.init_db(engine)
+    return DistrictOnDemand(engine, fixed_as_of=data.data_as_of(engine))
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """The source of the rules and engines an analysis comes from: a stored part of older code is not read."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("roi/*.py"), *root.glob("evidence/*.py"), *root.glob("adoption/*.py"),
+                        root / "core" / "rules.py", root / "store" / "summaries.py", Path(__file__)]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def part_token(engine: Engine, reads: tuple[str, ...]) -> str:
+    """The data versions of `reads` and the code fingerprint, as one token."""
+    versions = data.data_versions(engine)
+    key = json.dumps([code_fingerprint(), [(r, versions.get(r, "")) for r in sorted(reads)]])
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+_LIST_COLUMNS = {"flags": list, "_schools": set}
+
+
+def _frames_to_bytes(frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        object_columns = {name: [c for c in frame.columns if frame[c].dtype == object] for name, frame in frames.items()}
+        archive.writestr("meta.json", json.dumps({**meta, "object_columns": object_columns}, default=str))
+        for name, frame in frames.items():
+            frame = frame.copy()
+            for col in _LIST_COLUMNS:
+                if col in frame.columns:
+                    # lists keep their order (flags are ordered); sets are written sorted
+                    frame[col] = frame[col].map(lambda v: sorted(v) if isinstance(v, set) else
+                                                list(v) if isinstance(v, (list, tuple)) else [])
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            archive.writestr(f"{name}.parquet", buffer.getvalue())
+    return out.getvalue()
+
+
+def _frames_from_bytes(payload: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    frames: dict[str, pd.DataFrame] = {}
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        meta = json.loads(archive.read("meta.json"))
+        for name in archive.namelist():
+            if name.endswith(".parquet"):
+                frame = pd.read_parquet(io.BytesIO(archive.read(name)))
+                for col in meta["object_columns"].get(name[:-len(".parquet")], []):
+                    if col not in _LIST_COLUMNS:  # pandas' own object columns (text read back as str)
+                        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+                for col, kind in _LIST_COLUMNS.items():
+                    if col in frame.columns:
+                        frame[col] = frame[col].map(lambda v, kind=kind: kind(list(v)) if v is not None else kind())
+                frames[name[:-len(".parquet")]] = frame
+    return frames, meta
+
+
+def roi_to_bytes(analysis: RoiAnalysis) -> bytes:
+    m = analysis.metrics
+    frames = {"tools": m.tools, "schools": m.schools, "students": m.students, "weekly": m.weekly,
+              "effects": analysis.effects, "combined": analysis.combined}
+    return _frames_to_bytes(frames, {"as_of": str(m.as_of), "params": dataclasses.asdict(m.params)})
+
+
+def roi_from_bytes(payload: bytes) -> RoiAnalysis:
+    frames, meta = _frames_from_bytes(payload)
+    metrics = roi.UsageMetrics(frames["tools"], frames["schools"], frames["students"], frames["weekly"],
+                               pd.Timestamp(meta["as_of"]), roi.RoiParams(**meta["params"]))
+    return RoiAnalysis(metrics, frames["effects"], frames["combined"])
 
 
 @dataclass
@@ -207,7 +300,24 @@ class Workspace:
     @cached_property
     def roi(self) -> RoiAnalysis:
         """District-wide usage metrics, effects and per-tool combined frame (scope-independent)."""
-        return self.provider.part(self.engine, "roi", ROI_READS, self.compute_roi_analysis)
+        return self.provider.part(self.engine, "roi", ROI_READS, self.stored_or_computed_roi)
+
+    def stored_or_computed_roi(self) -> RoiAnalysis:
+        """The analysis stored in the database for exactly these data versions (and this code), else
+        computed now and stored, so the next new server process reads it instead of recomputing."""
+        token = part_token(self.engine, ROI_READS)
+        payload = summaries.load_part(self.engine, "roi", token)
+        if payload is not None:
+            try:
+                return roi_from_bytes(payload)
+            except (ValueError, KeyError, OSError):
+                pass  # unreadable (another library version): computed again below
+        analysis = self.compute_roi_analysis()
+        try:
+            summaries.save_part(self.engine, "roi", token, roi_to_bytes(analysis))
+        except OperationalError:
+            pass  # the database is busy (an import): the next process computes it again
+        return analysis
 
     def shared(self, name: str, reads: tuple[str, ...], compute: Callable[[], T]) -> T:
         """Any other district-wide part (adoption tables, report inputs…): computed once per data version."""

@@ -69,7 +69,16 @@ week_table = sa.Table(
     sa.Column("usage_rows", sa.Integer, nullable=False),
     sa.Column("active_students", sa.Integer, nullable=False),
 )
-SUMMARY_TABLES = (windows_table, student_tool_table, school_week_table, week_table)
+# computed parts of an analysis, stored with the token of the data versions (and code) they were computed
+# from: a new server process reads the district-wide ROI analysis instead of recomputing it (Parquet frames)
+parts_table = sa.Table(
+    "summary_parts", metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("token", sa.String, nullable=False),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+)
+SUMMARY_TABLES = (windows_table, student_tool_table, school_week_table, week_table, parts_table)
 TRAIL_DAYS = 7 * (rules.WEEKS_IN_30_DAYS - 1)   # a week's trailing window reaches this many days back
 
 
@@ -470,3 +479,22 @@ def read_all(engine: Engine) -> dict[str, pd.DataFrame]:
         .reset_index(drop=True),
         "weeks": read_weeks(engine).sort_values("week_start").reset_index(drop=True),
     }
+
+
+# ---------------------------------------------------------------- stored parts of an analysis
+
+def load_part(engine: Engine, name: str, token: str) -> bytes | None:
+    """The stored payload of part `name` when it was computed for exactly `token`, else None."""
+    t = parts_table
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t.c.payload).where(t.c.name == name, t.c.token == token)).first()
+    return None if row is None else bytes(row[0])
+
+
+def save_part(engine: Engine, name: str, token: str, payload: bytes) -> None:
+    """Replace part `name` (one row per part: older tokens are dropped)."""
+    t = parts_table
+    with engine.begin() as conn:
+        conn.execute(t.delete().where(t.c.name == name))
+        conn.execute(t.insert().values(name=name, token=token, payload=payload,
+                                       computed_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
