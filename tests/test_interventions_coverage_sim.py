@@ -28,7 +28,7 @@ from edtech.evidence import effects as ef
 
 pytestmark = pytest.mark.slow
 
-DRAWS = 1_000          # as methods v2 section 2 asks (>= 1,000); ~65 ms a draw (matching + CR2): about a minute
+DRAWS = 1_000          # methods v2 section 2 asks >= 1,000; 65-100 ms a draw (matching + CR2): 65-100 s here
 EFFECT_POINTS = 0.2
 CUTOFF = 0.3
 
