@@ -66,5 +66,8 @@ def restrict_district(whole: District, scope: Scope) -> District:
         schools=by_school(whole.schools), students=students, usage=by_student(whole.usage),
         assessments=by_student(whole.assessments), indicators=by_student(whole.indicators),
         licenses=by_school(whole.licenses, keep_blank=True), usage_aggregate=by_school(whole.usage_aggregate),
-        devices=by_school(whole.devices), pd_sessions=by_school(whole.pd_sessions), fixed_as_of=whole.as_of,
+        devices=by_school(whole.devices), pd_sessions=by_school(whole.pd_sessions),
+        interventions=by_student(whole.interventions), risk_flags=by_student(whole.risk_flags),
+        progress_monitoring=by_student(whole.progress_monitoring), feedback=by_school(whole.feedback),
+        fixed_as_of=whole.as_of,
     )
