@@ -116,7 +116,8 @@ def district_label(district: District) -> str:
 _EMPTY_BOARD = pd.DataFrame(columns=roi.SCORE_COLUMNS)
 # "decisions": the director's decisions feed the summary and the proposal (its version token is "0" until
 # `store.data.data_versions` reports one)
-READS = ("table:*", "setting:roi_weights", "setting:roi_outcome_choice", "scenarios", "models", "decisions")
+READS = ("table:*", "setting:roi_weights", "setting:roi_outcome_choice", "scenarios", "models", "decisions",
+         "setting:roadmap_snapshots")  # the roadmap section: its edits reset that setting
 
 
 def decisions_in_scope(ws: workspace.Workspace) -> pd.DataFrame:

@@ -269,17 +269,21 @@ def refresh_snapshots(engine: Engine, provider: workspace.Provider | None = None
 
     Computed as the system (district facts stored for every reader; readers see only their scope's KPIs)."""
     token = _data_token(engine)
-    if not force and data.load_setting(engine, SNAPSHOT_SETTING, None) == token:
+    saved = data.load_setting(engine, SNAPSHOT_SETTING, None)
+    saved = saved if isinstance(saved, dict) else {}
+    if not force and saved.get("token") == token:
         return False
+    # the last edit's time stays in the setting: its version (a cache key) differs after every edit
+    mark = {"token": token, "edited": saved.get("edited")}
     kpis = kpis_frame(engine)
     if kpis.empty:
-        data.save_setting(engine, SNAPSHOT_SETTING, token)
+        data.save_setting(engine, SNAPSHOT_SETTING, mark)
         return False
     provider = provider or workspace.Provider()
     district_ws = workspace.Workspace(engine, None, principal=SYSTEM, provider=provider)
     whole = district_ws.whole
     if whole.is_empty:
-        data.save_setting(engine, SNAPSHOT_SETTING, token)
+        data.save_setting(engine, SNAPSHOT_SETTING, mark)
         return False
     current_month = month_start(whole.as_of)
     spaces: dict[frozenset[str] | None, workspace.Workspace] = {None: district_ws}
@@ -294,7 +298,7 @@ def refresh_snapshots(engine: Engine, provider: workspace.Provider | None = None
     rows += _backfill(engine, kpis, whole, current_month, read_snapshots(engine), provider)
     _write_snapshots(engine, rows)
     _fill_baselines(engine)
-    data.save_setting(engine, SNAPSHOT_SETTING, token)
+    data.save_setting(engine, SNAPSHOT_SETTING, mark)
     return True
 
 
@@ -370,7 +374,7 @@ def _fill_baselines(engine: Engine) -> None:
 
 def invalidate(engine: Engine) -> None:
     """Make the next read refresh the snapshots (after an edit)."""
-    data.save_setting(engine, SNAPSHOT_SETTING, None)
+    data.save_setting(engine, SNAPSHOT_SETTING, {"token": None, "edited": dt.datetime.now(dt.UTC).isoformat()})
 
 
 # ============================================================== the roadmap as read
