@@ -4,14 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-slow setup system-deps lint bench sample clean
+.PHONY: run test test-slow setup system-deps lint bench sample clean screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	@echo "==> Installing the Python packages into $(VENV) (first run: a minute or two; pip lists each package)"
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	$(BIN)/pip install --progress-bar on -r requirements.txt
+	@echo "==> Packages installed"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -30,7 +32,9 @@ system-deps:
 run: setup
 	$(BIN)/python -m edtech init
 	@$(BIN)/python -c "from edtech import data; import sys; sys.exit(0 if data.is_empty(data.make_engine()) else 1)" \
+	  && echo "==> First start: loading the sample district and training its at-risk model (about a minute)" \
 	  && $(BIN)/python -m edtech demo || true
+	@echo "==> Serving on http://localhost:$(PORT) in demo mode (another port: PORT=8502 make run); the first page takes a few seconds"
 	EDTECH_DEMO=1 $(BIN)/python -m edtech serve --port $(PORT)
 
 test: setup system-deps
@@ -40,6 +44,11 @@ test: setup system-deps
 ## Slow checks: coverage simulations of the effect estimator, browser tests (sign-in, main journey): minutes.
 test-slow: setup system-deps
 	$(BIN)/python -m pytest -q -m slow
+
+## Screenshots of every page for every demo role (1440x900 PNGs in docs/screenshots/), from a fresh demo
+## district served like `make run`, with the presentation checks of the browser test reported per page.
+screenshots: setup system-deps
+	$(BIN)/python -m tests.page_tour docs/screenshots
 
 lint: setup
 	$(BIN)/ruff check .
