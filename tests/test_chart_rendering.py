@@ -375,9 +375,11 @@ def test_one_colour_blind_safe_palette(figures, learnplatform_figures):
                 colours.append(line.color)
             for c in colours:
                 assert c.lower() in allowed, f"{name}: colour {c} is not from the palette"
-            if t.type == "heatmap":
-                assert fig.layout.template.layout.colorscale.sequential is not None
-                assert tuple(t.colorscale[0]) == (0.0, "rgb(0,34,78)") or t.colorscale, name
+            if t.type == "heatmap":  # the one sequential scale
+                from plotly.colors import get_colorscale
+
+                assert [(float(a), str(b)) for a, b in t.colorscale] == \
+                    [(float(a), str(b)) for a, b in get_colorscale(charts.SEQUENTIAL)], name
 
 
 def test_every_legend_colour_is_named(figures):

@@ -218,8 +218,35 @@ def _column_groups(frame: pd.DataFrame, total_pt: float, size: float) -> list[li
     return groups
 
 
-def _widths(frame: pd.DataFrame, cols: list[int], total: int, size: float) -> list[int]:
-    return [int(w) for w in _column_widths(frame.iloc[:, cols], total, size)]
+def _widths(frame: pd.DataFrame, cols: list[int], total: int, size: float, lines: int = MAX_CELL_LINES) -> list[int]:
+    """EMU widths of `cols` filling `total`: each column as wide as its widest cell on one line; when they do
+    not fit, the widest column gives way first, never below its longest word nor below 1/`lines` of its
+    one-line width (so a column of short figures is never squeezed to wrap "$31,770")."""
+    need = [_natural_width(frame, frame.columns[c], size) for c in cols]
+    widths = [one for one, _ in need]
+    floors = [max(word, one / lines) for one, word in need]
+    total_pt = total / 12700
+    while sum(widths) > total_pt + 0.01:
+        slack = [i for i in range(len(widths)) if widths[i] > floors[i] + 0.01]
+        if not slack:
+            widths = [w * total_pt / sum(widths) for w in widths]  # cannot fit: shrink all alike
+            break
+        widest = max(slack, key=lambda i: widths[i])
+        others = [widths[i] for i in slack if i != widest]
+        target = max(floors[widest], max(others, default=0.0), widths[widest] - (sum(widths) - total_pt))
+        if target >= widths[widest] - 0.01:  # tied with the next widest: shrink the tied ones together
+            tied = [i for i in slack if abs(widths[i] - widths[widest]) < 0.02]
+            step = min((sum(widths) - total_pt) / len(tied), min(widths[i] - floors[i] for i in tied))
+            if step <= 1e-6:
+                break
+            for i in tied:
+                widths[i] -= step
+            continue
+        widths[widest] = target
+    extra = total_pt - sum(widths)
+    if extra > 0:
+        widths = [w + extra * w / sum(widths) for w in widths]
+    return [int(w * 12700) for w in widths]
 
 
 def _numeric_columns(frame: pd.DataFrame) -> list[bool]:
@@ -288,7 +315,7 @@ def _table_slide(prs: Presentation, sec: Section, t: ReportTable, index: int, le
         rows.append(i)
         used += h
     bottom = _add_table(slide, frame, rows, cols, widths, top, _table_name(index, rows, cols)) if cols else top
-    notes = [lead or "", t.note, *sec.notes]
+    notes = [*sec.paragraphs, t.note, *sec.notes]
     left_out = len(rows) < len(frame) or len(cols) < len(frame.columns)
     appendix = None
     if left_out or t.note:
@@ -314,7 +341,7 @@ def _appendix_slides(prs: Presentation, ap: _Appendix) -> tuple[int, int]:
     first = len(prs.slides._sldIdLst) + 1
     parts: list[tuple[list[int], list[int], list[int]]] = []
     for cols in groups:
-        widths = _widths(frame, cols, CONTENT_W, TABLE_PT)
+        widths = _widths(frame, cols, CONTENT_W, TABLE_PT, lines=3)
         head = _row_height([str(frame.columns[c]) for c in cols], widths, TABLE_PT, bold=True)
         room = SLIDE_H - BOTTOM - BODY_TOP
         chunk: list[int] = []
@@ -445,37 +472,6 @@ def _kpi_tiles(slide, kpis: Sequence[Kpi]) -> None:
             run.font.color.rgb = color or RGBColor(0x11, 0x11, 0x11)
 
 
-def _column_widths(frame: pd.DataFrame, total: int, size: float) -> list[Emu]:
-    """Each column as wide as its widest cell measured in DejaVu Sans (wider than Calibri, so it
-    fits), headers wrapping at spaces; when too wide the widest columns give way first."""
-    from PIL import ImageFont
-
-    from edtech.report.pdf import FONT_DIR
-
-    regular = ImageFont.truetype(str(FONT_DIR / "DejaVuSans.ttf"), 100)
-    bold = ImageFont.truetype(str(FONT_DIR / "DejaVuSans-Bold.ttf"), 100)
-    pad = 0.14 * 72  # cell margins, points
-    need = []
-    for col in frame.columns:
-        body = max([regular.getlength(str(c)) for c in frame[col]] + [0.0]) * size / 100
-        head = max([bold.getlength(w) for w in str(col).split()] + [0.0]) * size / 100
-        need.append(max(body, head, 18.0) + pad)
-    total_pt = total / 12700
-    widths = list(need)
-    while sum(widths) > total_pt:
-        order = sorted(range(len(widths)), key=lambda i: widths[i], reverse=True)
-        widest = order[0]
-        second = widths[order[1]] if len(order) > 1 else 0.0
-        target = max(second, widths[widest] - (sum(widths) - total_pt))
-        if target >= widths[widest]:
-            widths = [w * total_pt / sum(widths) for w in widths]
-            break
-        widths[widest] = target
-    extra = total_pt - sum(widths)
-    widths = [w + extra * w / sum(widths) for w in widths]
-    return [Emu(int(w * 12700)) for w in widths]
-
-
 def _cell(cell, text: str, size: int, bold: bool = False, align=PP_ALIGN.LEFT) -> None:
     cell.text = text
     cell.margin_left = cell.margin_right = CELL_PAD_X
@@ -530,8 +526,10 @@ def build_pptx(report: BoardReport, chart_pngs: dict[str, bytes] | None = None) 
             elif sec.kpis and sec.paragraphs:
                 _bullet_slides(prs, sec.title + ": in brief", _paragraph_items(sec), [*sec.paragraphs, *sec.notes])
             continue
-        lead = sec.paragraphs[0] if sec.paragraphs and len(sec.paragraphs[0]) <= 260 else None
-        if sec.paragraphs and lead is None:  # long text: its own bullets slide before the tables and charts
+        # the section's point in one or two sentences above its first table (the full text is in the notes);
+        # several paragraphs get their own bullets slide first
+        lead = bullet_text(sec.paragraphs[0], limit=230) if len(sec.paragraphs) == 1 else None
+        if len(sec.paragraphs) > 1:
             _bullet_slides(prs, sec.title, _paragraph_items(sec), [*sec.paragraphs, *sec.notes])
         for i, t in enumerate(sec.tables):
             ap = _table_slide(prs, sec, t, table_index, lead if i == 0 else None)
