@@ -182,17 +182,26 @@ with change_tab:
         if e1.button("Save the initiative", key="roadmap_edit_save", icon=":material/save:"):
             values = {c: row[c] for c in ("name", "goal", "owner", "start_date", "scenario")}
             _, refused = rc.save_initiative({**values, "status": new_status, "end_date": new_end}, pick)
-            st.error(refused) if refused else done("Initiative saved.")
+            if refused:
+                st.error(refused)
+            else:
+                done("Initiative saved.")
         if e2.button("Delete the initiative and its KPIs", key="roadmap_edit_delete", icon=":material/delete:"):
             refused = rc.delete_initiative(pick)
-            st.error(refused) if refused else done("Initiative deleted.")
+            if refused:
+                st.error(refused)
+            else:
+                done("Initiative deleted.")
         its = view.kpis[view.kpis["initiative_id"] == pick]
         if len(its):
             kpi_pick = st.selectbox("KPI", list(its["kpi_id"]), key="roadmap_edit_kpi",
                                     format_func=lambda k: its.set_index("kpi_id").loc[k, "metric_label"])
             if st.button("Delete the KPI", key="roadmap_edit_kpi_delete", icon=":material/delete:"):
                 refused = rc.delete_kpi(pick, kpi_pick)
-                st.error(refused) if refused else done("KPI deleted.")
+                if refused:
+                    st.error(refused)
+                else:
+                    done("KPI deleted.")
 
 with import_tab:
     st.caption("Files in the data contract's shape (initiatives: initiative_id, name, start_date, end_date, …; "

@@ -9,8 +9,6 @@ import sys
 import pandas as pd
 
 from edtech.cli.exit_codes import EXIT_OK
-from edtech.roadmap.catalogue import format_value
-from edtech.roadmap.status import STATUS_LABELS
 from edtech.services import roadmap as roadmap_service
 from edtech.services import workspace
 
@@ -29,9 +27,9 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = pd.DataFrame([{
         "initiative": r["initiative_id"], "kpi": r["kpi_id"], "metric": r["metric"], "scope": r["scope"],
-        "baseline": format_value(r["baseline"], r["unit"]), "current": format_value(r["current"], r["unit"]),
-        "target": format_value(r["target"], r["unit"]), "by": r["target_date"],
-        "status": STATUS_LABELS[r["status"]]} for r in numbers["kpis"]])
+        "baseline": roadmap_service.format_value(r["baseline"], r["unit"]), "current": roadmap_service.format_value(r["current"], r["unit"]),
+        "target": roadmap_service.format_value(r["target"], r["unit"]), "by": r["target_date"],
+        "status": roadmap_service.STATUS_LABELS[r["status"]]} for r in numbers["kpis"]])
     print(f"Roadmap KPIs, data through {numbers['as_of']}")
     print(table.to_string(index=False))
     return EXIT_OK

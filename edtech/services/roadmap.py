@@ -42,7 +42,8 @@ from edtech.core.district import District
 from edtech.core.privacy import neutralize_frame
 from edtech.core.scope import ScopeError
 from edtech.roadmap import catalogue
-from edtech.roadmap.status import STATUSES, kpi_status
+from edtech.roadmap.catalogue import format_value  # noqa: F401 - re-exported for the command line
+from edtech.roadmap.status import STATUS_LABELS, STATUSES, kpi_status  # noqa: F401 - labels for the command line
 from edtech.roi import engine as roi_engine
 from edtech.roi import figures
 from edtech.services import audit, workspace
@@ -350,7 +351,7 @@ def _backfill_values(engine: Engine, whole: District, wanted: list, outcome: dic
         for _, initiative_id, kpi_id, metric, scope_key in (w for w in wanted if w[0] == month):
             scope = scope_of(scope_key)
 
-            def compute(metric=metric, scope=scope) -> float | None:
+            def compute(metric=metric, scope=scope, spaces=spaces, past=past) -> float | None:
                 if scope not in spaces:
                     spaces[scope] = _MonthWorkspace(engine, scope, principal=SYSTEM, provider=past)
                 return metric_value(spaces[scope], metric)
