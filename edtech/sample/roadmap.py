@@ -41,12 +41,12 @@ INITIATIVES = (
 KPIS = (
     ("I01", "K1", "dosage_share:T01", "district", None, 0.80, "2027-06-30"),
     ("I01", "K2", "utilization:T01", "district", None, 0.85, "2026-06-30"),
-    ("I01", "K3", "effect:T01", "district", None, 0.20, "2028-06-30"),
+    ("I01", "K3", "effect:T01", "district", 0.10, 0.20, "2028-06-30"),  # baseline: the vendor's study
     ("I02", "K1", "vetted_share", "district", None, 1.00, "2026-12-31"),
     ("I03", "K1", "devices_per_student", "0201", None, 1.00, "2027-08-31"),
     ("I03", "K2", "devices_per_student", "0202", None, 1.00, "2027-08-31"),
     ("I03", "K3", "devices_per_student", "0203", None, 1.00, "2027-08-31"),
-    ("I04", "K1", "idle_license_share", "district", None, 0.30, "2027-06-30"),
+    ("I04", "K1", "idle_license_share", "district", None, 0.35, "2027-06-30"),
     ("I05", "K1", "pd_hours_per_staff", "district", None, 5.00, "2026-12-31"),
     ("I06", "K1", "flagged_served_30d", "district", None, 0.90, "2027-06-30"),
 )
