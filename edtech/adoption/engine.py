@@ -297,6 +297,8 @@ def weekly_trend_from_summary(school_weeks: pd.DataFrame, school_id: str | None 
     rows = school_weeks[(school_weeks["active_users"] > 0) & (school_weeks["school_id"] != "")]
     if school_id is not None:
         rows = rows[rows["school_id"] == school_id]
+    if rows.empty:  # as weekly_trend gives it
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     out = rows.sort_values(["week_start", "school_id", "tool_id"])[cols].reset_index(drop=True)
     return out.astype({"school_id": "str", "tool_id": "str"})
 
