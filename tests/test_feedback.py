@@ -240,6 +240,19 @@ def _people(at) -> pd.DataFrame:
     return tables[0].set_index("Tool")
 
 
+def _assert_presentable(at) -> None:
+    """Issue 14: no header with '_', no cell showing None / nan / NaT in any table of the page."""
+    for d in at.dataframe:
+        frame = d.value
+        assert not [c for c in frame.columns if "_" in str(c)], list(frame.columns)
+        for col in frame.columns:
+            for v in frame[col]:
+                if isinstance(v, (list, tuple, np.ndarray)):
+                    continue
+                assert not (v is None or (not isinstance(v, str) and pd.isna(v))), (col, v)
+                assert str(v) not in {"None", "nan", "NaT", "<NA>"}, (col, v)
+
+
 def _cell(value: object) -> str:
     return value if isinstance(value, str) else f"{value:.1f} / 5"
 
@@ -259,8 +272,12 @@ def test_director_pages_show_the_cli_satisfaction(sample_db_url, capsys):
         teacher = s["by_role"].get("teacher")
         if teacher:
             assert people.loc[tool, "Teachers"] == f"{teacher['mean']:.1f} / 5 ({teacher['n']})"
+    at.toggle(key="roi_all_columns").set_value(True).run()
     at.selectbox(key="roi_tool").set_value("T05").run()
     assert not at.exception, at.exception
+    _assert_presentable(at)
+    detail = at.dataframe[0].value.set_index("Tool")
+    assert _cell(detail.loc["Lexicon Lane", "Satisfaction"]) == f"{cli['T05']['satisfaction']['mean']:.1f} / 5"
     assert any(m.value == cli["T05"]["satisfaction"]["summary"] for m in at.markdown)
     assert any(e.label.startswith("Comments (") for e in at.expander)
     comments = [d.value for d in at.dataframe if "Comment" in d.value.columns]
@@ -270,8 +287,9 @@ def test_director_pages_show_the_cli_satisfaction(sample_db_url, capsys):
     for tool, s in names.items():
         assert _cell(inventory.loc[tool, "Satisfaction"]) == ("—" if s["mean"] is None else f"{s['mean']:.1f} / 5")
     assert any("Comment" in d.value.columns for d in at.dataframe)
-    for d in at.dataframe:
-        assert not any("_" in str(c) for c in d.value.columns)
+    _assert_presentable(at)
+    at.toggle(key="vetting_all_columns").set_value(True).run()
+    _assert_presentable(at)
 
 
 def test_coordinator_sees_district_satisfaction_and_only_their_schools_comments(sample_db_url):
@@ -294,8 +312,11 @@ def test_aggregate_only_roles_see_suppressed_satisfaction_and_no_comments(sample
     people = _people(at)
     assert people.loc["CodeCanvas", "Teachers"] == "<10" and people.loc["CodeCanvas", "Satisfaction"] == "<10"
     assert people.loc["Lexicon Lane", "Teachers"] == "2.4 / 5 (30)"
+    at.toggle(key="roi_all_columns").set_value(True).run()
     at.selectbox(key="roi_tool").set_value("T09").run()
     assert not at.exception, at.exception
+    _assert_presentable(at)
+    assert at.dataframe[0].value.set_index("Tool").loc["CodeCanvas", "Satisfaction"] == "<10"
     assert not any(e.label.startswith("Comments") for e in at.expander)
     assert not any("Comment" in d.value.columns for d in at.dataframe)
     assert not any("2.5/5" in m.value for m in at.markdown)             # the 8 teachers' mean stays hidden
