@@ -29,6 +29,8 @@ DEMO_ROLES = {  # file-name prefix -> the one-click button of the sign-in screen
     "board": "Sign in as the demo board member",
     "viewer": "Sign in as the demo viewer",
 }
+# the demo's model is signed with the server key: the demo build and the server must share it
+TOUR_SECRET_KEY = "page-tour-secret-key-0123456789"
 MISSING_VALUES = ("None", "nan", "NaN", "NaT", "<NA>", "null", "undefined")
 
 # What the page shows, read in the browser. Streamlit's st.dataframe draws on a canvas (glide-data-grid);
@@ -81,10 +83,11 @@ PAGE_CHECK_JS = r"""
     if (!pictograph.test(value)) continue;
     const el = node.parentElement;
     if (!el || ['SCRIPT', 'STYLE', 'NOSCRIPT'].includes(el.tagName) || !shown(el)) continue;
-    const at = value.search(pictograph);
-    const ch = String.fromCodePoint(value.codePointAt(at));
-    glyphs.push({char: 'U+' + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0'),
-                 text: value.trim().slice(0, 80), tag: el.tagName.toLowerCase()});
+    const every = new RegExp(pictograph.source, 'gu');
+    for (const ch of new Set(value.match(every))) {
+      glyphs.push({char: 'U+' + ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0'),
+                   text: value.trim().slice(0, 80), tag: el.tagName.toLowerCase()});
+    }
   }
   const exceptions = [...document.querySelectorAll('[data-testid="stException"]')].map(text).map(t => t.slice(0, 300));
   const grids = main.querySelectorAll('[data-testid="stDataFrame"]').length;
@@ -213,7 +216,7 @@ def served_demo(db_url: str, workdir: Path, log_path: Path) -> Iterator[str]:
 
     port, idp_port = free_port(), free_port()
     env = {**os.environ, "EDTECH_DATABASE_URL": db_url, "EDTECH_DEMO": "1",
-           "EDTECH_SECRET_KEY": os.environ.get("EDTECH_SECRET_KEY", "page-tour-secret-key-0123456789")}
+           "EDTECH_SECRET_KEY": TOUR_SECRET_KEY}
     with log_path.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "edtech", "serve", "--port", str(port), "--idp-port", str(idp_port),
@@ -234,7 +237,8 @@ def build_demo(db_path: Path, log=print) -> str:
     """`python -m edtech demo` into a new SQLite file, as `make run` does on a first start."""
     url = f"sqlite:///{db_path}"
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "edtech", "--db", url, "demo"], cwd=ROOT, check=True,
+    env = {**os.environ, "EDTECH_SECRET_KEY": TOUR_SECRET_KEY}
+    subprocess.run([sys.executable, "-m", "edtech", "--db", url, "demo"], cwd=ROOT, check=True, env=env,
                    stdout=subprocess.DEVNULL)
     log(f"demo district built in {time.monotonic() - started:.0f} s")
     return url

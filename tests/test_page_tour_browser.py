@@ -41,6 +41,32 @@ def test_the_checks_see_what_they_look_for():
     assert page_tour.problems_on({"headers": ["Tool"], "cells": ["—"], "glyphs": [], "exceptions": []}) == []
 
 
+PLANTED = """
+<div data-testid="stMain"><h1>Planted</h1>
+  <div data-testid="stDataFrame"><table role="grid"><thead><tr><th role="columnheader">Tool</th>
+    <th role="columnheader">peak_active_30d</th></tr></thead><tbody><tr><td role="gridcell">ReadRocket</td>
+    <td role="gridcell">nan</td></tr></tbody></table></div>
+  <table><tr><th>Seats</th><th>tool_name</th></tr><tr><td>None</td><td>—</td></tr></table>
+  <p>Trend \U0001F4C8 and a check \u2705</p>
+  <div style="display:none"><p>hidden \U0001F600</p><table><tr><th>hidden_header</th></tr></table></div>
+  <div data-testid="stException">ValueError: planted</div>
+</div>"""
+
+
+def test_the_browser_checks_find_planted_problems(page):
+    """The same checks in Chromium on a page with one problem of each kind (and hidden ones that do not count)."""
+    page.set_viewport_size(page_tour.VIEWPORT)
+    page.set_content(PLANTED)
+    found = page.evaluate(page_tour.PAGE_CHECK_JS)
+    assert page_tour._read_grids(page, found) == []
+    problems = page_tour.problems_on(found)
+    assert "header with '_': 'peak_active_30d'" in problems and "header with '_': 'tool_name'" in problems
+    assert "cell shows 'nan'" in problems and "cell shows 'None'" in problems
+    assert {g["char"] for g in found["glyphs"]} == {"U+1F4C8", "U+2705"}
+    assert any(p.startswith("exception: ValueError") for p in problems)
+    assert not any("hidden" in p for p in problems)
+
+
 @pytest.mark.parametrize("role", list(page_tour.DEMO_ROLES))
 def test_every_page_of_every_role_is_presentable(tour, role: str):
     results = tour[role]
