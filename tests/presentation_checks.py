@@ -6,7 +6,9 @@ Checked on every element the run rendered (all tabs and expanders: AppTest keeps
   label when set, otherwise the column name; hidden columns and a hidden index are skipped) and has no
   `_`, is not a bare lowercase identifier ("gap", "before"); no cell is missing (the grid draws a null as
   "None") or shows `None`/`nan`/`NaN`/`NaT`/`<NA>`/`inf`; no cell is a raw snake_case code (`title_iv_a`);
-  a float column without a format shows at most 2 decimals (not `256.2087`);
+  a float column without a format shows at most 2 decimals (not `256.2087`); no cell starts with the
+  formula guard's apostrophe (`'+0.32 (…)`: write such figures with components.signs_as_text); a column
+  whose header says it lists codes on purpose ("Column", "Field", "Code", "… in your file") may show them;
 - texts (markdown, captions, headings, alerts, metrics and their help, widget labels, options and help,
   tab and expander labels, chart texts): no `None`/`nan`/`NaT`/`<NA>`/`inf` shown as a value, no raw JSON or
   Python dict, no glyph Debian Chromium cannot draw (emoji and pictographs; `:material/name:` icons are fine);
@@ -54,6 +56,8 @@ _INDEX = "_index"
 _KNOWN_CODES = frozenset(code for words in VOCABULARY.values() for code in words)
 # the CSV-injection guard's apostrophe ("'+0.32 (…)"): text that starts with a sign or "=" is shown with it
 _GUARD_APOSTROPHE = re.compile(r"^'[=+\-@]")
+# a column that lists codes on purpose (the file's column names a user must write, a code list)
+_CODES_ON_PURPOSE = re.compile(r"\b(column|columns|field|fields|code|codes)\b|in (the|your) file", re.IGNORECASE)
 
 
 def unsupported_glyphs(text: str) -> list[str]:
@@ -158,7 +162,8 @@ def grid_problems(where: str, frame: pd.DataFrame, config: dict[str, Any] | None
         shown_missing = sorted({v for v in texts if v.strip().lower() in _MISSING_CELL_TEXTS})
         if shown_missing:
             out.append(f"{col_where}: cells show {shown_missing}")
-        codes = sorted({v for v in texts if _SNAKE_CODE.match(v.strip()) or v.strip() in _KNOWN_CODES})
+        codes = [] if _CODES_ON_PURPOSE.search(header) else sorted(
+            {v for v in texts if _SNAKE_CODE.match(v.strip()) or v.strip() in _KNOWN_CODES})
         if codes:
             out.append(f"{col_where}: raw codes {codes[:5]} (map them to words)")
         guarded = sorted({v for v in texts if _GUARD_APOSTROPHE.match(v)})

@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest_utils import new_app, pages_for
+from tests.apptest_utils import account_for, new_app, pages_for
 from tests.presentation_checks import assert_presentable, grid_problems, missing_tokens, unsupported_glyphs
 
 ONE_SCHOOL = "0201"
 ROLES = {"director": ("Director", None), "coordinator": ("School coordinator", [ONE_SCHOOL]),
          "board": ("Board member", None), "viewer": ("Viewer", None)}
-# pages other helpers own this session; their cases may fail until the owner fixes the page
-OTHER_OWNERS = {
-    "app_pages/tool_roi.py": "B2 (tool ROI)", "app_pages/vetting.py": "B2 (vetting)",
-    "app_pages/at_risk.py": "A2 (at-risk)", "app_pages/interventions.py": "A2 (interventions)",
-    "app_pages/roadmap.py": "B1 (roadmap)", "app_pages/budget.py": "F (budget)", "app_pages/data.py": "F (data)",
+# pages other helpers own this session that still fail the check (07:50 UTC; the others pass for every role)
+STILL_FAILING = {
+    "app_pages/roadmap.py": "B1 (roadmap): signed figures behind the formula guard's apostrophe ('+0.10 SD', "
+                            "'+0 pts'); a 'None' option in 'Linked budget scenario'",
+    "app_pages/budget.py": "F (budget): the scenario spec shown as a raw st.json block",
 }
 
 
@@ -24,8 +24,8 @@ def _cases() -> list:
     cases = []
     for role, (label, _) in ROLES.items():
         for page in pages_for(label):
-            marks = ([pytest.mark.xfail(strict=False, reason=f"owner: {OTHER_OWNERS[page]}")]
-                     if page in OTHER_OWNERS else [])
+            marks = ([pytest.mark.xfail(strict=False, reason=f"owner: {STILL_FAILING[page]}")]
+                     if page in STILL_FAILING else [])
             cases.append(pytest.param(role, page, marks=marks, id=f"{role}-{page.split('/')[-1][:-3]}"))
     return cases
 
@@ -52,8 +52,11 @@ def _forget_sessions():
 
 @pytest.mark.parametrize(("role", "page"), _cases())
 def test_page_is_presentable(role: str, page: str, sample_db_url: str) -> None:
+    label, schools = ROLES[role]
+    account_for(label, schools)  # each test has its own copy of the database: the account must be in it
     at = _session(role)
     at.switch_page(page).run()
+    assert at.title and at.title[0].value != "Sign in", f"{role} is not signed in on {page}"
     assert_presentable(at, f"{role} on {page}")
 
 
@@ -71,6 +74,7 @@ def test_check_reads_the_label_the_user_sees() -> None:
     assert "school_name" not in text and "'Share'" not in text  # labelled and formatted: fine
     assert "'code' is a raw column name" in text and "raw codes ['title_iv_a']" in text
     assert "raw codes ['elementary']" in "\n".join(grid_problems("t", pd.DataFrame({"Level": ["elementary"]})))
+    assert not grid_problems("t", pd.DataFrame({"Column in your file": ["school_id"]}))  # codes on purpose
     assert "apostrophe" in "\n".join(grid_problems("t", pd.DataFrame({"Effect": ["'+0.32 (+0.27 to +0.36)"]})))
     assert "empty cell" in text  # a null is drawn as "None" by the grid
     assert grid_problems("t", frame[["share"]], {"_index": {"hidden": True}})  # 0.123456 without a format
