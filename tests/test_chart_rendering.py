@@ -378,8 +378,8 @@ def test_one_colour_blind_safe_palette(figures, learnplatform_figures):
             if t.type == "heatmap":  # the one sequential scale
                 from plotly.colors import get_colorscale
 
-                assert [(float(a), str(b)) for a, b in t.colorscale] == \
-                    [(float(a), str(b)) for a, b in get_colorscale(charts.SEQUENTIAL)], name
+                assert [(round(float(a), 6), str(b)) for a, b in t.colorscale] == \
+                    [(round(float(a), 6), str(b)) for a, b in get_colorscale(charts.SEQUENTIAL)], name
 
 
 def test_every_legend_colour_is_named(figures):

@@ -113,7 +113,7 @@ def _check_fit(pptx: bytes) -> None:
         for shape in slide.shapes:
             if getattr(shape, "has_table", False) and shape.has_table:
                 widths = [c.width for c in shape.table.columns]
-                height = sum(slides._row_height([cell.text for cell in row.cells], widths, 14, bold=i == 0)
+                height = sum(slides.row_height([cell.text for cell in row.cells], widths, 14, bold=i == 0)
                              for i, row in enumerate(shape.table.rows))
                 assert shape.top + height <= prs.slide_height - slides.BOTTOM + 1, (number, shape.name)
 

@@ -10,6 +10,7 @@ the left 10 inches, so every placeholder used is moved and resized here.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Sequence
@@ -126,8 +127,14 @@ def _font(bold: bool):
     return _FONTS[bold]
 
 
+@functools.lru_cache(maxsize=20000)
+def _width_100(text: str, bold: bool) -> float:
+    return _font(bold).getlength(text)
+
+
 def text_width_pt(text: str, size: float, bold: bool = False) -> float:
-    return _font(bold).getlength(str(text)) * size / 100
+    """Width in points of `text` at `size` (words repeat across cells and rows: measured once each)."""
+    return _width_100(str(text), bold) * size / 100
 
 
 def wrapped_lines(text: str, width_pt: float, size: float, bold: bool = False) -> int:
@@ -163,7 +170,7 @@ BOTTOM = Inches(0.35)     # kept free at the bottom of every slide
 TABLE_NAME = "report-table"
 
 
-def _row_height(cells: Sequence[str], widths: Sequence[int], size: float, bold: bool = False) -> int:
+def row_height(cells: Sequence[str], widths: Sequence[int], size: float, bold: bool = False) -> int:
     """EMU height of a table row whose cells wrap in their columns' widths."""
     pad_pt = 2 * CELL_PAD_X / 12700
     lines = max([wrapped_lines(c, w / 12700 - pad_pt, size, bold) for c, w in zip(cells, widths, strict=True)] + [1])
@@ -260,7 +267,7 @@ def _add_table(slide, frame: pd.DataFrame, rows: list[int], cols: list[int], wid
     sub = frame.iloc[rows, cols]
     header = [str(c) for c in sub.columns]
     body = [["" if v is None else str(v) for v in r] for r in sub.itertuples(index=False)]
-    heights = [_row_height(header, widths, TABLE_PT, bold=True)] + [_row_height(r, widths, TABLE_PT) for r in body]
+    heights = [row_height(header, widths, TABLE_PT, bold=True)] + [row_height(r, widths, TABLE_PT) for r in body]
     shape = slide.shapes.add_table(len(body) + 1, max(len(cols), 1), LEFT, top, sum(widths), sum(heights))
     shape.name = name
     table = shape.table
@@ -297,7 +304,7 @@ def _table_slide(prs: Presentation, sec: Section, t: ReportTable, index: int, le
     _title(slide, t.title, size=26)
     top = BODY_TOP
     if lead:
-        h = _text_height([lead], CONTENT_W, 16, bullets=False)
+        h = text_height([lead], CONTENT_W, 16, bullets=False)
         _text_box(slide, LEFT, top - Inches(0.1), CONTENT_W, h, [lead], size=16, color=GREY)
         top += h
     frame = t.frame
@@ -307,9 +314,9 @@ def _table_slide(prs: Presentation, sec: Section, t: ReportTable, index: int, le
     footnote_h = Inches(0.45)
     room = SLIDE_H - BOTTOM - footnote_h - top
     rows: list[int] = []
-    used = _row_height([str(frame.columns[c]) for c in cols], widths, TABLE_PT, bold=True) if cols else 0
+    used = row_height([str(frame.columns[c]) for c in cols], widths, TABLE_PT, bold=True) if cols else 0
     for i in range(min(MAX_MAIN_ROWS, len(frame))):
-        h = _row_height([str(frame.iat[i, c]) for c in cols], widths, TABLE_PT)
+        h = row_height([str(frame.iat[i, c]) for c in cols], widths, TABLE_PT)
         if used + h > room and rows:
             break
         rows.append(i)
@@ -342,12 +349,12 @@ def _appendix_slides(prs: Presentation, ap: _Appendix) -> tuple[int, int]:
     parts: list[tuple[list[int], list[int], list[int]]] = []
     for cols in groups:
         widths = _widths(frame, cols, CONTENT_W, TABLE_PT, lines=3)
-        head = _row_height([str(frame.columns[c]) for c in cols], widths, TABLE_PT, bold=True)
+        head = row_height([str(frame.columns[c]) for c in cols], widths, TABLE_PT, bold=True)
         room = SLIDE_H - BOTTOM - BODY_TOP
         chunk: list[int] = []
         used = head
         for i in range(len(frame)):
-            h = _row_height([str(frame.iat[i, c]) for c in cols], widths, TABLE_PT)
+            h = row_height([str(frame.iat[i, c]) for c in cols], widths, TABLE_PT)
             if chunk and used + h > room:
                 parts.append((chunk, cols, widths))
                 chunk, used = [], head
@@ -367,7 +374,7 @@ def _appendix_slides(prs: Presentation, ap: _Appendix) -> tuple[int, int]:
     return first, last
 
 
-def _text_height(paragraphs: Sequence[str], width: int, size: int, bullets: bool = True) -> int:
+def text_height(paragraphs: Sequence[str], width: int, size: int, bullets: bool = True) -> int:
     """EMU height of paragraphs wrapped in a box `width` wide (bullets indent by one em)."""
     inner_pt = (width - Inches(0.2)) / 12700 - (size if bullets else 0)
     lines = sum(wrapped_lines(p, inner_pt, size) for p in paragraphs)
@@ -396,16 +403,16 @@ def _bullet_slides(prs: Presentation, title: str, items: Sequence[str], notes: S
                    bold_lead: bool = False) -> None:
     """Bullets at 20 pt (18 pt when that keeps them on one slide), continued on more slides when needed."""
     room = SLIDE_H - BODY_TOP - BOTTOM
-    size = 20 if _text_height(items, CONTENT_W, 20) <= room else 18
+    size = 20 if text_height(items, CONTENT_W, 20) <= room else 18
     pages: list[list[str]] = [[]]
     for item in items:
-        if pages[-1] and _text_height([*pages[-1], item], CONTENT_W, size) > room:
+        if pages[-1] and text_height([*pages[-1], item], CONTENT_W, size) > room:
             pages.append([])
         pages[-1].append(item)
     for k, page in enumerate(pages):
         slide = prs.slides.add_slide(prs.slide_layouts[LAYOUT_TITLE_ONLY])
         _title(slide, title + (f" ({k + 1} of {len(pages)})" if len(pages) > 1 else ""))
-        box = slide.shapes.add_textbox(LEFT, BODY_TOP, CONTENT_W, _text_height(page, CONTENT_W, size))
+        box = slide.shapes.add_textbox(LEFT, BODY_TOP, CONTENT_W, text_height(page, CONTENT_W, size))
         box.name = "bullets"
         _text_box_into(box, page, size, bold_lead=bold_lead)
         _notes(slide, notes)
@@ -486,7 +493,7 @@ def _cell(cell, text: str, size: int, bold: bool = False, align=PP_ALIGN.LEFT) -
 def _chart_slide(prs: Presentation, sec: Section, c: ReportChart, png: bytes) -> None:
     slide = prs.slides.add_slide(prs.slide_layouts[LAYOUT_TITLE_ONLY])
     _title(slide, c.title, size=26)
-    caption_h = _text_height([c.caption], CONTENT_W, 14, bullets=False) if c.caption else 0
+    caption_h = text_height([c.caption], CONTENT_W, 14, bullets=False) if c.caption else 0
     max_w, max_h = CONTENT_W, SLIDE_H - BODY_TOP - caption_h - Inches(0.3)
     ratio = c.height / CHART_PX_W
     w = max_w if max_w * ratio <= max_h else int(max_h / ratio)
