@@ -177,8 +177,8 @@ def assign_form(shown: pd.DataFrame, has_names: bool) -> None:
             picked = c1.selectbox("Intervention", [*names, NEW_NAME], key="risk_assign_pick",
                                   help="The interventions already in use, or another one named below.")
             new_name = c2.text_input("Other intervention name", key="risk_assign_new", max_chars=interventions_cache.MAX_NAME,
-                                     placeholder="e.g. Small-group reading", help="Used when you pick "
-                                     f"“{NEW_NAME}” (or when no intervention is in use yet).")
+                                     placeholder="e.g. Small-group reading",
+                                     help="A new intervention: used instead of the one picked on the left.")
             c3, c4, c5 = st.columns(3)
             tier = c3.selectbox("Tier", list(interventions_cache.TIERS), index=1, key="risk_assign_tier",
                                 format_func=lambda t: f"Tier {t}", help="MTSS tier: 1 universal, 2 targeted, "
@@ -194,7 +194,8 @@ def assign_form(shown: pd.DataFrame, has_names: bool) -> None:
             submitted = st.form_submit_button("Assign", type="primary", icon=":material/add_task:", key="risk_assign_submit")
         if not submitted:
             return
-        name = new_name.strip() if picked == NEW_NAME or not names else picked
+        # a name typed in "Other intervention name" wins over the picker (what the person just wrote)
+        name = new_name.strip() or (picked if picked != NEW_NAME else "")
         stored, refused = interventions_cache.assign(student, name, tier, start, minutes, staff, goal)
         if refused:
             st.error(components.escape(refused))

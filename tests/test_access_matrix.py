@@ -574,6 +574,15 @@ def _probe_record_decision(role: Role, engine) -> bool:
     return went
 
 
+def _probe_assign_intervention(role: Role, engine) -> bool:
+    """The service's check (the at-risk page's form calls it): a support for a student of MINE."""
+    from edtech.services import intervention_assign
+
+    student = min(students_of(MINE))
+    return not _refused(lambda: intervention_assign.assign_intervention(
+        engine, _principal(role), student, "Access probe", 2, "2026-02-02", 30))
+
+
 def _probe_read_audit(role: Role, engine) -> bool:
     return not _refused(lambda: audit.read(engine, actor=_principal(role)))
 
@@ -595,6 +604,7 @@ PROBES: dict[Action, Callable[[Role, Any], bool]] = {
     Action.PUBLISH_MODEL: _probe_publish_model,
     Action.MANAGE_USERS: _probe_manage_users,
     Action.RECORD_DECISION: _probe_record_decision,
+    Action.ASSIGN_INTERVENTION: _probe_assign_intervention,
     Action.READ_AUDIT: _probe_read_audit,
 }
 # actions the matrix names that no surface offers yet (nothing to allow or refuse)

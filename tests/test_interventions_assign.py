@@ -19,6 +19,7 @@ from edtech.services import intervention_assign as assign_service
 from edtech.services import risk as risk_service
 from edtech.store import data
 from tests.apptest_utils import open_page
+from tests.presentation_checks import assert_presentable
 
 PAGE = "app_pages/at_risk.py"
 MINE, OTHER = "0201", "0101"
@@ -165,6 +166,7 @@ def _grid(at) -> pd.DataFrame:
 def test_a_coordinator_assigns_an_intervention_from_the_worklist(published):
     engine, _ = published
     at = open_page(PAGE, role="coordinator", schools=[MINE])
+    assert_presentable(at, "at-risk worklist with supports")
     grid = _grid(at)
     mine = set(_students(engine).query("school_id == @MINE")["student_id"])
     assert set(grid["student_id"].astype(str)) <= mine
@@ -190,6 +192,7 @@ def test_a_coordinator_assigns_an_intervention_from_the_worklist(published):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("Assigned: Small-group reading" in s.value for s in at.success)
+    assert_presentable(at, "after assigning")
     stored = data.read_table(engine, "interventions")
     assert len(stored) == before + 1
     row = stored[stored["intervention"] == "Small-group reading"].iloc[0]

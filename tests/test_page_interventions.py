@@ -18,6 +18,7 @@ from edtech.interventions import present
 from edtech.store import data
 from tests.apptest_utils import account_for, open_page
 from tests.conftest import ROOT
+from tests.presentation_checks import assert_presentable
 
 PAGE = "app_pages/interventions.py"
 MINE = "0201"
@@ -85,6 +86,7 @@ def test_empty_state_points_to_the_data_page(sample_db_url):
         engine.dispose()
     at = open_page(PAGE, role="Director")
     assert any("No interventions or risk flags loaded yet" in i.value for i in at.info)
+    assert_presentable(at, "empty state")
     assert not at.dataframe and not at.get("plotly_chart")
 
 
@@ -92,6 +94,7 @@ def test_director_sees_everything_and_the_figures_equal_the_cli_json(sample_db_u
     figures = _cli_json(sample_db_url)
     assert figures["interventions"] and figures["coverage"]["flagged"] > 0, "the sample has no intervention records"
     at = open_page(PAGE, role="Director")
+    assert_presentable(at, "director")
     _assert_page_equals_json(at, figures)
     # the funnel by school: every school of the district, exact counts
     schools = _grid(at, {"School", "Flagged", FUNNEL})
@@ -113,6 +116,7 @@ def test_coordinator_sees_their_school_and_the_figures_equal_the_cli_json(sample
     email = account_for("coordinator", [MINE])
     figures = _cli_json(sample_db_url, email)
     at = open_page(PAGE, role="coordinator", schools=[MINE])
+    assert_presentable(at, "coordinator")
     _assert_page_equals_json(at, figures)
     engine = data.make_engine(sample_db_url)
     try:
@@ -132,6 +136,7 @@ def test_coordinator_sees_their_school_and_the_figures_equal_the_cli_json(sample
 def test_aggregate_roles_get_no_student_chart_and_suppressed_counts(sample_db_url, monkeypatch, role):
     monkeypatch.setattr(config, "SUPPRESS_MIN", 30)   # a threshold some school cells fall under
     at = open_page(PAGE, role=role)
+    assert_presentable(at, role)
     assert not any(k == "interventions_progress_pick" for k in [s.key for s in at.selectbox])
     assert any("aggregates only" in i.value for i in at.info)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
