@@ -66,13 +66,13 @@ def test_page_is_presentable(role: str, page: str, sample_db_url: str) -> None:
 def test_check_reads_the_label_the_user_sees() -> None:
     import pandas as pd
 
-    frame = pd.DataFrame({"school_name": ["A"], "share": [0.123456], "code": ["title_iv_a"], "gap": [None]})
+    frame = pd.DataFrame({"school_name": ["A"], "share": [0.123456], "source": ["title_iv_a"], "gap": [None]})
     found = grid_problems("t", frame, {"_index": {"hidden": True}, "school_name": {"label": "School"},
                                        "share": {"label": "Share", "type_config": {"type": "number",
                                                                                   "format": "percent"}}})
     text = "\n".join(found)
     assert "school_name" not in text and "'Share'" not in text  # labelled and formatted: fine
-    assert "'code' is a raw column name" in text and "raw codes ['title_iv_a']" in text
+    assert "'source' is a raw column name" in text and "raw codes ['title_iv_a']" in text
     assert "raw codes ['elementary']" in "\n".join(grid_problems("t", pd.DataFrame({"Level": ["elementary"]})))
     assert not grid_problems("t", pd.DataFrame({"Column in your file": ["school_id"]}))  # codes on purpose
     assert "apostrophe" in "\n".join(grid_problems("t", pd.DataFrame({"Effect": ["'+0.32 (+0.27 to +0.36)"]})))
