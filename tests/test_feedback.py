@@ -331,3 +331,23 @@ def test_board_cli_json_marks_suppressed_figures(sample_db_url, capsys):
     assert t09["mean"] == {"value": None, "display": "<10"} and t09["n"] == {"value": None, "display": "<10"}
     assert t09["by_role"]["teacher"]["mean"] == {"value": None, "display": "<10"}
     assert cli["T05"]["satisfaction"]["n"] == 92 and cli["T05"]["satisfaction"]["mean"] == pytest.approx(2.58)
+
+
+def test_sample_weight_zero_is_the_board_without_feedback_and_a_large_weight_orders_by_rating(sample_db_url):
+    from edtech.services import workspace
+    from edtech.store import data
+
+    ws = workspace.Workspace(data.make_engine(sample_db_url))
+    rated = ws.district_board()
+    assert ws.weights.get("satisfaction", 0) == 0
+    survey = ws.whole.feedback
+    ws.whole.feedback = survey.iloc[0:0]
+    unrated = ws.district_board()
+    shared = [c for c in unrated.columns if c not in {"score_satisfaction", "satisfaction_mean", "satisfaction_n"}]
+    pd.testing.assert_frame_equal(rated[shared], unrated[shared])
+    ws.whole.feedback = survey
+    by_rating = ws.district_board({**ws.weights, "satisfaction": 10_000}).set_index("tool_id")
+    rankable = by_rating[by_rating["rankable"]].sort_values("rank")
+    assert rankable["satisfaction_mean"].is_monotonic_decreasing                # T01 4.06 > T04 > T02 > T03 > T05
+    assert rankable.index.tolist() == ["T01", "T04", "T02", "T03", "T05"]
+    assert set(by_rating.index[by_rating["rankable"]]) == set(rated.loc[rated["rankable"], "tool_id"])
