@@ -12,6 +12,7 @@ MIN_N = components.suppression_threshold()
 # report table columns that hold stored codes, and the vocabulary that names them
 CODE_COLUMNS = {"Recommendation": "recommendation", "Level": "school_level", "Funding source": "funding_source",
                 "Source": "funding_source", "Decision": "decision"}
+NAME_COLUMNS = ("Tool", "School", "Scenario", "Data", "Initiative", "Intervention", "Product", "Vendor")
 
 st.title("Board report")
 if components.empty_state("the board report"):
@@ -128,7 +129,7 @@ for sec in rep.sections:
                 frame[column] = frame[column].map(
                     lambda v, k=kind: components.label_for(v, k if k in components.VOCABULARY else None)
                     if isinstance(v, str) and v and v != components.EM_DASH else v)
-        components.table(components.signs_as_text(frame), hide_index=True, width="stretch",
+        components.table(components.signs_as_text(frame, names=NAME_COLUMNS), hide_index=True, width="stretch",
                          missing="not available")
         if t.note:
             st.caption(components.escape(t.note))

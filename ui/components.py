@@ -165,10 +165,11 @@ def dash_missing(frame: pd.DataFrame, column_config: Mapping[str, Any] | None,
     """Columns with empty cells as text: each value drawn in its column's format and an em dash for the
     empty ones, the reason (`missing`, or `missing[column]`) added to the header's help."""
     out, config = frame.copy(), dict(column_config or {})
+    has_empty = out.isna().any(axis=0).to_numpy()  # one vectorized pass (a list in a cell is not empty)
     for i, name in enumerate(out.columns):
-        values = out.iloc[:, i]
-        if not values.map(_is_empty).any():
+        if not has_empty[i]:
             continue
+        values = out.iloc[:, i]
         cfg = config.get(name)
         cfg = {"label": cfg} if isinstance(cfg, str) else dict(cfg or {})
         out.isetitem(i, values.map(lambda v, c=cfg: _format_like(v, c)).astype(object))
@@ -180,21 +181,27 @@ def dash_missing(frame: pd.DataFrame, column_config: Mapping[str, Any] | None,
     return out, config
 
 
-_LEADING_SIGN = re.compile(r"^[+\-−]\$?\d")
+# a signed figure with a unit and/or an interval ("+0.32 (+0.27 to +0.36)", "+0 pts", "-$1,200 a year"),
+# not a name that happens to start with a sign
+_SIGNED_FIGURE = re.compile(r"[+\-−]\$?\d[\d,.]*%?(?: [A-Za-z]{1,6}){0,3}"
+                            r"(?: \([+\-−]?\$?\d[\d,.]*%? to [+\-−]?\$?\d[\d,.]*%?\))?")
 
 
-def signs_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+def signs_as_text(frame: pd.DataFrame, names: Sequence[str] = ()) -> pd.DataFrame:
     """Text cells that start with a signed figure but are more than one number ("+0.32 (+0.27 to +0.36)")
     written with a typographic minus and without plus signs ("0.32 (0.27 to 0.36)", "−0.02 (−0.07 to 0.03)"):
     the grid's formula guard would otherwise show them behind an apostrophe. A lone signed number
-    ("+0.12", "-$1,200") is kept: the guard lets it through."""
+    ("+0.12", "-$1,200") is kept: the guard lets it through. Columns in `names` hold names from the data
+    (a tool called "+1 Math") and are left as they are."""
     def one(value: Any) -> Any:
-        if not isinstance(value, str) or not _LEADING_SIGN.match(value) or neutralize_csv_cell(value) == value:
+        if not isinstance(value, str) or not _SIGNED_FIGURE.fullmatch(value) or neutralize_csv_cell(value) == value:
             return value  # not a signed figure, or one the guard lets through
         return re.sub(r"-(?=\$?\d)", "\u2212", re.sub(r"\+(?=\$?\d)", "", value))
 
     out = frame.copy()
-    for i in range(out.shape[1]):
+    for i, name in enumerate(out.columns):
+        if name in names:
+            continue
         if out.iloc[:, i].dtype == object or pd.api.types.is_string_dtype(out.iloc[:, i].dtype):
             out.isetitem(i, out.iloc[:, i].map(one).astype(object))
     return out
