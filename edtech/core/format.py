@@ -97,6 +97,10 @@ VOCABULARY: dict[str, dict[str, str]] = {
         "renew": "Renew", "right_size": "Right-size", "renegotiate": "Renegotiate", "consolidate": "Consolidate",
         "sunset": "Sunset", "study": "Study", "keep": "Keep", "expand": "Expand",
     },
+    "decision": {
+        "renew": "Renew", "right_size": "Right-size", "renegotiate": "Renegotiate", "consolidate": "Consolidate",
+        "sunset": "Sunset", "study": "Study",
+    },
     "evidence": {
         "moderate": "Moderate (Tier II-like)", "promising": "Promising (Tier III-like)",
         "rationale": "Rationale (Tier IV-like)", "no_detectable_effect": "No detectable effect",
