@@ -583,6 +583,17 @@ def _probe_assign_intervention(role: Role, engine) -> bool:
         engine, _principal(role), student, "Access probe", 2, "2026-02-02", 30))
 
 
+def _probe_edit_roadmap(role: Role, engine) -> bool:
+    """The service's check, and the Roadmap page offers its edit form to exactly the same roles."""
+    from edtech.services import roadmap
+
+    went = not _refused(lambda: roadmap.save_initiative(engine, {"name": "Access probe", "start_date": "2026-07-01",
+                                                                 "end_date": "2027-06-30"}, principal=_principal(role)))
+    offered = "roadmap_new_save" in tour(role).pages.get("roadmap", _NO_SHOT).keys
+    assert went == offered, (role, went, offered)
+    return went
+
+
 def _probe_read_audit(role: Role, engine) -> bool:
     return not _refused(lambda: audit.read(engine, actor=_principal(role)))
 
@@ -605,6 +616,7 @@ PROBES: dict[Action, Callable[[Role, Any], bool]] = {
     Action.MANAGE_USERS: _probe_manage_users,
     Action.RECORD_DECISION: _probe_record_decision,
     Action.ASSIGN_INTERVENTION: _probe_assign_intervention,
+    Action.EDIT_ROADMAP: _probe_edit_roadmap,
     Action.READ_AUDIT: _probe_read_audit,
 }
 # actions the matrix names that no surface offers yet (nothing to allow or refuse)
