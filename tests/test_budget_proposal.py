@@ -100,6 +100,11 @@ def test_budget_page_opens_on_the_directors_decisions_in_words(sample):
     assert {"Title IV-A", "E-Rate", "General fund"} <= set(sources["source"])  # codes as names
     assert not sources["source"].str.contains("_").any()
 
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    funding = next(c for c in charts if "funding by source" in c["layout"]["title"]["text"])
+    legend = {t.get("name") for t in funding["data"] if t.get("name")}
+    assert {"Title IV-A", "E-Rate"} <= legend and not any("_" in n for n in legend)
+
     for grid in at.dataframe:  # every header is a human label; no cell reads None/nan
         config = json.loads(grid.proto.columns) if grid.proto.columns else {}
         labels = [c.get("label") for c in config.values() if isinstance(c, dict) and not c.get("hidden")]

@@ -101,7 +101,7 @@ def test_create_edit_save_reload_and_compare(sample_db_url):
     assert len(charts) >= 6
     assert any(trace["type"] == "waterfall" for c in charts for trace in c["data"])
     funding = next(c for c in charts if "funding by source" in c["layout"]["title"]["text"])
-    esser = next(t for t in funding["data"] if t.get("name") == "esser")
+    esser = next(t for t in funding["data"] if t.get("name") == "ESSER")  # funding sources by name
     esser_by_year = _values(esser["y"])
     assert esser_by_year[0] > 0 and esser_by_year[-1] == 0  # the cliff
     assert len(again.get("download_button")) == 2
