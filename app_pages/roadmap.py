@@ -87,6 +87,8 @@ else:
         "Change since last month": [rc.format_change(v, u) for v, u in
                                     zip(view.kpis["change"], view.kpis["unit"], strict=True)],
     })
+    # signed figures ("+0.10 SD", "+4 pts") as text the grid's formula guard leaves alone
+    kpi_table = components.signs_as_text(kpi_table, names=("Initiative", "KPI", "Scope"))
     components.table(kpi_table, hide_index=True, width="stretch", key="roadmap_kpis")
     st.caption(rc.STATUS_RULE)
     if state.can(state.Action.EXPORT_AGGREGATES):
@@ -125,7 +127,7 @@ with add_tab:
     status = c3.selectbox("Status", rc.INITIATIVE_STATUSES, key="roadmap_new_status",
                           format_func=lambda s: rc.INITIATIVE_STATUS_LABELS[s])
     scenario = st.selectbox("Linked budget scenario", [""] + view.scenarios, key="roadmap_new_scenario",
-                            format_func=lambda s: s or "None")
+                            format_func=lambda s: s or "No scenario")
     if st.button("Add initiative", key="roadmap_new_save", icon=":material/add:", type="primary"):
         created, refused = rc.save_initiative({"name": name, "goal": goal, "owner": owner, "start_date": start,
                                                "end_date": end, "status": status, "scenario": scenario or None})
