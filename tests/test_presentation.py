@@ -14,8 +14,6 @@ ROLES = {"director": ("Director", None), "coordinator": ("School coordinator", [
          "board": ("Board member", None), "viewer": ("Viewer", None)}
 # pages other helpers own this session that still fail the check (07:50 UTC; the others pass for every role)
 STILL_FAILING = {
-    "app_pages/roadmap.py": "B1 (roadmap): signed figures behind the formula guard's apostrophe ('+0.10 SD', "
-                            "'+0 pts'); a 'None' option in 'Linked budget scenario'",
     "app_pages/budget.py": "F (budget): the scenario spec shown as a raw st.json block",
 }
 
