@@ -95,8 +95,7 @@ for _name in DISTRICT_TABLES:
 
 def load_district_on_demand(engine: Engine) -> District:
     """The district with no table read yet; the as-of date from the summaries' weeks (no scan)."""
-    data.init_db(engine)
-    return DistrictOnDemand(engine, fixed_as_of=data.data_as_of(engine))
+    return DistrictOnDemand(engine, fixed_as_of=data.load_district(engine, tables=()).fixed_as_of)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1011,14 +1011,16 @@ def read_table(engine: Engine, kind: str, scope: frozenset[str] | None = None) -
     return conform_frame(kind, frame)
 
 
-def load_district(engine: Engine, scope: frozenset[str] | None = None, *, usage: bool = True) -> District:
+def load_district(engine: Engine, scope: frozenset[str] | None = None, *, usage: bool = True,
+                  tables: Iterable[str] | None = None) -> District:
     """Every table as canonical frames, filtered to the scope's schools (None = all). `usage=False` leaves
-    the raw weekly usage out (an empty frame): readers of the summaries (edtech.store.summaries) need none."""
+    the raw weekly usage out (an empty frame): readers of the summaries (edtech.store.summaries) need none;
+    `tables` reads only those (the others empty: a caller that reads tables on demand)."""
     init_db(engine)
-    frames = {name: read_table(engine, name, scope) if usage or name != "usage" else empty_frame(name)
-              for name in FRAME_COLUMNS}
+    wanted = set(FRAME_COLUMNS if tables is None else tables) - (set() if usage else {"usage"})
+    frames = {name: read_table(engine, name, scope) if name in wanted else empty_frame(name) for name in FRAME_COLUMNS}
     with engine.connect() as conn:  # the whole district's date, also for a scope's slice
-        as_of = _data_as_of(conn, frames["usage"]["week_start"] if scope is None and usage else None)
+        as_of = _data_as_of(conn, frames["usage"]["week_start"] if scope is None and "usage" in wanted else None)
     return District(**frames, fixed_as_of=as_of)
 
 
