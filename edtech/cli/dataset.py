@@ -41,7 +41,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print("\n".join(r.error_lines()), file=sys.stderr)
     if bad:
         return EXIT_REJECTED
-    return _publish_demo_model(engine)
+    code = _publish_demo_model(engine)
+    _snapshot_roadmap(engine)
+    return code
+
+
+def _snapshot_roadmap(engine: Engine) -> None:
+    """The roadmap's monthly KPI values, back-filled now (after the model's flags are written) so the
+    Roadmap page's first open reads stored snapshots instead of recomputing a year of months."""
+    from edtech.services import roadmap as roadmap_service
+
+    print("computing the roadmap's monthly KPI values (about half a minute)...", flush=True)
+    if roadmap_service.refresh_snapshots(engine):
+        print(f"roadmap: {len(roadmap_service.read_snapshots(engine))} monthly KPI values stored")
 
 
 def _publish_demo_model(engine: Engine) -> int:
