@@ -181,10 +181,8 @@ def dash_missing(frame: pd.DataFrame, column_config: Mapping[str, Any] | None,
     return out, config
 
 
-# a signed figure with a unit and/or an interval ("+0.32 (+0.27 to +0.36)", "+0 pts", "-$1,200 a year"),
-# not a name that happens to start with a sign
-_SIGNED_FIGURE = re.compile(r"[+\-−]\$?\d[\d,.]*%?(?: [A-Za-z]{1,6}){0,3}"
-                            r"(?: \([+\-−]?\$?\d[\d,.]*%? to [+\-−]?\$?\d[\d,.]*%?\))?")
+# a cell that starts with a signed figure ("+0.32 (+0.27 to +0.36)", "+0.20 SD by Jun 2028", "+0 pts")
+_LEADING_SIGN = re.compile(r"^[+\-−]\$?\d")
 
 
 def signs_as_text(frame: pd.DataFrame, names: Sequence[str] = ()) -> pd.DataFrame:
@@ -194,7 +192,7 @@ def signs_as_text(frame: pd.DataFrame, names: Sequence[str] = ()) -> pd.DataFram
     ("+0.12", "-$1,200") is kept: the guard lets it through. Columns in `names` hold names from the data
     (a tool called "+1 Math") and are left as they are."""
     def one(value: Any) -> Any:
-        if not isinstance(value, str) or not _SIGNED_FIGURE.fullmatch(value) or neutralize_csv_cell(value) == value:
+        if not isinstance(value, str) or not _LEADING_SIGN.match(value) or neutralize_csv_cell(value) == value:
             return value  # not a signed figure, or one the guard lets through
         return re.sub(r"-(?=\$?\d)", "\u2212", re.sub(r"\+(?=\$?\d)", "", value))
 
