@@ -28,8 +28,7 @@ WORKLIST_COLUMNS = {
     "school_name": st.column_config.TextColumn("School"),
     "grade_level": st.column_config.TextColumn("Grade"),
     "band": st.column_config.TextColumn("Risk band", help=worklists.band_help()),
-    "risk": st.column_config.NumberColumn("Estimated risk", format="percent",
-                                          help="Calibrated chance of the model's outcome"),
+    "risk": components.percent_column("Estimated risk", help="Calibrated chance of the model's outcome"),
     "reason_1": st.column_config.TextColumn("Main reason"),
     "reason_2": st.column_config.TextColumn("Second reason"),
     "reason_3": st.column_config.TextColumn("Third reason"),
@@ -89,7 +88,7 @@ def show_worklist() -> None:
     published = pd.to_datetime(version.get("published_at"), errors="coerce")
     cohort = f", students as of {found.cohort:%Y-%m-%d}" if found.cohort is not None else ""
     st.caption(f"Scored by published model version #{version['id']}: the estimated chance of "
-               f"{components.escape(found.outcome)} ({components.escape_code(version['target'])})"
+               f"{components.escape(found.outcome)}"
                + (f", published {published:%Y-%m-%d}" if pd.notna(published) else "")
                + f"{cohort}. {components.escape(worklists.band_help(found.k))} Reasons are what-ifs (how much the "
                "risk would drop if that value were typical for the district), not causes.")
@@ -279,10 +278,10 @@ def show_quality() -> None:
                            "ROC AUC": risk.format_with_range(r, "roc_auc"),
                            "PR AUC": risk.format_with_range(r, "pr_auc"),
                            "Brier": risk.format_with_range(r, "brier"),
-                           "accuracy": risk.format_with_range(r, "accuracy", pct=True),
-                           "no-information rate": f"{m['no_information_rate']:.1%}",
-                           "precision at k": risk.format_with_range(r, "precision_at_k", pct=True),
-                           "recall at k": risk.format_with_range(r, "recall_at_k", pct=True),
+                           "Accuracy": risk.format_with_range(r, "accuracy", pct=True),
+                           "No-information rate": f"{m['no_information_rate']:.1%}",
+                           "Precision at k": risk.format_with_range(r, "precision_at_k", pct=True),
+                           "Recall at k": risk.format_with_range(r, "recall_at_k", pct=True),
                            "how": r.get("description", risk.MODEL_LABELS[result.model_kind])}
                           for name, r in rows.items()])
     components.table(table, hide_index=True, width="stretch", key="risk_metrics")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import streamlit as st
@@ -508,5 +509,8 @@ with tabs[6]:
     st.markdown(md(budget_cache.optimizer.__doc__.split("\n\n", 1)[1]))
     st.markdown("Savings by lever are attributed in order (right-size, sunset, expand, refresh, PD, one-offs), "
                 "each measured with the earlier levers already applied, so they add up to the total.")
-    with st.expander("This scenario as a spec file (for `python -m edtech scenario run`)"):
-        st.json(active_spec, expanded=False)
+    if editable:  # the spec a director can re-run or edit (`python -m edtech scenario run SPEC.json`)
+        st.download_button("Download this scenario as a spec file (JSON)", key="budget_spec_download",
+                           data=json.dumps(active_spec, indent=2, default=str), file_name="scenario.json",
+                           mime="application/json", icon=":material/download:",
+                           help="Run it with `python -m edtech scenario run scenario.json`, or edit it and run again.")

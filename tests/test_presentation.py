@@ -12,10 +12,8 @@ from tests.presentation_checks import assert_presentable, grid_problems, missing
 ONE_SCHOOL = "0201"
 ROLES = {"director": ("Director", None), "coordinator": ("School coordinator", [ONE_SCHOOL]),
          "board": ("Board member", None), "viewer": ("Viewer", None)}
-# pages other helpers own this session that still fail the check (07:50 UTC; the others pass for every role)
-STILL_FAILING = {
-    "app_pages/budget.py": "F (budget): the scenario spec shown as a raw st.json block",
-}
+# pages that still fail the check, with the reason (none now: every page passes for every role)
+STILL_FAILING: dict[str, str] = {}
 
 
 def _cases() -> list:
