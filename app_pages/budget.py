@@ -463,10 +463,7 @@ with tabs[2]:
     components.chart(viz_budget.fan_chart_figure(bands, "spend"), key="budget_fan_spend", where=u[0])
     components.chart(viz_budget.fan_chart_figure(bands, "impact"), key="budget_fan_impact", where=u[1])
 with tabs[3]:
-    funding_fig = viz_budget.funding_by_source_figure(active_result.projection)
-    # the legend names funding sources as the funding table codes them (title_iv_a): say their names
-    funding_fig.for_each_trace(lambda t: t.update(name=budget_service.source_name(t.name)) if t.name in sources else t)
-    components.chart(funding_fig, key="budget_funding_fig")
+    components.chart(viz_budget.funding_by_source_figure(active_result.projection), key="budget_funding_fig")
     gaps = active_result.projection.by_year.loc[active_result.projection.by_year["gap"] > 0.005]
     for row in gaps.itertuples():
         st.warning(md(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}."),

@@ -440,7 +440,7 @@ def test_every_chart_renders_to_a_non_blank_png(figures, learnplatform_figures):
     blank.update_layout(template=charts.TEMPLATE_NAME, xaxis_visible=False, yaxis_visible=False)
     empty_ink, _ = _png_stats(render.render_png(blank, width=RENDER_W, height=400, scale=1))
     out_dir = os.environ.get("EDTECH_CHART_PNG_DIR")  # to look at them: EDTECH_CHART_PNG_DIR=/tmp/charts
-    for (name, fig), png in zip(figs.items(), pngs, strict=True):
+    for name, png in zip(figs, pngs, strict=True):
         if out_dir:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             (Path(out_dir) / f"{name}.png").write_bytes(png)

@@ -11,6 +11,7 @@ import pytest
 from pptx import Presentation
 from pypdf import PdfReader
 
+from edtech.core.format import label_for
 from edtech.report import assemble as report
 from edtech.report import memo, render
 from edtech.report import pdf as report_pdf
@@ -103,7 +104,7 @@ def test_numbers_match_the_roi_engine(built):
     shown = table[table["Tool"] == "Mathigo Adaptive Math"].iloc[0]
     assert shown["Seats used"] == f"{row['utilization']:.0%}"
     assert shown["Active students"] == f"{int(row['active_users']):,}"
-    assert shown["Recommendation"] == row["recommendation"]
+    assert shown["Recommendation"] == label_for(row["recommendation"], "recommendation")  # the code in words
     deck = [f for f in report_pptx.table_frames(built["pptx"]) if "Tool" in f.columns][0]
     slide_row = deck[deck["Tool"] == "Mathigo Adaptive Math"].iloc[0]
     assert slide_row["Seats used"] == f"{row['utilization']:.0%}"

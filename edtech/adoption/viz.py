@@ -124,7 +124,7 @@ def frl_quartile_bars(equity: pd.DataFrame, title: str = "Use by school poverty 
     for name, mask, color, pattern in (("students using it", ~gap, PALETTE["accent"], ""),
                                        ("students using it (gap vs other quartiles)", gap, PALETTE["bad"], "/")):
         if mask.any():
-            fig.add_trace(go.Bar(x=[l for l, m in zip(labels, mask, strict=True) if m], y=rows["active_share"][mask],
+            fig.add_trace(go.Bar(x=[label for label, m in zip(labels, mask, strict=True) if m], y=rows["active_share"][mask],
                                  name=name, marker_color=color, marker_pattern_shape=pattern, offsetgroup="active"))
     fig.add_trace(go.Bar(x=labels, y=rows["dosage_met_share"], name="of users, met dosage",
                          marker_color=PALETTE["muted"], offsetgroup="dosage"))

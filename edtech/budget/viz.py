@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from edtech.budget.projection import SPEND_CATEGORIES, Projection
 from edtech.core.charts import PALETTE, QUALITATIVE, finish, money_axis, series_style
-from edtech.core.format import money
+from edtech.core.format import label_for, money
 
 CATEGORY_LABELS = {"licenses": "Licenses", "devices": "Devices (annualized)", "pd": "Professional learning",
                    "other": "Other (staff time, one-offs)"}
@@ -105,7 +105,7 @@ def funding_by_source_figure(projection: Projection) -> go.Figure:
         avail = src.pivot_table(index="fiscal_year", columns="source", values="available", aggfunc="sum")
         avail = avail.reindex(years).fillna(0.0)
         for i, source in enumerate(avail.columns):
-            fig.add_bar(x=x, y=avail[source], name=str(source), hovertemplate="%{y:$,.0f}",
+            fig.add_bar(x=x, y=avail[source], name=label_for(source, "funding_source"), hovertemplate="%{y:$,.0f}",
                         marker_color=QUALITATIVE[i % len(QUALITATIVE)])
     by_year = projection.by_year
     fig.add_scatter(x=x, y=by_year["total_spend"], name="Total spend", mode="lines+markers",

@@ -27,7 +27,7 @@ from edtech.budget.montecarlo import MonteCarloResult, simulate_budget
 from edtech.core import charts as viz
 from edtech.core import rules
 from edtech.core.district import District
-from edtech.core.format import EM_DASH, money, pct
+from edtech.core.format import EM_DASH, labels_for, money, pct
 from edtech.core.privacy import suppress_small, suppression_label
 from edtech.evidence import effects
 from edtech.roi import engine as roi
@@ -212,7 +212,7 @@ def _roi_section(board: pd.DataFrame, min_n: int) -> Section:
         "Effect, SD (95% CI)": board.apply(_effect_text, axis=1),
         "Evidence": board["evidence_label"].map(_short_label),
         "ROI score": board["roi_score"].map(lambda v: EM_DASH if pd.isna(v) else f"{v:.0f}"),
-        "Recommendation": board["recommendation"].astype(str),
+        "Recommendation": labels_for(board["recommendation"], "recommendation"),
     })
     sec.tables.append(ReportTable("ROI scoreboard (best first)", table,
                                   count_columns=("Active students", "Met dosage"),
@@ -264,7 +264,7 @@ def _school_summary(district: District, rows: pd.DataFrame, per: pd.DataFrame, m
     seat_use = schools["users"] / schools["licensed"].where(schools["licensed"] > 0)
     return pd.DataFrame({
         "School": schools["school_name"].astype(str),
-        "Level": schools["level"].fillna("").astype(str),
+        "Level": labels_for(schools["level"], "school_level"),
         "Students": count_cells(schools["students"], min_n),
         "Active students": count_cells(schools["active"], min_n),
         "Share active": (schools["active"] / schools["students"].where(schools["students"] > 0)).map(pct)
