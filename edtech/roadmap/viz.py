@@ -50,10 +50,10 @@ def timeline_figure(initiatives: pd.DataFrame, as_of: pd.Timestamp | None = None
     fig.update_yaxes(title="", categoryorder="array", categoryarray=frame["name"].astype(str).tolist())
     if as_of is not None and len(frame):
         when = pd.Timestamp(as_of)
-        fig.add_shape(type="line", x0=when, x1=when, y0=0, y1=1, yref="paper",
-                      line=dict(dash="dot", color=PALETTE["neutral"]))
-        fig.add_annotation(x=when, y=1, yref="paper", text=f"data through {when:%b %d, %Y}", showarrow=False,
-                           yanchor="bottom", font=dict(size=11, color=PALETTE["neutral"]))
+        # a legend entry, not an annotation: text above the plot would sit on the legend
+        names = frame["name"].astype(str).tolist()
+        fig.add_scatter(x=[when, when], y=[names[0], names[-1]], mode="lines", name=f"Data through {when:%b %d, %Y}",
+                        line=dict(dash="dot", color=PALETTE["neutral"], width=2), hoverinfo="skip")
     return layout(fig, "Initiatives on the roadmap", height=max(260, 46 * len(frame) + 120))
 
 
