@@ -594,6 +594,14 @@ def _probe_edit_roadmap(role: Role, engine) -> bool:
     return went
 
 
+def _probe_read_comments(role: Role, engine) -> bool:
+    """The feedback service's check (Tool ROI and Vetting show comments only when it lets them through)."""
+    from edtech.services import feedback, workspace
+
+    principal = _principal(role)
+    return not _refused(lambda: feedback.comments(workspace.Workspace(engine, principal.scope, principal=principal)))
+
+
 def _probe_read_audit(role: Role, engine) -> bool:
     return not _refused(lambda: audit.read(engine, actor=_principal(role)))
 
@@ -617,6 +625,7 @@ PROBES: dict[Action, Callable[[Role, Any], bool]] = {
     Action.RECORD_DECISION: _probe_record_decision,
     Action.ASSIGN_INTERVENTION: _probe_assign_intervention,
     Action.EDIT_ROADMAP: _probe_edit_roadmap,
+    Action.READ_COMMENTS: _probe_read_comments,
     Action.READ_AUDIT: _probe_read_audit,
 }
 # actions the matrix names that no surface offers yet (nothing to allow or refuse)

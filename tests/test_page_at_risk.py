@@ -43,10 +43,10 @@ def test_model_quality_tab_trains_checks_and_publishes_for_the_worklist(sample_d
     def mean(cell: str) -> float:  # "61.0% [60.2%, 61.7%]": mean over the CV seeds, [min, max]
         return float(cell.split()[0].rstrip("%"))
 
-    assert mean(model["precision at k"]) > mean(abc["precision at k"])
-    assert "[" in model["ROC AUC"] and "[" in model["accuracy"]
+    assert mean(model["Precision at k"]) > mean(abc["Precision at k"])
+    assert "[" in model["ROC AUC"] and "[" in model["Accuracy"]
     # v2: the no-information rate beside accuracy, the verdict worded from the rule, no leakage on the sample
-    assert model["no-information rate"].endswith("%")
+    assert model["No-information rate"].endswith("%")
     assert any("No-information rate" in c.value for c in at.caption)
     assert any(s.value.startswith("Recommended: better than the ABC rule") for s in at.success)
     assert not [w.value for w in at.warning if "predicts the target" in w.value or "treated as an ID" in w.value]
