@@ -20,8 +20,9 @@ def _cases() -> list:
     cases = []
     for role, (label, _) in ROLES.items():
         for page in pages_for(label):
-            marks = ([pytest.mark.xfail(strict=False, reason=f"owner: {STILL_FAILING[page]}")]
-                     if page in STILL_FAILING else [])
+            # every role x page is a full page run (minutes in all): with the browser tour, in `make test-slow`
+            marks = [pytest.mark.slow] + ([pytest.mark.xfail(strict=False, reason=f"owner: {STILL_FAILING[page]}")]
+                                          if page in STILL_FAILING else [])
             cases.append(pytest.param(role, page, marks=marks, id=f"{role}-{page.split('/')[-1][:-3]}"))
     return cases
 
