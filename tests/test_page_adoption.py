@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,28 @@ def test_empty_database_shows_friendly_message(empty_db_url):
     assert any("No data yet" in i.value for i in at.info)
 
 
-def test_sample_district_bookmarks_and_warm_speed(sample_db_url):
+def test_sample_district_bookmarks_and_warm_rerun(sample_db_url, monkeypatch):
     # one test, several app sessions: the district loads once (caches are cleared between tests)
+    from edtech.services import adoption as adoption_service
+
+    calls: list[int] = []
+    real = adoption_service.adoption_report
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adoption_service, "adoption_report", counted)
     at = _open()
     assert at.selectbox(key="adoption_school").value == "All schools"
     assert len(at.get("plotly_chart")) >= 5          # heatmap, trend, dosage, equity, devices, PD, …
     assert any("concentrated" in w.value for w in at.warning)  # the planted concentrated tool
     assert "school" not in at.query_params
-    start = time.perf_counter()
+    # a warm rerun reads the cached analysis (its speed is measured by `python -m edtech bench`, not here)
+    computed = len(calls)
     at.run()
-    assert not at.exception and time.perf_counter() - start < 1.0, "warm rerun should take under 1 s"
+    assert computed >= 1 and not at.exception
+    assert len(calls) == computed, "a warm rerun recomputed the adoption report"
 
     # a bookmarked school is selected, and the address follows the picker
     at = _open(school="0202")
