@@ -111,7 +111,8 @@ names = dict(zip(view.initiatives["initiative_id"], view.initiatives["name"].ast
 
 
 def done(message: str) -> None:
-    st.session_state["roadmap_flash"] = message
+    # messages carry initiative names and file names: escaped once here, shown as markdown by st.success
+    st.session_state["roadmap_flash"] = components.escape(message)
     st.rerun()
 
 
