@@ -27,6 +27,11 @@ def badge(status: str) -> str:
     return f"{rc.STATUS_ICONS[status]} {rc.STATUS_LABELS[status]}"
 
 
+def withheld(small: bool) -> str | None:
+    """The suppression label for a KPI over too few students, when this reader gets the board's view."""
+    return f"<{view.min_n}" if view.suppresses and small else None
+
+
 def when(value) -> str:
     return components.EM_DASH if value is None or pd.isna(value) else f"{pd.Timestamp(value):%b %d, %Y}"
 
@@ -61,31 +66,36 @@ else:
             if mine.empty:
                 st.caption("No KPI yet.")
             for k in mine.itertuples():
+                hide = withheld(k.suppressed)
                 a, b, c2, d = st.columns([3, 2, 2, 3])
                 a.markdown(f"**{components.escape(k.metric_label)}**  \n{components.escape(k.scope_label)}")
-                b.metric("Current", rc.format_value(k.current, k.unit),
+                b.metric("Current", rc.format_value(k.current, k.unit, hide),
                          delta=None if k.change is None or pd.isna(k.change) else rc.format_change(k.change, k.unit),
                          delta_color="off")
                 c2.markdown(f"Target **{rc.format_value(k.target, k.unit)}** by {when(k.target_date)}  \n"
-                            f"Baseline {rc.format_value(k.baseline, k.unit)}  \n{badge(k.status)}")
+                            f"Baseline {rc.format_value(k.baseline, k.unit, hide)}  \n{badge(k.status)}")
                 series = view.series.get((k.initiative_id, k.kpi_id))
                 if series is not None and len(series):
                     components.chart(rc.sparkline_figure(series, target=k.target, unit=k.unit, status=k.status),
                                      where=d, key=f"roadmap_spark_{k.initiative_id}_{k.kpi_id}",
                                      config={"displayModeBar": False})
+                elif hide:
+                    d.caption(f"Values withheld: fewer than {view.min_n} students.")
                 else:
                     d.caption(k.note or "No monthly value yet.")
 
     st.subheader("All KPIs")
     kpi_table = pd.DataFrame({
         "Initiative": view.kpis["initiative"], "KPI": view.kpis["metric_label"], "Scope": view.kpis["scope_label"],
-        "Baseline": [rc.format_value(v, u) for v, u in zip(view.kpis["baseline"], view.kpis["unit"], strict=True)],
-        "Current": [rc.format_value(v, u) for v, u in zip(view.kpis["current"], view.kpis["unit"], strict=True)],
+        "Baseline": [rc.format_value(v, u, withheld(h)) for v, u, h in
+                     zip(view.kpis["baseline"], view.kpis["unit"], view.kpis["suppressed"], strict=True)],
+        "Current": [rc.format_value(v, u, withheld(h)) for v, u, h in
+                    zip(view.kpis["current"], view.kpis["unit"], view.kpis["suppressed"], strict=True)],
         "Target": [rc.format_value(v, u) for v, u in zip(view.kpis["target"], view.kpis["unit"], strict=True)],
         "Target date": view.kpis["target_date"].map(when),
         "Status": view.kpis["status"].map(rc.STATUS_LABELS),
-        "Change since last month": [rc.format_change(v, u) for v, u in
-                                    zip(view.kpis["change"], view.kpis["unit"], strict=True)],
+        "Change since last month": [rc.format_change(v, u, withheld(h)) for v, u, h in
+                                    zip(view.kpis["change"], view.kpis["unit"], view.kpis["suppressed"], strict=True)],
     })
     # signed figures ("+0.10 SD", "+4 pts") as text the grid's formula guard leaves alone
     kpi_table = components.signs_as_text(kpi_table, names=("Initiative", "KPI", "Scope"))

@@ -277,6 +277,49 @@ def test_the_board_report_files_include_the_roadmap(measured):
     assert "1:1 devices in middle school" in cells and "Vetted share of spend" in cells
 
 
+def test_a_kpi_over_fewer_than_ten_students_is_withheld_from_board_material(measured):
+    """Utilization of T09 at school 0201 is a share over 7 active students in the sample: the director sees it,
+    the board report (PDF, slides, JSON) and a board member's roadmap show "<10" and no value or trend."""
+    from pypdf import PdfReader
+
+    from edtech.report.slides import table_frames
+    from edtech.services import report as report_service
+
+    initiative = rm.save_initiative(measured, {"name": "Small school pilot", "start_date": "2026-01-01",
+                                               "end_date": "2027-06-30", "status": "active"}, principal=SYSTEM)
+    kpi = rm.save_kpi(measured, initiative, {"metric": "utilization:T09", "scope": MINE, "target": 0.9,
+                                             "target_date": "2027-06-30"}, principal=SYSTEM)
+    director = rm.roadmap(workspace.Workspace(measured, provider=PROVIDER))
+    row = director.kpis[(director.kpis["initiative_id"] == initiative) & (director.kpis["kpi_id"] == kpi)].iloc[0]
+    assert 0 < row["students"] < 10 and bool(row["suppressed"]) and not director.suppresses
+    assert row["current"] is not None and not pd.isna(row["current"])  # the director reads the figure
+    shown = catalogue.format_value(row["current"], row["unit"])
+    others = director.kpis[~director.kpis["suppressed"].astype(bool)]
+    assert len(others) and not others["students"].dropna().lt(10).any()
+
+    board_view = rm.roadmap(workspace.Workspace(measured, None, principal=BOARD, provider=PROVIDER))
+    mine = board_view.kpis[(board_view.kpis["initiative_id"] == initiative) & (board_view.kpis["kpi_id"] == kpi)]
+    assert board_view.suppresses and mine["current"].isna().all() and mine["baseline"].isna().all()
+    assert mine["status"].iloc[0] == row["status"] and board_view.series[(initiative, kpi)].empty
+    kept = board_view.kpis[~board_view.kpis["suppressed"].astype(bool)]
+    assert kept["current"].notna().sum() == others["current"].notna().sum()  # nothing else is withheld
+
+    rep = report_service.build_report(workspace.Workspace(measured, provider=PROVIDER), sections=["roadmap"])
+    table = rep.section("roadmap").tables[1].frame
+    line = table[table["Initiative"] == "Small school pilot"].iloc[0]
+    assert line["Current"] == "<10" and line["Baseline"] == "<10" and line["Change since last month"] == "<10"
+    pdf = report_service.export(rep, "pdf")
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Small school pilot" in text and "<10" in text
+    cells = [frame for frame in table_frames(report_service.export(rep, "pptx")) if "Current" in frame.columns]
+    pilot = pd.concat(cells)
+    assert (pilot.loc[pilot["Initiative"] == "Small school pilot", "Current"] == "<10").all()
+    assert shown not in set(pilot.loc[pilot["Initiative"] == "Small school pilot", "Current"])
+    records = report_service.report_figures(workspace.Workspace(measured, provider=PROVIDER))["roadmap"]["kpis"]
+    withheld = [r for r in records if (r["initiative_id"], r["kpi_id"]) == (initiative, kpi)]
+    assert withheld[0]["suppressed"] and withheld[0]["current"] is None and withheld[0]["baseline"] is None
+
+
 # ------------------------------------------------------------------ the page (AppTest)
 
 def _grid(at, column: str) -> pd.DataFrame:

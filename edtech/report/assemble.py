@@ -721,7 +721,7 @@ def build_board_report(
             from edtech.report.roadmap import roadmap_section
 
             built.append(roadmap_section(getattr(roadmap, "initiatives", None), getattr(roadmap, "kpis", None),
-                                         getattr(roadmap, "as_of", as_of)))
+                                         getattr(roadmap, "as_of", as_of), min_n))
         elif key == "interventions":  # `interventions`: edtech.services.interventions.InterventionEvaluation or None
             from edtech.report.interventions import interventions_section
 

@@ -2,15 +2,19 @@
 previous month's snapshot. Pure: the roadmap's frames (as `edtech.services.roadmap.roadmap` states them) in,
 a `Section` out; rendered by the PDF and the slides like every other section.
 
-A KPI is an aggregate share, ratio or effect of the district or one school (never a student count), so there is
-no cell to suppress; the KPI's definition is in the notes.
+A KPI is an aggregate share, ratio or effect of the district or one school. One computed over fewer students
+than the suppression threshold (a small school's tool, a handful of flagged students) shows "<10" for its
+baseline, current value and change (`services.roadmap.for_board` withholds them; methods v2 §8); its status
+stays. The KPI's definition is in the notes.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from edtech.core import rules
 from edtech.core.format import EM_DASH
+from edtech.core.privacy import suppression_label
 from edtech.report.assemble import ReportChart, ReportTable, Section
 from edtech.roadmap import viz
 from edtech.roadmap.catalogue import METRICS, format_change, format_value, parse_metric
@@ -24,15 +28,19 @@ def _date(value: object) -> str:
 
 
 def roadmap_section(initiatives: pd.DataFrame | None, kpis: pd.DataFrame | None,
-                    as_of: pd.Timestamp | None) -> Section:
+                    as_of: pd.Timestamp | None, min_n: int | None = None) -> Section:
     """Initiatives (dates, status, KPI tally), one line per KPI (current vs target, status, change since the
-    previous month's value) and the timeline chart."""
+    previous month's value) and the timeline chart. KPIs marked `suppressed` show the suppression label."""
     sec = Section("roadmap", TITLE)
+    min_n = int(rules.suppression_threshold() if min_n is None else min_n)
+    label = suppression_label(min_n)
     if initiatives is None or initiatives.empty:
         sec.paragraphs.append("No roadmap initiatives are on file yet: the director adds them on the Roadmap page "
                               "or imports initiatives and kpis files.")
         return sec
     kpis = kpis if kpis is not None else pd.DataFrame(columns=["status"])
+    small = (kpis["suppressed"].fillna(False).astype(bool) if "suppressed" in kpis
+             else pd.Series(False, index=kpis.index))
     counts = kpis["status"].value_counts()
     tally = ", ".join(f"{int(counts[s])} {STATUS_LABELS[s].lower()}" for s in STATUS_LABELS if s in counts)
     sec.paragraphs.append(
@@ -46,8 +54,10 @@ def roadmap_section(initiatives: pd.DataFrame | None, kpis: pd.DataFrame | None,
         risky = kpis[kpis["status"] == "at_risk"]
         if len(risky):
             sec.paragraphs.append("At risk: " + "; ".join(
-                f"{r.metric_label} ({r.scope_label}) is {format_value(r.current, r.unit)} against "
-                f"{format_value(r.target, r.unit)} by {_date(r.target_date)}" for r in risky.itertuples()) + ".")
+                f"{r.metric_label} ({r.scope_label}) is "
+                f"{f'withheld (fewer than {min_n} students)' if hidden else format_value(r.current, r.unit)} "
+                f"against {format_value(r.target, r.unit)} by {_date(r.target_date)}"
+                for r, hidden in zip(risky.itertuples(), small[risky.index], strict=True)) + ".")
     status_words = {"planned": "Planned", "active": "Active", "done": "Done", "dropped": "Dropped"}
     sec.tables.append(ReportTable("Initiatives", pd.DataFrame({
         "Initiative": initiatives["name"].astype(str),
@@ -63,12 +73,15 @@ def roadmap_section(initiatives: pd.DataFrame | None, kpis: pd.DataFrame | None,
         sec.tables.append(ReportTable("KPIs", pd.DataFrame({
             "Initiative": kpis["initiative_id"].map(names).fillna(kpis["initiative_id"]),
             "KPI": kpis["metric_label"].astype(str), "Scope": kpis["scope_label"].astype(str),
-            "Baseline": [format_value(v, u) for v, u in zip(kpis["baseline"], kpis["unit"], strict=True)],
-            "Current": [format_value(v, u) for v, u in zip(kpis["current"], kpis["unit"], strict=True)],
+            "Baseline": [format_value(v, u, label if h else None)
+                         for v, u, h in zip(kpis["baseline"], kpis["unit"], small, strict=True)],
+            "Current": [format_value(v, u, label if h else None)
+                        for v, u, h in zip(kpis["current"], kpis["unit"], small, strict=True)],
             "Target": [f"{format_value(v, u)} by {_date(d)}" for v, u, d in
                        zip(kpis["target"], kpis["unit"], kpis["target_date"], strict=True)],
             "Status": kpis["status"].map(STATUS_LABELS),
-            "Change since last month": [format_change(v, u) for v, u in zip(kpis["change"], kpis["unit"], strict=True)],
+            "Change since last month": [format_change(v, u, label if h else None)
+                                        for v, u, h in zip(kpis["change"], kpis["unit"], small, strict=True)],
         })))
     sec.charts.append(ReportChart("roadmap_timeline", "Initiatives on the roadmap",
                                   viz.timeline_figure(initiatives, as_of, initiatives), "Each bar runs from the "
@@ -76,7 +89,8 @@ def roadmap_section(initiatives: pd.DataFrame | None, kpis: pd.DataFrame | None,
                                   height=max(300, 46 * len(initiatives) + 140)))
     used = sorted({parse_metric(m)[0] for m in kpis["metric"] if _parses(m)}) if len(kpis) else []
     sec.notes += [STATUS_RULE, "Current = the value for the data's current month; change = against the previous "
-                  "month's stored value."] + [f"{METRICS[k].label}: {METRICS[k].definition}." for k in used]
+                  "month's stored value."] + ([f"A KPI computed over fewer than {min_n} students shows {label} "
+                                               "for its values; its status is shown."] if small.any() else []) + [f"{METRICS[k].label}: {METRICS[k].definition}." for k in used]
     return sec
 
 

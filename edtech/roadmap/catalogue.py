@@ -22,23 +22,24 @@ class MetricDef:
     needs_tool: bool
     definition: str          # the methods' definition, shown beside the value
     backfilled: bool         # monthly values before the first snapshot come from dated inputs
+    over_students: bool = False  # an aggregate over students: suppressed under the threshold on board material
 
 
 METRICS: dict[str, MetricDef] = {m.key: m for m in (
     MetricDef("utilization", "Utilization", "share", True,
-              "active users in the contract year ÷ seats (methods §1), the Tool ROI page's figure", True),
+              "active users in the contract year ÷ seats (methods §1), the Tool ROI page's figure", True, True),
     MetricDef("dosage_share", "Dosage share", "share", True,
-              "students who met the 80/80 dosage ÷ active users with a vendor dosage (methods §1)", True),
+              "students who met the 80/80 dosage ÷ active users with a vendor dosage (methods §1)", True, True),
     MetricDef("vetted_share", "Vetted share of spend", "share", False,
               "share of licensed tools' annual cost on vetted tools (signed DPA and WCAG AA, methods §1)", False),
     MetricDef("idle_license_share", "Idle license share", "share", False,
               "idle license value ÷ annual license spend (the Overview's figures)", True),
     MetricDef("devices_per_student", "Devices per student", "ratio", False,
-              "active devices ÷ rostered students (the School adoption page's device coverage)", True),
+              "active devices ÷ rostered students (the School adoption page's device coverage)", True, True),
     MetricDef("flagged_served_30d", "Flagged students served within 30 days", "share", False,
-              "of flagged students, the share with an intervention starting within 30 days (methods §6)", False),
+              "of flagged students, the share with an intervention starting within 30 days (methods §6)", False, True),
     MetricDef("effect", "Effect on the tool's outcome", "sd", True,
-              "the headline effect size in SD (methods §2), the Tool ROI page's figure", False),
+              "the headline effect size in SD (methods §2), the Tool ROI page's figure", False, True),
     MetricDef("pd_hours_per_staff", "PD hours per staff member", "hours", False,
               "PD hours on file up to the data's date ÷ distinct staff in those sessions", True),
 )}
@@ -95,8 +96,11 @@ def _missing(value: Any) -> bool:
         return True
 
 
-def format_value(value: Any, unit: str) -> str:
-    """A KPI value as people read it: 62%, +0.12 SD, 0.85 per student, 6.5 hours; missing is an em dash."""
+def format_value(value: Any, unit: str, withheld: str | None = None) -> str:
+    """A KPI value as people read it: 62%, +0.12 SD, 0.85 per student, 6.5 hours; missing is an em dash;
+    `withheld` (the suppression label) when the value is withheld from this reader."""
+    if withheld:
+        return withheld
     if _missing(value):
         return EM_DASH
     v = float(value)
@@ -109,8 +113,10 @@ def format_value(value: Any, unit: str) -> str:
     return f"{v:,.2f}"
 
 
-def format_change(value: Any, unit: str) -> str:
-    """A change between two values: +4 pts, -0.03 SD, +0.10, +1.5 h."""
+def format_change(value: Any, unit: str, withheld: str | None = None) -> str:
+    """A change between two values: +4 pts, -0.03 SD, +0.10, +1.5 h (`withheld` as in `format_value`)."""
+    if withheld:
+        return withheld
     if _missing(value):
         return EM_DASH
     v = float(value)

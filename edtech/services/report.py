@@ -148,7 +148,7 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
         budget_inputs=budget_service.inputs_for(ws) if uses_board else None, risk=risk, risk_note=note, sections=sections,
         min_n=min_n, district_name=district_label(ws.whole), imports=imports,
         figures=overview_service.key_figures(ws) if uses_board else None,
-        roadmap=roadmap_service.roadmap(ws) if sections is None or "roadmap" in sections else None,
+        roadmap=roadmap_service.for_board(roadmap_service.roadmap(ws)) if sections is None or "roadmap" in sections else None,
         **intervention_parts(ws) if sections is None or "interventions" in sections else {})
 
 
@@ -214,7 +214,7 @@ def report_figures(ws: workspace.Workspace, *, scenario: str | None = None,
         "savings": savings, "key_figures": key, "at_risk": at_risk,
         "interventions": None if rep.interventions is None else intervention_report.suppressed_json(
             interventions_service.evaluation_json(rep.interventions), min_n),
-        "roadmap": roadmap_service.roadmap_json(ws),
+        "roadmap": roadmap_service.roadmap_json(ws, board=True),
         "suppression_threshold": min_n,
     }
 

@@ -26,7 +26,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -154,6 +154,39 @@ def metric_value(ws: workspace.Workspace, metric: str) -> float | None:
     base, tool = catalogue.parse_metric(metric)
     compute = FIGURES[base]
     return compute(ws, tool) if catalogue.METRICS[base].needs_tool else compute(ws)
+
+
+def _tool_students(column: str) -> Callable[[workspace.Workspace, str], float | None]:
+    return lambda ws, tool_id: _tool_value(ws, tool_id, column)
+
+
+def _device_students(ws: workspace.Workspace) -> float | None:
+    rows = device_coverage(ws)
+    return float(rows["students"].sum()) if len(rows) else None
+
+
+def _flagged_students(ws: workspace.Workspace) -> float | None:
+    from edtech.services import interventions as interventions_service
+
+    return _number(interventions_service.evaluate_interventions(ws).coverage["flagged"])
+
+
+# how many students each aggregate metric is computed over (its denominator), read from the same figures
+STUDENTS: dict[str, Callable[..., float | None]] = {
+    "utilization": _tool_students("active_users"), "dosage_share": _tool_students("active_users"),
+    "effect": _tool_students("n_treated"), "devices_per_student": _device_students,
+    "flagged_served_30d": _flagged_students,
+}
+
+
+def metric_students(ws: workspace.Workspace, metric: str) -> int | None:
+    """The number of students a metric's current value is computed over in the workspace's scope (None: the
+    metric is not an aggregate over students: spend shares, PD hours per staff member)."""
+    base, tool = catalogue.parse_metric(metric)
+    if not catalogue.METRICS[base].over_students:
+        return None
+    count = STUDENTS[base](ws, tool) if catalogue.METRICS[base].needs_tool else STUDENTS[base](ws)
+    return 0 if count is None else int(count)
 
 
 def _number(value: Any) -> float | None:
@@ -393,6 +426,8 @@ class Roadmap:
     scenarios: list[str] = field(default_factory=list)
     school_names: dict[str, str] = field(default_factory=dict)
     tool_names: dict[str, str] = field(default_factory=dict)
+    suppresses: bool = False            # KPIs over fewer students than the threshold show no value (board view)
+    min_n: int = field(default_factory=rules.suppression_threshold)
 
     @property
     def is_empty(self) -> bool:
@@ -401,7 +436,8 @@ class Roadmap:
 
 KPI_ROW_COLUMNS = ["initiative_id", "initiative", "kpi_id", "metric", "metric_label", "unit", "scope", "scope_label",
                    "baseline", "current", "target", "target_date", "status", "projected", "months",
-                   "previous", "previous_month", "change", "note"]
+                   "previous", "previous_month", "change", "note", "students", "suppressed"]
+SUPPRESSED_VALUES = ("baseline", "current", "projected", "previous", "change")
 
 
 def roadmap(ws: workspace.Workspace) -> Roadmap:
@@ -430,14 +466,44 @@ def roadmap(ws: workspace.Workspace) -> Roadmap:
         rows.append(kpi_row(k._asdict(), values, current_month, names.get(k.initiative_id, k.initiative_id),
                             schools, tools))
     frame = pd.DataFrame(rows, columns=KPI_ROW_COLUMNS)
+    frame["students"] = [_students_or_none(ws, k.scope, k.metric) for k in frame.itertuples()]
+    min_n = rules.suppression_threshold()
+    frame["suppressed"] = [n is not None and n < min_n for n in frame["students"]]
     counts = (frame.groupby("initiative_id")["status"].value_counts().unstack(fill_value=0)
               if len(frame) else pd.DataFrame())
     for status in STATUSES:
         initiatives[status] = initiatives["initiative_id"].map(counts[status] if status in counts else {}).fillna(0) \
             .astype("int64")
     initiatives["kpis"] = initiatives[list(STATUSES)].sum(axis=1)
-    return Roadmap(initiatives=initiatives, kpis=frame, series=series, as_of=whole.as_of, month=current_month,
+    view = Roadmap(initiatives=initiatives, kpis=frame, series=series, as_of=whole.as_of, month=current_month,
                    hidden_kpis=hidden, scenarios=data.list_scenarios(engine), school_names=schools, tool_names=tools)
+    # roles that read aggregates only (board members, viewers) get the board's view (methods v2 §8)
+    return view if ws.principal.can(Action.VIEW_STUDENTS) else for_board(view)
+
+
+def _students_or_none(ws: workspace.Workspace, scope: str, metric: str) -> int | None:
+    """Students behind a KPI's current value, in the KPI's own scope (the reader's workspace when it is that
+    scope, else the scope's, computed as the system like the snapshots)."""
+    own = scope_of(scope)
+    try:
+        space = ws if own == ws.scope else workspace.Workspace(ws.engine, own, principal=SYSTEM, provider=ws.provider)
+        return metric_students(space, metric)
+    except (catalogue.MetricError, ScopeError, KeyError):
+        return None
+
+
+def for_board(view: Roadmap) -> Roadmap:
+    """The roadmap as board material states it (methods v2 §8): a KPI computed over fewer students than the
+    suppression threshold shows no value, change or trend (its status stays: met, on track, at risk)."""
+    small = view.kpis["suppressed"].astype(bool) if len(view.kpis) else pd.Series(dtype=bool)
+    if not small.any():
+        return replace(view, suppresses=True)
+    kpis = view.kpis.copy()
+    for col in SUPPRESSED_VALUES:
+        kpis[col] = kpis[col].astype("object").where(~small, None)
+    hidden = set(zip(kpis.loc[small, "initiative_id"], kpis.loc[small, "kpi_id"], strict=True))
+    series = {key: (values.iloc[0:0] if key in hidden else values) for key, values in view.series.items()}
+    return replace(view, kpis=kpis, series=series, suppresses=True)
 
 
 def kpi_row(kpi: dict[str, Any], values: pd.Series, current_month: pd.Timestamp, initiative: str,
@@ -484,13 +550,16 @@ def kpi_records(view: Roadmap) -> list[dict[str, Any]]:
             "previous": _number(r.previous),
             "previous_month": None if r.previous_month is None else pd.Timestamp(r.previous_month).date().isoformat(),
             "projected": _number(r.projected), "months": int(r.months),
+            # fewer students than the threshold behind the value: withheld in board material (methods v2 §8)
+            "suppressed": bool(r.suppressed) and view.suppresses,
         })
     return out
 
 
-def roadmap_json(ws: workspace.Workspace) -> dict[str, Any]:
-    """`{"kpis": [...], ...}` of the CLI and of `report --format json` (one function for both)."""
-    view = roadmap(ws)
+def roadmap_json(ws: workspace.Workspace, *, board: bool = False) -> dict[str, Any]:
+    """`{"kpis": [...], ...}` of the CLI and of `report --format json` (one function for both; `board`: the
+    board's view, as the report states it)."""
+    view = for_board(roadmap(ws)) if board else roadmap(ws)
     return {"as_of": view.as_of.date().isoformat(), "month": view.month.date().isoformat(),
             "kpis": kpi_records(view),
             "initiatives": [{"initiative_id": r.initiative_id, "name": r.name, "status": r.status,
