@@ -103,8 +103,9 @@ def code_fingerprint() -> str:
     """The source of the rules and engines an analysis comes from: a stored part of older code is not read."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted([*root.glob("roi/*.py"), *root.glob("evidence/*.py"), *root.glob("adoption/*.py"),
-                        root / "core" / "rules.py", root / "store" / "summaries.py", Path(__file__)]):
+    # the whole package: stored parts (ROI analysis, adoption, at-risk scores…) come from many engines
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -119,7 +120,7 @@ def part_token(engine: Engine, reads: tuple[str, ...]) -> str:
 _LIST_COLUMNS = {"flags": list, "_schools": set}
 
 
-def _frames_to_bytes(frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> bytes:
+def frames_to_bytes(frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         object_columns = {name: [c for c in frame.columns if frame[c].dtype == object] for name, frame in frames.items()}
@@ -137,7 +138,7 @@ def _frames_to_bytes(frames: dict[str, pd.DataFrame], meta: dict[str, Any]) -> b
     return out.getvalue()
 
 
-def _frames_from_bytes(payload: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+def frames_from_bytes(payload: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     frames: dict[str, pd.DataFrame] = {}
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         meta = json.loads(archive.read("meta.json"))
@@ -158,11 +159,11 @@ def roi_to_bytes(analysis: RoiAnalysis) -> bytes:
     m = analysis.metrics
     frames = {"tools": m.tools, "schools": m.schools, "students": m.students, "weekly": m.weekly,
               "effects": analysis.effects, "combined": analysis.combined}
-    return _frames_to_bytes(frames, {"as_of": str(m.as_of), "params": dataclasses.asdict(m.params)})
+    return frames_to_bytes(frames, {"as_of": str(m.as_of), "params": dataclasses.asdict(m.params)})
 
 
 def roi_from_bytes(payload: bytes) -> RoiAnalysis:
-    frames, meta = _frames_from_bytes(payload)
+    frames, meta = frames_from_bytes(payload)
     metrics = roi.UsageMetrics(frames["tools"], frames["schools"], frames["students"], frames["weekly"],
                                pd.Timestamp(meta["as_of"]), roi.RoiParams(**meta["params"]))
     return RoiAnalysis(metrics, frames["effects"], frames["combined"])
@@ -299,24 +300,30 @@ class Workspace:
     @cached_property
     def roi(self) -> RoiAnalysis:
         """District-wide usage metrics, effects and per-tool combined frame (scope-independent)."""
-        return self.provider.part(self.engine, "roi", ROI_READS, self.stored_or_computed_roi)
+        return self.stored("roi", ROI_READS, self.compute_roi_analysis, roi_to_bytes, roi_from_bytes)
 
-    def stored_or_computed_roi(self) -> RoiAnalysis:
-        """The analysis stored in the database for exactly these data versions (and this code), else
-        computed now and stored, so the next new server process reads it instead of recomputing."""
-        token = part_token(self.engine, ROI_READS)
-        payload = summaries.load_part(self.engine, "roi", token)
-        if payload is not None:
+    def stored(self, name: str, reads: tuple[str, ...], compute: Callable[[], T], dump: Callable[[T], bytes],
+               load: Callable[[bytes], T]) -> T:
+        """A district-wide part kept in the database (`summary_parts`) for exactly these data versions and this
+        code, like the ROI analysis: the first process after an import computes and stores it, every later
+        process (a cold server, another worker) reads it; within a process the provider's cache serves it.
+        `dump`/`load` turn it into bytes and back (`frames_to_bytes` / `frames_from_bytes` for frames)."""
+        def stored_or_computed() -> T:
+            token = part_token(self.engine, reads)
+            payload = summaries.load_part(self.engine, name, token)
+            if payload is not None:
+                try:
+                    return load(payload)
+                except (ValueError, KeyError, OSError):
+                    pass  # unreadable (another library version): computed again below
+            value = compute()
             try:
-                return roi_from_bytes(payload)
-            except (ValueError, KeyError, OSError):
-                pass  # unreadable (another library version): computed again below
-        analysis = self.compute_roi_analysis()
-        try:
-            summaries.save_part(self.engine, "roi", token, roi_to_bytes(analysis))
-        except OperationalError:
-            pass  # the database is busy (an import): the next process computes it again
-        return analysis
+                summaries.save_part(self.engine, name, token, dump(value))
+            except OperationalError:
+                pass  # the database is busy (an import): the next process computes it again
+            return value
+
+        return self.provider.part(self.engine, name, reads, stored_or_computed)
 
     def shared(self, name: str, reads: tuple[str, ...], compute: Callable[[], T]) -> T:
         """Any other district-wide part (adoption tables, report inputs…): computed once per data version."""
