@@ -23,7 +23,7 @@ COMMANDS = {
     "roi": "edtech.cli.roi", "adoption": "edtech.cli.adoption", "risk": "edtech.cli.risk",
     "scenario": "edtech.cli.budget", "report": "edtech.cli.report", "bench": "edtech.cli.bench",
     "user": "edtech.cli.user", "serve": "edtech.cli.serve", "roadmap": "edtech.cli.roadmap",
-    "interventions": "edtech.cli.interventions",
+    "interventions": "edtech.cli.interventions", "precompute": "edtech.cli.precompute",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 

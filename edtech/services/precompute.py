@@ -1,0 +1,48 @@
+"""The district-wide parts every page reads, computed and stored once after an import (issue 15).
+
+Each part is kept in `summary_parts` for exactly the data versions it reads (`Workspace.stored`), so a new
+server process reads it instead of recomputing. `precompute` computes every part that is not stored yet for
+the current data: the bench runs it after the import (what the first page open after an import would pay
+otherwise, reported apart from the cold page times), and `python -m edtech precompute` runs it by hand.
+
+Each capability adds one line to `PARTS`: a name and a function of a district `Workspace` (as the system)
+that reads its stored part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from edtech.core.access import SYSTEM
+from edtech.services import workspace
+
+
+def _roi(ws: workspace.Workspace) -> Any:
+    return ws.roi
+
+
+PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
+    ("roi", _roi),
+]
+
+
+def precompute(engine: Engine, only: set[str] | None = None) -> dict[str, float]:
+    """Compute (or read back) every stored part for the current data; seconds per part. A part that fails
+    is reported as -1 and left to the first page that needs it (which shows its own error)."""
+    ws = workspace.Workspace(engine, None, principal=SYSTEM)
+    timings: dict[str, float] = {}
+    for name, compute in PARTS:
+        if only and name not in only:
+            continue
+        started = time.perf_counter()
+        try:
+            compute(ws)
+        except Exception:  # noqa: BLE001 - one part's failure must not stop the others
+            timings[name] = -1.0
+            continue
+        timings[name] = round(time.perf_counter() - started, 3)
+    return timings
