@@ -69,7 +69,7 @@ def sparkline_figure(values: pd.Series, *, target: float | None = None, unit: st
         hovertemplate="%{x|%b %Y}: %{text}<extra></extra>"))
     if target is not None and pd.notna(target):
         fig.add_hline(y=float(target) * scale, line_dash="dash", line_color=PALETTE["neutral"], line_width=1)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=4, b=0), showlegend=False, template="plotly_white")
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=4, b=0), showlegend=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
