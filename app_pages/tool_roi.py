@@ -403,7 +403,7 @@ with tab_dosage:
         st.caption(components.DEFINITIONS["dosage_met"])
 with tab_effect:
     chosen = cache.outcome_choice().get(tool_id)
-    assessments = sorted(cache.get_whole().assessments["assessment"].dropna().unique())
+    assessments = cache.assessment_names()
     if assessments and state.can(state.Action.SAVE_SETTINGS):
         auto = "matched on the tool's subject"
         pick = st.selectbox("Outcome assessment", [auto, *assessments], key=f"roi_outcome_{tool_id}",

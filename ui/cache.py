@@ -140,6 +140,16 @@ def roi_analysis():
     return workspace(None).roi
 
 
+@st.cache_resource(max_entries=8)
+def _assessment_names(url: str, key: VersionKey) -> list[str]:
+    return roi_service.assessment_names(get_engine())
+
+
+def assessment_names() -> list[str]:
+    """Every assessment name, sorted (the Tool ROI outcome picker): one DISTINCT query per data version."""
+    return _assessment_names(config.database_url(), versions_key(roi_service.ASSESSMENT_NAMES_READS))
+
+
 def saved_weights() -> dict[str, float]:
     return ws.load_weights(get_engine())
 

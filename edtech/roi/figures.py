@@ -31,6 +31,19 @@ def students_using_tools(student_usage: pd.DataFrame, students: pd.DataFrame) ->
                                  "student_id"].nunique())
 
 
+def school_student_counts(student_usage: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
+    """Per school of the roster (a student without one under a missing school_id): `students` rostered and
+    `students_using_tools`, those active in any tool's contract year. A student has one school, so a scope's
+    figures are the sums over its schools (what `key_figures` counts from the per-student rows)."""
+    active = set(student_usage["student_id"]) if len(student_usage) else set()
+    roster = students[["student_id", "school_id"]].drop_duplicates("student_id")
+    using = roster["student_id"].isin(active)
+    out = (pd.DataFrame({"school_id": roster["school_id"].astype(object), "students": 1, "students_using_tools": using})
+           .groupby("school_id", dropna=False, sort=True)[["students", "students_using_tools"]].sum().reset_index())
+    out["school_id"] = out["school_id"].astype(object).where(out["school_id"].notna(), None)
+    return out.astype({"students": "int64", "students_using_tools": "int64"})
+
+
 def recommendation_counts(board: pd.DataFrame) -> dict[str, int]:
     """Tools per recommendation kind, for licensed tools (every kind present, zeros included)."""
     kinds = recommendation_kind(licensed(board)["recommendation"]) if len(board) else pd.Series(dtype=object)
@@ -40,6 +53,11 @@ def recommendation_counts(board: pd.DataFrame) -> dict[str, int]:
 
 def key_figures(board: pd.DataFrame, student_usage: pd.DataFrame, students: pd.DataFrame) -> dict[str, Any]:
     """Spend, seats, use, idle value, evidence and recommendations, as numbers (formatting is the caller's)."""
+    return key_figures_from_counts(board, int(len(students)), students_using_tools(student_usage, students))
+
+
+def key_figures_from_counts(board: pd.DataFrame, n_students: int, n_using: int) -> dict[str, Any]:
+    """`key_figures` with the two per-student counts already made (the sums of `school_student_counts`)."""
     lic = licensed(board)
     spend = float(lic["annual_cost"].fillna(0).sum()) if len(lic) else 0.0
     seats = float(lic["seats"].fillna(0).sum()) if len(lic) else 0.0
@@ -55,8 +73,8 @@ def key_figures(board: pd.DataFrame, student_usage: pd.DataFrame, students: pd.D
         "seats": seats,
         "tool_active_users": tool_users,
         "utilization": tool_users / seats if seats else math.nan,
-        "students": int(len(students)),
-        "students_using_tools": students_using_tools(student_usage, students),
+        "students": int(n_students),
+        "students_using_tools": int(n_using),
         "underused_tools": int(len(under)),
         "underused_tool_names": under["tool_name"].astype(str).tolist() if len(under) else [],
         "underused_spend": under_spend,

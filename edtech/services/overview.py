@@ -26,9 +26,35 @@ class Overview:
     notes: list[str] = field(default_factory=list)
 
 
+# per school: students rostered and students active in a tool (from the ROI analysis' per-student rows)
+SCHOOL_STUDENTS_READS = workspace.ROI_READS
+
+
+def compute_school_students(ws: workspace.Workspace) -> pd.DataFrame:
+    """The district's per-school student counts, from the per-student rows and the roster (what is stored)."""
+    return figures.school_student_counts(ws.roi.metrics.students, ws.whole.students)
+
+
+def school_students(ws: workspace.Workspace) -> pd.DataFrame:
+    """Per school: `students` and `students_using_tools`, district-wide, stored per data version (issue 15):
+    a cold page reads 12 rows instead of the roster and every student x tool row. A scope's rows are cut
+    from it (`key_figures`)."""
+    return ws.stored("school_students", SCHOOL_STUDENTS_READS, lambda: compute_school_students(ws),
+                     lambda frame: workspace.frames_to_bytes({"schools": frame}, {}),
+                     lambda payload: workspace.frames_from_bytes(payload)[0]["schools"])
+
+
+def student_counts(ws: workspace.Workspace) -> tuple[int, int]:
+    """(students, students active in a tool) of the workspace's scope: the sums over its schools."""
+    counts = school_students(ws)
+    if ws.scope is not None:
+        counts = counts[counts["school_id"].isin(ws.scope)]
+    return int(counts["students"].sum()), int(counts["students_using_tools"].sum())
+
+
 def key_figures(ws: workspace.Workspace) -> dict[str, Any]:
     """The headline figures of the workspace's scope (Overview tiles, report KPIs and summary, CLI JSON)."""
-    return figures.key_figures(ws.board, ws.student_tool_year(), ws.district.students)
+    return figures.key_figures_from_counts(ws.board, *student_counts(ws))
 
 
 def overview(ws: workspace.Workspace) -> Overview:
@@ -40,7 +66,13 @@ def overview(ws: workspace.Workspace) -> Overview:
                      f"{fmt.money(k['underused_spend'])} of annual spend.")
     return Overview(figures=k, tools=tools, spend_by_category=spend_by_category(tools),
                     weekly_active=weekly_active(ws), as_of=ws.as_of,
-                    schools=len(ws.district.schools), notes=notes)
+                    schools=school_count(ws), notes=notes)
+
+
+def school_count(ws: workspace.Workspace) -> int:
+    """Schools of the scope (the schools table is small: no student rows are read)."""
+    schools = ws.whole.schools
+    return int(len(schools) if ws.scope is None else schools["school_id"].isin(ws.scope).sum())
 
 
 def weekly_active(ws: workspace.Workspace) -> pd.DataFrame:

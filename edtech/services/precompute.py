@@ -25,8 +25,20 @@ def _roi(ws: workspace.Workspace) -> Any:
     return ws.roi
 
 
+def _roi_board(ws: workspace.Workspace) -> Any:
+    return ws.district_board()  # the scoreboard with the saved weights
+
+
+def _school_students(ws: workspace.Workspace) -> Any:
+    from edtech.services import overview
+
+    return overview.school_students(ws)
+
+
 PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("roi", _roi),
+    ("roi_board", _roi_board),
+    ("school_students", _school_students),
 ]
 
 

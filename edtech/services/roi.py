@@ -51,6 +51,22 @@ def save_outcome_choice(engine: Engine, tool_id: str, assessment: str | None, pr
 
 # ---------------------------------------------------------------- use cases
 
+ASSESSMENT_NAMES_READS = ("table:assessments",)
+
+
+def assessment_names(engine: Engine) -> list[str]:
+    """The distinct assessment names (the outcome picker), sorted: one DISTINCT query instead of reading every
+    score row (200,000 at 50,000 students; issue 15)."""
+    from sqlalchemy import select
+
+    from edtech.store.models import TABLE_MODELS
+
+    column = TABLE_MODELS["assessments"].assessment
+    with engine.connect() as conn:
+        names = conn.execute(select(column).where(column.is_not(None)).distinct()).scalars().all()
+    return sorted(str(n) for n in names)
+
+
 def scoreboard(ws: workspace.Workspace) -> pd.DataFrame:
     """The scoreboard of the workspace's scope with the saved weights (what every surface shows)."""
     return ws.board

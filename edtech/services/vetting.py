@@ -12,7 +12,7 @@ import pandas as pd
 
 from edtech.core import rules
 from edtech.core.format import EM_DASH
-from edtech.services import feedback, workspace
+from edtech.services import feedback, overview, workspace
 
 READS = feedback.READS   # the board and the survey (satisfaction beside each tool)
 HIGH_USE_SHARE = 0.10  # a tool used by >= 10% of the students in view counts as high use
@@ -46,7 +46,7 @@ def vetting_inventory(ws: workspace.Workspace) -> VettingInventory:
     as_of = ws.as_of
     if board.empty:
         return VettingInventory(pd.DataFrame(), pd.DataFrame(), 0, 0, [], as_of, ws.scope is not None)
-    n_students = max(1, len(ws.district.students))
+    n_students = max(1, overview.student_counts(ws)[0])  # stored per-school counts: no roster read (issue 15)
     vetted = rules.is_vetted(board["privacy_status"], board["accessibility"])
     share = board["active_users"] / n_students
     high = ~vetted & (share >= HIGH_USE_SHARE)

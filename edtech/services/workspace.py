@@ -169,6 +169,14 @@ def roi_from_bytes(payload: bytes) -> RoiAnalysis:
     return RoiAnalysis(metrics, frames["effects"], frames["combined"])
 
 
+def board_to_bytes(board: pd.DataFrame) -> bytes:
+    return frames_to_bytes({"board": board}, {})
+
+
+def board_from_bytes(payload: bytes) -> pd.DataFrame:
+    return frames_from_bytes(payload)[0]["board"]
+
+
 @dataclass
 class RoiAnalysis:
     """The district-wide heavy part of Tool ROI, computed once per data version."""
@@ -345,10 +353,17 @@ class Workspace:
         return rows if self.scope is None else rows[rows["school_id"].isin(self.scope)]
 
     def district_board(self, weights: dict[str, float] | None = None) -> pd.DataFrame:
-        """Every tool scored on the whole district with `weights` (default: the saved ones)."""
-        w = self.weights if weights is None else normalize_weights(weights)
+        """Every tool scored on the whole district with `weights` (default: the saved ones, whose board is
+        stored like the ROI analysis: a cold page reads it instead of scoring, issue 15)."""
+        if weights is None:
+            return self.stored("roi_board", BOARD_READS, lambda: self.score_district(self.weights),
+                               board_to_bytes, board_from_bytes)
+        return self.score_district(normalize_weights(weights))
+
+    def score_district(self, weights: dict[str, float]) -> pd.DataFrame:
+        """The district board scored from the ROI analysis and the survey (what `district_board` stores)."""
         rated = satisfaction.attach(self.roi.combined, self.whole.feedback, self.as_of, rules.suppression_threshold())
-        return roi.order_scoreboard(roi.score_metrics(rated, w))
+        return roi.order_scoreboard(roi.score_metrics(rated, weights))
 
     @cached_property
     def board(self) -> pd.DataFrame:
@@ -356,4 +371,6 @@ class Workspace:
         return self.scoped_board(self.district_board())
 
     def scoped_board(self, district_board: pd.DataFrame) -> pd.DataFrame:
+        if self.scope is None:  # the district's own board: the ROI analysis is not read (issue 15)
+            return roi.scope_board(district_board, None, None)
         return roi.scope_board(district_board, self.roi.metrics, self.scope)
