@@ -1607,12 +1607,50 @@ def model_card(result: RiskResult, data_name: str = "uploaded table", date: str 
 # --------------------------------------------------------------------------- district table
 
 
-def student_feature_table(district: Any, target_column: str | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class UsageTotals:
+    """What the student table takes from the weekly usage: per student and `as_of`, the minutes and the distinct
+    weeks of the rows dated on or before it (`rows`: student_id, usage_minutes, usage_weeks_active, as_of; only
+    the pairs with at least one such row, as a group-by of the rows gives; as_of None: every row, what undated
+    indicators take), and the students with any usage row
+    (`students`: whether the usage columns exist at all). Built from the rows (`usage_totals`) or by the database
+    (services.risk), so the weekly rows need not be in memory; per student, so a scope's part is its students'."""
+
+    rows: pd.DataFrame
+    students: frozenset[str]
+
+    def for_students(self, ids: Iterable[str]) -> UsageTotals:
+        """The totals of these students only (what the rows of their usage alone would give)."""
+        wanted = set(ids)
+        return UsageTotals(self.rows[self.rows["student_id"].isin(wanted)].reset_index(drop=True),
+                           frozenset(self.students & wanted))
+
+
+def cohort_dates(indicators: pd.DataFrame) -> np.ndarray:
+    """The distinct `as_of` dates of the indicator rows (each cohort counts usage up to its own date)."""
+    return indicators["as_of"].dropna().unique() if "as_of" in indicators.columns else np.array([])
+
+
+def usage_totals(usage: pd.DataFrame, as_of_values: Sequence[Any]) -> UsageTotals:
+    """The usage totals of the weekly rows (the reference the database's aggregation must equal)."""
+    parts = []
+    for as_of in (as_of_values if len(as_of_values) else [None]):
+        u = usage if as_of is None else usage[usage["week_start"] <= as_of]
+        agg = u.groupby("student_id").agg(usage_minutes=("minutes", "sum"),
+                                          usage_weeks_active=("week_start", "nunique")).reset_index()
+        agg["as_of"] = as_of
+        parts.append(agg)
+    return UsageTotals(pd.concat(parts, ignore_index=True), frozenset(usage["student_id"].astype(str).unique()))
+
+
+def student_feature_table(district: Any, target_column: str | None = None, *,
+                          usage: UsageTotals | None = None) -> pd.DataFrame:
     """One row per student per `as_of`: indicators + roster + usage aggregates + prior scores.
 
     Usage counts only weeks starting on or before the row's `as_of`; assessment scores are the
     fall (else earliest) window per assessment, taken on or before `as_of` when dated. Roster
-    subgroup columns come along for the fairness audit.
+    subgroup columns come along for the fairness audit. `usage`: the usage totals when the weekly rows
+    (`district.usage`) are not to be read (the same table either way).
     """
     indicators = district.indicators.copy()
     if indicators.empty:
@@ -1624,17 +1662,13 @@ def student_feature_table(district: Any, target_column: str | None = None) -> pd
     if "grade_level" in table.columns:
         grade = table["grade_level"].astype("string").replace({"PK": "-1", "K": "0"})
         table["grade_level"] = pd.to_numeric(grade, errors="coerce")
-    usage = district.usage
-    as_of_values = table["as_of"].dropna().unique() if "as_of" in table.columns else []
-    if len(usage):
-        parts = []
-        for as_of in (as_of_values if len(as_of_values) else [None]):
-            u = usage if as_of is None else usage[usage["week_start"] <= as_of]
-            agg = u.groupby("student_id").agg(usage_minutes=("minutes", "sum"),
-                                              usage_weeks_active=("week_start", "nunique")).reset_index()
-            agg["as_of"] = as_of
-            parts.append(agg)
-        usage_agg = pd.concat(parts, ignore_index=True)
+    as_of_values = cohort_dates(table)
+    if usage is None and len(district.usage):
+        usage = usage_totals(district.usage, as_of_values)
+    if usage is not None and usage.students:
+        # dated cohorts take the totals up to their date; undated indicators the totals of every row (as_of None)
+        dated = usage.rows["as_of"].notna()
+        usage_agg = usage.rows[dated if len(as_of_values) else ~dated].copy()
         keys = ["student_id", "as_of"] if len(as_of_values) else ["student_id"]
         if len(as_of_values):
             usage_agg["as_of"] = pd.to_datetime(usage_agg["as_of"]).astype(table["as_of"].dtype)

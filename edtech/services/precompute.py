@@ -35,10 +35,31 @@ def _school_students(ws: workspace.Workspace) -> Any:
     return overview.school_students(ws)
 
 
+def _risk_usage_totals(ws: workspace.Workspace) -> Any:
+    from edtech.services import risk
+
+    return risk.usage_totals(ws)
+
+
+def _risk_facts(ws: workspace.Workspace) -> Any:
+    from edtech.services import risk
+
+    return risk.risk_facts(ws)
+
+
+def _risk_worklist(ws: workspace.Workspace) -> Any:
+    from edtech.services import risk
+
+    return risk.stored_district_worklist(ws)
+
+
 PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("roi", _roi),
     ("roi_board", _roi_board),
     ("school_students", _school_students),
+    ("risk_usage_totals", _risk_usage_totals),  # before the two below: their student table reads it
+    ("risk_facts", _risk_facts),
+    ("risk_worklist", _risk_worklist),  # the published version's scores and reasons (None when none is published)
 ]
 
 

@@ -70,7 +70,7 @@ def refresh_published(engine: Engine) -> str:
     if published is None:
         return "no published model: nothing to refresh"
     target = published["target"]
-    trained = risk_service.train_district(Workspace(engine).whole, target)
+    trained = risk_service.train_workspace(Workspace(engine), target)  # no weekly usage rows in memory
     version = risk_service.save_version(engine, trained, principal=REFRESHER)
     old_auc = _auc(risk_service.version_details(engine, published["id"]).get("metrics"))
     new_auc = _auc(risk_service.version_details(engine, version).get("metrics"))
@@ -80,6 +80,12 @@ def refresh_published(engine: Engine) -> str:
         audit.record(engine, REFRESHER, "model refresh held back", detail=outcome)
         return outcome
     risk_service.publish_version(engine, version, principal=REFRESHER)
+    # the stored worklist of the old version is stale (the `models` token moved): store the new one now, in
+    # this background thread, rather than on the next page open (which computes it when this fails)
+    try:
+        risk_service.stored_district_worklist(Workspace(engine))
+    except Exception:  # noqa: BLE001 - the version is published; the page shows its own error
+        log.exception("storing the new version's worklist failed")
     return f"version {version} (outcome {target}) trained on the new data and published"
 
 

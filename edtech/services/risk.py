@@ -1,12 +1,17 @@
 """Use case "which students need support?" (page `app_pages/at_risk.py`, CLI `risk ...`).
 
 - `evaluate_file`: cross-validated model on any student table file (CLI `risk evaluate`).
-- `train_district`: student feature table from the database -> evaluation + final model;
+- `train_district` / `train_workspace`: student feature table from the database -> evaluation + final model;
   `save_version` stores it (metrics, data fingerprint, model card, skops artifact).
+- `feature_table`: the scope's student table, its usage columns from per-student totals the database
+  aggregates (`usage_totals`, stored per data version): the weekly rows are never read into memory.
 - `score_district`: a stored (or freshly trained) model scores the students with reasons.
 - `worklist`: the page's list: the published version scores the whole district once per data and models
-  version (bands and reasons are district facts), then the scope's rows are selected. `known_outcomes`:
-  the outcome picker's options; `train_and_publish`: `demo` and the director's first model.
+  version (bands and reasons are district facts) and the result is stored (`Workspace.stored`, part
+  `risk_worklist`: a new server process reads it back), then the scope's rows are selected.
+  `risk_facts` (stored): whether there are indicators, the outcome picker's options and the table's
+  columns, so the page's first open reads no student table. `train_and_publish`: `demo` and the
+  director's first model.
 - `bench_risk`: training time on a large sample district; `bench_risk_evaluate`: `risk evaluate`
   on a 30,000-row, 20-feature table beside a plain scikit-learn HGB 5-fold run (the floor).
 
@@ -26,27 +31,30 @@ import datetime as dt
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from edtech.core import schema
-from edtech.core.access import SYSTEM, Action, Principal, scope_for
+from edtech.core.access import SYSTEM, Action, Principal
 from edtech.core.district import District
+from edtech.core.scope import Scope
 from edtech.risk import artifact
 from edtech.risk import model as risk
 from edtech.risk import worklist as worklists
 from edtech.services import audit
-from edtech.services.workspace import Workspace
+from edtech.services.workspace import DistrictOnDemand, Workspace, frames_from_bytes, frames_to_bytes
 from edtech.store import data
-from edtech.store.models import ModelVersion, RiskFlag
+from edtech.store.models import ModelVersion, RiskFlag, Usage
 
 DEFAULT_DISTRICT_TARGET = "off_track_next_term"
 # what the command line needs of the risk capability (it imports only services)
@@ -62,6 +70,10 @@ NO_VERSION = "no stored model version; run `python -m edtech risk train --target
 READS = ("table:students", "table:indicators", "table:schools", "table:usage", "table:assessments")
 # the worklist also depends on which version is published (the `models` token changes on save and publish)
 WORKLIST_READS = (*READS, "models")
+# the usage totals per student and cohort date: the weekly rows and the indicators' as_of dates
+USAGE_TOTALS_READS = ("table:usage", "table:indicators")
+# students per IN list when exact sums are taken from the rows (bounded statements on every backend)
+_IN_BATCH = 500
 Progress = Callable[[float, str], None]
 
 
@@ -95,20 +107,143 @@ class TrainedRisk:
 
 
 def district_table(district: District) -> pd.DataFrame:
+    """The student feature table of a district held in memory (its weekly usage rows included)."""
     return risk.student_feature_table(district)
 
 
-def train_district(district: District, target: str = DEFAULT_DISTRICT_TARGET, *, k: float = risk.DEFAULT_K,
-                   validation: str = "auto", exclude: list[str] | None = None, audit: list[str] | None = None,
-                   progress: Progress | None = None) -> TrainedRisk:
-    """Evaluate on the district's students and fit the final model on all labelled rows."""
-    table = district_table(district)
+# ------------------------------------------------------------------------------------ the feature table
+def database_usage_totals(engine: Engine, as_of_values: Iterable[Any]) -> risk.UsageTotals:
+    """`risk.usage_totals` of the whole `usage` table, aggregated by the database in one grouped scan (SQLAlchemy
+    Core: SQLite and PostgreSQL): per student, for every cohort date and for all rows, the minutes and distinct
+    weeks. A student whose minutes are not all whole numbers gets the sum pandas takes over their rows in the
+    order the table is read (floating-point sums depend on the order), so the totals equal the reference
+    exactly."""
+    u = Usage.__table__
+    days: list[pd.Timestamp | None] = [None, *(pd.Timestamp(v) for v in as_of_values)]
+    columns: list[Any] = [u.c.student_id]
+    for i, day in enumerate(days):
+        inside = None if day is None else u.c.week_start <= day.date()
+        minutes = u.c.minutes if inside is None else sa.case((inside, u.c.minutes))
+        week = u.c.week_start if inside is None else sa.case((inside, u.c.week_start))
+        fractional = u.c.minutes != sa.cast(u.c.minutes, sa.Integer)
+        columns += [sa.func.sum(minutes).label(f"m{i}"), sa.func.count(sa.distinct(week)).label(f"w{i}"),
+                    sa.func.max(sa.case((fractional if inside is None else sa.and_(inside, fractional), 1),
+                                        else_=0)).label(f"f{i}")]
+    with engine.connect() as conn:
+        result = conn.execute(select(*columns).group_by(u.c.student_id))
+        frame = pd.DataFrame.from_records([tuple(r) for r in result.fetchall()], columns=list(result.keys()))
+    if frame.empty:
+        return risk.UsageTotals(pd.DataFrame({"student_id": pd.Series(dtype=str), "usage_minutes": pd.Series(dtype=float),
+                                              "usage_weeks_active": pd.Series(dtype="int64"),
+                                              "as_of": pd.Series(dtype="datetime64[ns]")}), frozenset())
+    frame["student_id"] = frame["student_id"].astype(str)
+    _exact_fractional_sums(engine, frame, days)
+    parts = []
+    for i, day in enumerate(days):
+        present = frame[frame[f"w{i}"] > 0]
+        parts.append(pd.DataFrame({
+            "student_id": present["student_id"].to_numpy(), "usage_minutes": present[f"m{i}"].astype("float64").to_numpy(),
+            "usage_weeks_active": present[f"w{i}"].astype("int64").to_numpy(),
+            "as_of": pd.Series(pd.NaT if day is None else day, index=range(len(present)), dtype="datetime64[ns]")}))
+    rows = pd.concat(parts, ignore_index=True).astype({"student_id": str})
+    return risk.UsageTotals(rows, frozenset(frame["student_id"]))
+
+
+def _exact_fractional_sums(engine: Engine, frame: pd.DataFrame, days: list[pd.Timestamp | None]) -> None:
+    """Replace the database's sums of the students with non-whole minutes by pandas' sums over their rows."""
+    flags = [f"f{i}" for i in range(len(days))]
+    fractional = frame[flags].fillna(0).astype(int).to_numpy().any(axis=1)
+    if not fractional.any():
+        return  # whole minutes: every sum is exact in both
+    u = Usage.__table__
+    ids = frame.loc[fractional, "student_id"].tolist()
+    chunks = []
+    with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_BATCH):
+            query = (select(u.c.student_id, u.c.week_start, u.c.minutes)
+                     .where(u.c.student_id.in_(ids[start:start + _IN_BATCH]))
+                     .order_by(u.c.student_id, u.c.tool_id, u.c.week_start))
+            chunks.append(pd.DataFrame([tuple(r) for r in conn.execute(query)],
+                                       columns=["student_id", "week_start", "minutes"]))
+    rows = pd.concat(chunks, ignore_index=True)
+    rows["student_id"] = rows["student_id"].astype(str)
+    rows["week_start"] = pd.to_datetime(rows["week_start"])
+    rows["minutes"] = rows["minutes"].astype("float64")
+    for i, day in enumerate(days):
+        inside = rows if day is None else rows[rows["week_start"] <= day]
+        sums = inside.groupby("student_id")["minutes"].sum()
+        frame.loc[fractional, f"m{i}"] = frame.loc[fractional, "student_id"].map(sums).to_numpy()
+
+
+def _totals_to_bytes(totals: risk.UsageTotals) -> bytes:
+    return frames_to_bytes({"rows": totals.rows, "students": pd.DataFrame({"student_id": sorted(totals.students)})}, {})
+
+
+def _totals_from_bytes(payload: bytes) -> risk.UsageTotals:
+    frames, _ = frames_from_bytes(payload)
+    rows = frames["rows"].astype({"student_id": str, "usage_minutes": "float64", "usage_weeks_active": "int64"})
+    return risk.UsageTotals(rows, frozenset(frames["students"]["student_id"].astype(str)))
+
+
+def usage_totals(ws: Workspace) -> risk.UsageTotals:
+    """The whole district's usage totals per student and cohort date (`database_usage_totals`), stored per
+    version of the usage and indicators: computed by the first process after an import, read back after."""
+    return ws.stored("risk_usage_totals", USAGE_TOTALS_READS,
+                     lambda: database_usage_totals(ws.engine, risk.cohort_dates(ws.whole.indicators)),
+                     _totals_to_bytes, _totals_from_bytes)
+
+
+def scope_feature_table(ws: Workspace, scope: Scope) -> pd.DataFrame:
+    """`district_table` of the scope's slice (None: the whole district) without the weekly rows: the roster,
+    indicators and assessments cut as `restrict_district` cuts them (the scope's schools' students and their
+    rows) and the stored usage totals of those students."""
+    whole, totals = ws.whole, usage_totals(ws)
+    if scope is None:
+        return risk.student_feature_table(whole, usage=totals)
+    students = whole.students[whole.students["school_id"].isin(set(scope))]
+    ids = set(students["student_id"])
+    part = SimpleNamespace(students=students, indicators=whole.indicators[whole.indicators["student_id"].isin(ids)],
+                           assessments=whole.assessments[whole.assessments["student_id"].isin(ids)])
+    return risk.student_feature_table(part, usage=totals.for_students(ids))
+
+
+def feature_table(ws: Workspace) -> pd.DataFrame:
+    """The student feature table of the workspace's scope (what training on that scope uses)."""
+    return scope_feature_table(ws, ws.scope)
+
+
+def district_features(engine: Engine, whole: District) -> pd.DataFrame:
+    """The whole district's feature table: from the database's usage totals when `whole` reads its tables on
+    demand and has not read the weekly rows (they are never read for it), else from the rows in memory."""
+    if isinstance(whole, DistrictOnDemand) and not whole.loaded("usage"):
+        return scope_feature_table(Workspace(engine), None)
+    return district_table(whole)
+
+
+def _train_table(table: pd.DataFrame, target: str, *, k: float, validation: str, exclude: list[str] | None,
+                 audit: list[str] | None, progress: Progress | None) -> TrainedRisk:
     if table.empty:
         raise risk.RiskInputError("no early-warning indicators in the database; import indicators first")
     result = risk.evaluate_risk(table, target, exclude=exclude or [], audit=audit or [], k=k, validation=validation,
                                 progress=progress)
     card = risk.model_card(result, data_name=f"district database ({len(table)} indicator rows)")
     return TrainedRisk(result=result, table=table, card=card)
+
+
+def train_district(district: District, target: str = DEFAULT_DISTRICT_TARGET, *, k: float = risk.DEFAULT_K,
+                   validation: str = "auto", exclude: list[str] | None = None, audit: list[str] | None = None,
+                   progress: Progress | None = None) -> TrainedRisk:
+    """Evaluate on the district's students and fit the final model on all labelled rows."""
+    return _train_table(district_table(district), target, k=k, validation=validation, exclude=exclude, audit=audit,
+                        progress=progress)
+
+
+def train_workspace(ws: Workspace, target: str = DEFAULT_DISTRICT_TARGET, *, k: float = risk.DEFAULT_K,
+                    validation: str = "auto", exclude: list[str] | None = None, audit: list[str] | None = None,
+                    progress: Progress | None = None) -> TrainedRisk:
+    """`train_district` on the workspace's scope, its table from `feature_table` (no weekly rows read)."""
+    return _train_table(feature_table(ws), target, k=k, validation=validation, exclude=exclude, audit=audit,
+                        progress=progress)
 
 
 def known_outcomes(district: District) -> list[str]:
@@ -128,6 +263,51 @@ def known_outcomes(district: District) -> list[str]:
         if values.nunique() == 2:
             found.append(str(col))
     return sorted(found, key=lambda c: (c != DEFAULT_DISTRICT_TARGET, c))
+
+
+@dataclass
+class RiskFacts:
+    """What the at-risk page needs before any student row: whether there are indicators (per school, for a
+    scope), the outcome picker's options and the columns of the whole district's student table."""
+
+    indicator_rows: int
+    indicator_rows_by_school: dict[str, int]
+    outcomes: list[str]
+    columns: list[str]
+
+
+def _facts(ws: Workspace) -> RiskFacts:
+    whole = ws.whole
+    indicators = whole.indicators
+    # a scope's indicators are its schools' students' rows (restrict_district)
+    schools = indicators[["student_id"]].merge(whole.students[["student_id", "school_id"]], on="student_id",
+                                               how="inner")["school_id"].dropna().astype(str).value_counts()
+    return RiskFacts(indicator_rows=len(indicators), indicator_rows_by_school={s: int(n) for s, n in schools.items()},
+                     outcomes=known_outcomes(whole), columns=[str(c) for c in scope_feature_table(ws, None).columns])
+
+
+def risk_facts(ws: Workspace) -> RiskFacts:
+    """`RiskFacts` of the whole district, stored per version of the tables the student table reads."""
+    return ws.stored("risk_facts", READS, lambda: _facts(ws),
+                     lambda facts: json.dumps(facts.__dict__).encode(),
+                     lambda payload: RiskFacts(**json.loads(payload)))
+
+
+def has_indicators(ws: Workspace) -> bool:
+    """Whether the scope holds any early-warning indicator row (the page's empty state)."""
+    facts = risk_facts(ws)
+    if ws.scope is None:
+        return facts.indicator_rows > 0
+    return any(facts.indicator_rows_by_school.get(school, 0) > 0 for school in ws.scope)
+
+
+def table_columns(ws: Workspace) -> list[str]:
+    """Columns of the student table a model of the scope is trained on (the audit-column picker): the stored
+    district facts for the whole district, the scope's own table for a coordinator (a school may lack an
+    assessment or usage, and so columns)."""
+    if ws.scope is None:
+        return list(risk_facts(ws).columns)
+    return [str(c) for c in feature_table(ws).columns]
 
 
 def default_outcome(district: District) -> str | None:
@@ -259,7 +439,8 @@ def train_and_publish(engine: Engine, district: District, target: str | None = N
     if target is None:
         raise risk.RiskInputError("the indicators hold no 0/1 outcome column to predict (such as "
                                   f"{DEFAULT_DISTRICT_TARGET})")
-    trained = train_district(district, target, progress=progress)
+    trained = _train_table(district_features(engine, district), target, k=risk.DEFAULT_K, validation="auto",
+                           exclude=None, audit=None, progress=progress)
     version = save_version(engine, trained, principal=principal)
     return publish_version(engine, version, principal=principal, whole=district)
 
@@ -285,16 +466,17 @@ class Worklist:
         return worklists.outcome_phrase(self.version.get("target", ""))
 
 
-def district_worklist(engine: Engine, whole: District) -> Worklist | None:
+def district_worklist(engine: Engine, whole: District, table: pd.DataFrame | None = None) -> Worklist | None:
     """The whole district's latest cohort scored by the published version (None when none is published):
     bands on the version's cut-off, reasons against district medians. ModelArtifactRefused when the
-    version is not genuine; RiskInputError when there is nothing to score."""
+    version is not genuine; RiskInputError when there is nothing to score. `table`: the district's feature
+    table when the caller has it (else `district_features`)."""
     published = published_version(engine)
     if published is None:
         return None
     details = version_details(engine, published["id"])
     bundle = load_version(engine, published["id"])
-    table = district_table(whole)
+    table = district_features(engine, whole) if table is None else table
     if table.empty:
         raise risk.RiskInputError("no early-warning indicators in the database")
     current = latest_cohort(table)
@@ -314,11 +496,50 @@ def district_worklist(engine: Engine, whole: District) -> Worklist | None:
                     students=students, scored_by_school={str(a): int(b) for a, b in per_school.items()})
 
 
+_VERSION_TIMES = ("created_at", "published_at")
+
+
+def worklist_to_bytes(found: Worklist | None) -> bytes:
+    """The district worklist as Parquet + meta (None: no published version); `worklist_from_bytes` reads it back
+    equal (the reason topics as JSON text, the version's times in ISO form)."""
+    if found is None:
+        return frames_to_bytes({}, {"published": False})
+    students = found.students.assign(reason_topics=[json.dumps(list(t)) for t in found.students["reason_topics"]])
+    version = {key: (value.isoformat() if key in _VERSION_TIMES and value is not None else value)
+               for key, value in found.version.items()}
+    meta = {"published": True, "version": version, "card": found.card, "k": found.k,
+            "cohort": None if found.cohort is None else found.cohort.isoformat(),
+            "scored_by_school": found.scored_by_school}
+    return frames_to_bytes({"students": students}, meta)
+
+
+def worklist_from_bytes(payload: bytes) -> Worklist | None:
+    frames, meta = frames_from_bytes(payload)
+    if not meta["published"]:
+        return None
+    students = frames["students"]
+    students["reason_topics"] = [tuple(json.loads(t)) for t in students["reason_topics"]]
+    version = {key: (dt.datetime.fromisoformat(value) if key in _VERSION_TIMES and value is not None else value)
+               for key, value in meta["version"].items()}
+    return Worklist(version=version, card=meta["card"], k=float(meta["k"]),
+                    cohort=None if meta["cohort"] is None else pd.Timestamp(meta["cohort"]), students=students,
+                    scored_by_school={str(a): int(b) for a, b in meta["scored_by_school"].items()})
+
+
+def stored_district_worklist(ws: Workspace) -> Worklist | None:
+    """The whole district's worklist, computed once per version of the data it reads and of the published model
+    (`WORKLIST_READS`: an import or a newly saved or published version makes the stored one stale, never read)
+    and stored, so a new server process reads it back instead of scoring every student again."""
+    return ws.stored("risk_worklist", WORKLIST_READS,
+                     lambda: district_worklist(ws.engine, ws.whole, scope_feature_table(ws, None)),
+                     worklist_to_bytes, worklist_from_bytes)
+
+
 def worklist(ws: Workspace) -> Worklist | None:
     """The scope's part of the district worklist (a Workspace `ws`; the district one computed once per
-    data and models version). Needs VIEW_STUDENTS."""
+    data and models version and stored). Needs VIEW_STUDENTS."""
     ws.require(Action.VIEW_STUDENTS)
-    whole = ws.shared("risk_worklist", WORKLIST_READS, lambda: district_worklist(ws.engine, ws.whole))
+    whole = stored_district_worklist(ws)
     if whole is None or ws.scope is None:
         return whole
     mine = whole.students[whole.students["school_id"].isin(ws.scope)].reset_index(drop=True)
@@ -352,14 +573,14 @@ def score_district(engine: Engine, version_id: int | None = None, k: float = ris
             raise risk.RiskInputError(NO_PUBLISHED if not model_versions(engine).empty else NO_VERSION)
         version_id = published["id"]
     bundle = load_version(engine, int(version_id))
-    district = data.load_district(engine, scope_for(principal, scope))
-    table = district_table(district)
+    ws = Workspace(engine, scope, principal=principal)
+    table = feature_table(ws)
     if table.empty:
         raise risk.RiskInputError("no early-warning indicators in the database")
     scored = score_table(bundle, table, k=k)
-    if scope_for(principal, scope) is None and published_id(engine) == int(version_id):
+    if ws.scope is None and published_id(engine) == int(version_id):
         # the published version scored the whole district: its flags (at the version's own cut-off k)
-        record_published_flags(engine, district)
+        record_published_flags(engine, ws.whole)
     scored.insert(0, "model_version", int(version_id))
     return scored
 
@@ -441,8 +662,8 @@ def record_published_flags(engine: Engine, whole: District | None = None) -> int
     published = published_version(engine)
     if published is None:
         return 0
-    whole = data.load_district(engine) if whole is None else whole
-    table = district_table(whole)
+    whole = Workspace(engine).whole if whole is None else whole
+    table = district_features(engine, whole)
     if table.empty:
         return 0
     details = version_details(engine, published["id"])
