@@ -186,11 +186,11 @@ with tabs[2]:
 
 # ---------------------------------------------------------------- equity
 with tabs[3]:
-    if report.access.empty:
+    if not report.has_offers:
         st.info("No licensed tools with students in their grades yet.")
     else:
         tool_names = district.tools.set_index("tool_id")["tool_name"]
-        offered_tools = sorted(set(report.access["tool_id"]))
+        offered_tools = report.offered_tools
         pick = st.selectbox("Tool", ["All tools", *offered_tools], key="adoption_equity_tool",
                             format_func=lambda t: t if t == "All tools" else str(tool_names.get(t, t)))
         by_quartile, sub, chart = cache.adoption_equity_view(scope, None if pick == "All tools" else pick)

@@ -399,6 +399,37 @@ def dosage_distribution(student_usage: pd.DataFrame, school_id: str | None = Non
                                                  "dosage_ratio", "dosage_met"]].reset_index(drop=True)
 
 
+# the dosage histogram's bars: 0–200 % of the recommended weekly minutes in steps of 10 % (higher shown at 200 %)
+DOSAGE_BIN_WIDTH = 0.1
+DOSAGE_CAP = 2.0
+
+
+def dosage_bins(student_usage: pd.DataFrame) -> pd.DataFrame:
+    """Active students per school × tool × bar of the dosage histogram (`bin` k = [k × 10 %, (k + 1) × 10 %),
+    the ratio capped at 200 %): the histogram's bars without one point per student, so a chart of the whole
+    district does not grow with its students (issue 15)."""
+    dist = dosage_distribution(student_usage)
+    cols = ["school_id", "tool_id", "bin", "students"]
+    ratio = dist["dosage_ratio"].astype("float64").clip(upper=DOSAGE_CAP).to_numpy()
+    # plotly's own binning rule (findBin: floor((x − start) / size + 1e-9)), so the bars are those it drew
+    # from the students' ratios
+    index = np.floor(ratio / DOSAGE_BIN_WIDTH + 1e-9)
+    keep = index >= 0
+    rows = pd.DataFrame({"school_id": dist["school_id"].to_numpy()[keep], "tool_id": dist["tool_id"].to_numpy()[keep],
+                         "bin": index[keep].astype("int64")})
+    if rows.empty:
+        return pd.DataFrame({"school_id": pd.Series(dtype=object), "tool_id": pd.Series(dtype=object),
+                             "bin": pd.Series(dtype="int64"), "students": pd.Series(dtype="int64")})
+    out = rows.groupby(["school_id", "tool_id", "bin"], as_index=False, dropna=False, sort=True).size()
+    return out.rename(columns={"size": "students"})[cols]
+
+
+def dosage_histogram(bins: pd.DataFrame, school_id: str | None = None) -> pd.DataFrame:
+    """Students per tool × bar of the dosage histogram, at one school or every school of `bins`."""
+    rows = bins if school_id is None else bins[bins["school_id"] == school_id]
+    return rows.groupby(["tool_id", "bin"], as_index=False, sort=True)["students"].sum()
+
+
 # ------------------------------------------------------------------------------------ PD → usage
 def pd_usage_change(pd_sessions: pd.DataFrame, weekly: pd.DataFrame, weeks: int = 6) -> pd.DataFrame:
     """Weekly active users at the PD school for the PD tool, `weeks` weeks before vs after the PD date.

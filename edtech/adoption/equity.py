@@ -59,10 +59,55 @@ def frl_quartile(schools: pd.DataFrame) -> pd.Series:
     return q.reindex(frl.index).fillna("unknown")
 
 
-def _summarize(access: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
-    out = access.groupby(by, as_index=False, observed=True).agg(
+# the per-pair figures an equity table adds up, and the subgroup flags it splits students by
+CELL_FIGURES = ["offered", "active", "dosage_met", "minutes"]
+
+
+def access_cells(access: pd.DataFrame, students: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The offered student × tool pairs added up per cell, so an equity table never walks the pairs again:
+
+    - `cells`: per school × tool (when `access` has tools) × subgroup flags (those of `students`), the
+      distinct students, offered pairs, active, dosage met and minutes;
+    - `reach`: per school × flags, the distinct students offered any of those tools.
+
+    A student has one school and one value of each flag, so each is in exactly one cell of `reach` (and of
+    a tool's `cells`): summing cells gives every group's distinct students exactly (issue 15: the district's
+    pairs grow with students × tools; the cells with schools × tools only)."""
+    flags = [f for f in SUBGROUP_FLAGS if students is not None and f in students.columns]
+    a = access
+    if flags:
+        values = students.set_index("student_id")[flags].astype("boolean")
+        a = a.assign(**{f: a["student_id"].map(values[f]) for f in flags})
+    a = a.assign(active=a["active"].astype(bool), dosage_met=a["dosage_met"].astype(bool))
+    cell_keys = ["school_id", *(["tool_id"] if "tool_id" in a.columns else []), *flags]
+    reach_keys = ["school_id", *flags]
+    cells = a.groupby(cell_keys, as_index=False, observed=True, dropna=False, sort=True).agg(
         students=("student_id", "nunique"), offered=("student_id", "size"), active=("active", "sum"),
         dosage_met=("dosage_met", "sum"), minutes=("minutes", "sum"))
+    reach = a.groupby(reach_keys, as_index=False, observed=True, dropna=False, sort=True).agg(
+        students=("student_id", "nunique"))
+    return cells, reach
+
+
+def cells_of(cells: pd.DataFrame, reach: pd.DataFrame, schools: frozenset[str] | None = None,
+             tool_id: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells of some schools (None: all) and one tool (None: all tools): for one tool its own cells
+    count its distinct students."""
+    if schools is not None:
+        cells = cells[cells["school_id"].isin(schools)]
+        reach = reach[reach["school_id"].isin(schools)]
+    if tool_id is not None:
+        cells = cells[cells["tool_id"] == tool_id]
+        reach = cells.drop(columns="tool_id")
+    return cells, reach
+
+
+def _summarize(cells: pd.DataFrame, reach: pd.DataFrame, name: str, cell_key: pd.Series,
+               reach_key: pd.Series) -> pd.DataFrame:
+    """Per group (`cell_key` of each cell, `reach_key` of each reach row; NA = not in any group)."""
+    figures = cells[CELL_FIGURES].groupby(cell_key.rename(name), observed=True, sort=True).sum()
+    students = reach["students"].groupby(reach_key.rename(name), observed=True, sort=True).sum()
+    out = pd.concat([students.reindex(figures.index).fillna(0).astype("int64"), figures], axis=1).reset_index()
     out["active_share"] = out["active"] / out["offered"]
     out["dosage_met_share"] = out["dosage_met"] / out["active"].where(out["active"] > 0)
     out["minutes_per_student"] = out["minutes"] / out["offered"]
@@ -71,10 +116,15 @@ def _summarize(access: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
 
 def equity_by_frl_quartile(access: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
     """Use and dosage by FRL quartile of schools; `gap_pts` = active share below the best quartile."""
+    return frl_quartile_table(*access_cells(access), schools)
+
+
+def frl_quartile_table(cells: pd.DataFrame, reach: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
+    """`equity_by_frl_quartile` from the cells of the pairs (`access_cells`); quartiles of `schools`."""
     quart = frl_quartile(schools)
     frl = schools.set_index("school_id")["frl_pct"]
-    a = access.assign(frl_quartile=access["school_id"].map(quart).fillna("unknown"))
-    out = _summarize(a, "frl_quartile")
+    out = _summarize(cells, reach, "frl_quartile", cells["school_id"].map(quart).fillna("unknown"),
+                     reach["school_id"].map(quart).fillna("unknown"))
     ranges = frl.groupby(quart).agg(["min", "max"])
     out["frl_range"] = out["frl_quartile"].map(
         lambda q: f"{ranges.loc[q, 'min']:.0%}–{ranges.loc[q, 'max']:.0%}" if q in ranges.index and q != "unknown" else "")
@@ -92,19 +142,21 @@ def equity_by_subgroup(access: pd.DataFrame, students: pd.DataFrame) -> pd.DataF
     `gap_pts` = active share of the students *not* in the group minus that of the group (positive = the
     group uses it less); `gap` when the absolute difference is ≥ GAP_POINTS points.
     """
+    return subgroup_table(*access_cells(access, students))
+
+
+def subgroup_table(cells: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
+    """`equity_by_subgroup` from the cells of the pairs (`access_cells` with the students' flags)."""
     cols = ["subgroup", "label", "in_group", "students", "offered", "active", "active_share",
             "dosage_met", "dosage_met_share", "minutes_per_student", "gap_pts", "gap"]
     parts = []
     for flag, label in SUBGROUP_FLAGS.items():
-        if flag not in students.columns or students[flag].notna().sum() == 0:
+        # a flag nobody offered a tool has (or no student has) gives no table
+        if flag not in cells.columns or cells[flag].notna().sum() == 0:
             continue
-        values = students.set_index("student_id")[flag].astype("boolean")
-        a = access.assign(in_group=access["student_id"].map(values))
-        a = a[a["in_group"].notna()]
-        if a.empty:
-            continue
-        a["in_group"] = a["in_group"].astype(bool)
-        out = _summarize(a, "in_group")
+        known = cells[cells[flag].notna()]
+        reached = reach[reach[flag].notna()]
+        out = _summarize(known, reached, "in_group", known[flag].astype(bool), reached[flag].astype(bool))
         shares = out.set_index("in_group")["active_share"]
         diff = 100 * (shares.get(False, np.nan) - shares.get(True, np.nan))
         out["gap_pts"] = np.where(out["in_group"], diff, np.nan)

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from edtech.adoption.engine import DOSAGE_SHARE
+from edtech.adoption.engine import DOSAGE_BIN_WIDTH, DOSAGE_CAP, DOSAGE_SHARE, dosage_bins, dosage_histogram
 from edtech.core.charts import PALETTE, SEQUENTIAL, finish, series_style
 
 SMALL_MULTIPLE_COLUMNS = 3
@@ -64,7 +64,13 @@ def dosage_distribution(dist: pd.DataFrame, tools: pd.DataFrame,
                         title: str = "Dosage: share of the recommended weekly minutes reached") -> go.Figure:
     """One small histogram per tool of each active student's average weekly minutes ÷ the vendor's
     recommendation: side by side, not overlaid, so every tool's shape can be read. The x axis (0–200%) is the
-    same in every panel; each panel's count axis fits its tool (plotly's matched axes mis-scale histograms)."""
+    same in every panel; each panel's count axis fits its tool (plotly's matched axes mis-scale histograms).
+
+    `dist`: students per tool × bar (`engine.dosage_histogram`), or one row per student × tool with its
+    `dosage_ratio` (`engine.dosage_distribution`), binned here: the chart carries the bars' counts, not a
+    point per student."""
+    if "dosage_ratio" in dist.columns:
+        dist = dosage_histogram(dosage_bins(dist))
     if dist.empty:
         return _empty(title, "No tool with a recommended dosage has been used")
     names = _names(tools)
@@ -76,12 +82,14 @@ def dosage_distribution(dist: pd.DataFrame, tools: pd.DataFrame,
                         horizontal_spacing=0.06, vertical_spacing=min(0.16, 0.6 / rows))
     for i, (tool_id, grp) in enumerate(groups):
         r, c = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Histogram(x=grp["dosage_ratio"].clip(upper=2.0), name=str(names.get(tool_id, tool_id)),
-                                   xbins=dict(start=0, end=2.05, size=0.1), marker_color=PALETTE["accent"],
-                                   showlegend=False,
+        # one point a quarter into each bar, weighted by its students: plotly sums them into the same bars
+        fig.add_trace(go.Histogram(x=(grp["bin"] + 0.25) * DOSAGE_BIN_WIDTH, y=grp["students"], histfunc="sum",
+                                   name=str(names.get(tool_id, tool_id)),
+                                   xbins=dict(start=0, end=DOSAGE_CAP + DOSAGE_BIN_WIDTH / 2, size=DOSAGE_BIN_WIDTH),
+                                   marker_color=PALETTE["accent"], showlegend=False,
                                    hovertemplate="%{x}: %{y:,} students<extra></extra>"), row=r, col=c)
         fig.add_vline(x=DOSAGE_SHARE, line_dash="dash", line_color=PALETTE["bad"], row=r, col=c)
-    fig.update_xaxes(tickformat=".0%", range=[0, 2.05])
+    fig.update_xaxes(tickformat=".0%", range=[0, DOSAGE_CAP + DOSAGE_BIN_WIDTH / 2])
     fig.update_yaxes(rangemode="tozero")
     for c in range(1, cols + 1):
         fig.update_xaxes(title_text="minutes ÷ recommended", row=rows, col=c)

@@ -12,6 +12,7 @@ from edtech.adoption import engine as adoption
 from edtech.adoption import equity, viz
 from edtech.core.access import SYSTEM, Action, Principal
 from edtech.core.district import District
+from edtech.core.scope import Scope, restrict_district
 from edtech.roi.engine import UsageSummary
 from edtech.services import workspace
 
@@ -23,19 +24,22 @@ CLI_COLUMNS = ["school_id", "school_name", "tool_id", "tool_name", "licensed_stu
 
 @dataclass
 class AdoptionReport:
-    """Everything the adoption page shows, computed once per data version and scope."""
+    """Everything the adoption page shows, computed once per data version for the district (stored in the
+    database: `adoption_report`) and cut to a scope (`scope_report`)."""
 
-    district: District
+    district: District               # the tables the page reads (for a scope: their rows; see `scope_district`)
     student_usage: pd.DataFrame      # student × tool in the contract year (never shown as names unless allowed)
     schools: pd.DataFrame            # school × tool adoption table
     tool_totals: pd.DataFrame        # per tool, reconciles with edtech.roi
     weekly: pd.DataFrame             # week × school × tool active users
     concentration: pd.DataFrame
     pd_change: pd.DataFrame
-    access: pd.DataFrame             # offered student × tool pairs with active / dosage_met
+    access_cells: pd.DataFrame       # offered student × tool pairs added up per school × tool × subgroup flags
+    access_reach: pd.DataFrame       # distinct students offered any tool per school × flags (equity.access_cells)
     equity_quartile: pd.DataFrame
     equity_subgroup: pd.DataFrame
     devices: pd.DataFrame
+    dosage_bins: pd.DataFrame        # students per school × tool × bin of the dosage histogram
     aggregate_top: pd.DataFrame
     aggregate_weekly: pd.DataFrame
     aggregate_total: pd.DataFrame
@@ -50,11 +54,29 @@ class AdoptionReport:
     def aggregate_level(self) -> str:
         return adoption.aggregate_level(self.district.usage_aggregate) if self.has_aggregate else ""
 
+    @property
+    def has_offers(self) -> bool:
+        """Some student is offered a licensed tool (the equity tables have rows)."""
+        return not self.access_cells.empty
+
+    @property
+    def offered_tools(self) -> list[str]:
+        return sorted(set(self.access_cells["tool_id"]))
+
+    @property
+    def access(self) -> pd.DataFrame:
+        """The offered student × tool pairs with `active` / `dosage_met`, built on demand: they grow with
+        students × tools, so no page builds them (the equity tables come from `access_cells`)."""
+        return equity.student_access(self.district.students, self.district.tools,
+                                     self.schools[["school_id", "tool_id", "licensed_students"]], self.student_usage)
+
 
 ACTIVE_USER_RULE = adoption.ACTIVE_USER_RULE
 SEAT_ALLOCATION_RULE = adoption.SEAT_ALLOCATION_RULE
 READS = tuple(f"table:{t}" for t in ("schools", "students", "tools", "licenses", "usage", "devices", "pd_sessions",
                                      "usage_aggregate"))
+# the tables a report's district carries: what the page and the one-school views read (never the raw usage)
+PAGE_TABLES = ("schools", "students", "tools", "licenses", "devices", "pd_sessions", "usage_aggregate")
 
 
 def build_report(district: District, pd_weeks: int = 6, top_n: int = 10,
@@ -69,7 +91,9 @@ def build_report(district: District, pd_weeks: int = 6, top_n: int = 10,
         weekly = adoption.weekly_trend(district.usage, district.students)
     schools = adoption.school_tool_adoption(district, per)
     seats = schools[["school_id", "tool_id", "licensed_students"]]
-    access = equity.student_access(district.students, district.tools, seats, per)
+    # the pairs are built once here and kept only as their cells
+    cells, reach = equity.access_cells(equity.student_access(district.students, district.tools, seats, per),
+                                       district.students)
     agg = district.usage_aggregate
     marker = None
     if len(agg):
@@ -81,15 +105,26 @@ def build_report(district: District, pd_weeks: int = 6, top_n: int = 10,
         district=district, student_usage=per, schools=schools, tool_totals=adoption.tool_totals(schools),
         weekly=weekly, concentration=adoption.use_concentration(per, district.schools),
         pd_change=adoption.pd_usage_change(district.pd_sessions, weekly, weeks=pd_weeks),
-        access=access, equity_quartile=equity.equity_by_frl_quartile(access, district.schools),
-        equity_subgroup=equity.equity_by_subgroup(access, district.students),
+        access_cells=cells, access_reach=reach,
+        equity_quartile=equity.frl_quartile_table(cells, reach, district.schools),
+        equity_subgroup=equity.subgroup_table(cells, reach),
         devices=equity.device_coverage(district.devices, district.students, district.schools, district.as_of),
+        dosage_bins=adoption.dosage_bins(per),
         aggregate_top=top,
         aggregate_weekly=adoption.aggregate_weekly_trend(agg, top["tool_id"].tolist()),
         aggregate_total=adoption.aggregate_engagement_total(agg),
         aggregate_shift=(adoption.aggregate_shift(agg, top["tool_id"].tolist(), marker)
                          if marker is not None else pd.DataFrame(columns=["tool_id", "before", "after", "change"])),
         aggregate_marker=marker)
+
+
+def scope_district(whole: District, scope: Scope) -> District:
+    """The scope's slice of the tables the adoption page reads (`PAGE_TABLES`, cut by the one scope rule);
+    the raw weekly usage and the other tables are not read: a coordinator's view comes from the stored
+    district report (`student_usage`, `weekly`), so it never scans the weekly rows."""
+    if scope is None:
+        return whole
+    return restrict_district(District(**{t: getattr(whole, t) for t in PAGE_TABLES}, fixed_as_of=whole.as_of), scope)
 
 
 def scope_report(full: AdoptionReport, scope: frozenset[str] | None, district: District) -> AdoptionReport:
@@ -102,18 +137,49 @@ def scope_report(full: AdoptionReport, scope: frozenset[str] | None, district: D
         return frame[frame["school_id"].isin(scope)].reset_index(drop=True) if "school_id" in frame else frame
 
     schools = mine(full.schools)
-    access = mine(full.access)
+    cells, reach = equity.cells_of(full.access_cells, full.access_reach, frozenset(scope))
     return replace(
         full, district=district, student_usage=mine(full.student_usage), schools=schools,
         tool_totals=adoption.tool_totals(schools), weekly=mine(full.weekly), pd_change=mine(full.pd_change),
-        access=access, equity_quartile=equity.equity_by_frl_quartile(access, full.district.schools),
-        equity_subgroup=equity.equity_by_subgroup(access, district.students), devices=mine(full.devices))
+        access_cells=cells.reset_index(drop=True), access_reach=reach.reset_index(drop=True),
+        equity_quartile=equity.frl_quartile_table(cells, reach, full.district.schools),
+        equity_subgroup=equity.subgroup_table(cells, reach), devices=mine(full.devices),
+        dosage_bins=mine(full.dosage_bins))
+
+
+# the report's frames kept in the database (`summary_parts`); its district is the reader's
+_STORED_FRAMES = ("student_usage", "schools", "tool_totals", "weekly", "concentration", "pd_change", "access_cells",
+                  "access_reach", "equity_quartile", "equity_subgroup", "devices", "dosage_bins", "aggregate_top",
+                  "aggregate_weekly", "aggregate_total", "aggregate_shift")
+
+
+def report_to_bytes(report: AdoptionReport) -> bytes:
+    marker = None if report.aggregate_marker is None else str(report.aggregate_marker)
+    return workspace.frames_to_bytes({name: getattr(report, name) for name in _STORED_FRAMES},
+                                     {"aggregate_marker": marker})
+
+
+def report_from_bytes(payload: bytes, district: District) -> AdoptionReport:
+    frames, meta = workspace.frames_from_bytes(payload)
+    # Parquet gives lists back as arrays
+    frames["concentration"]["top_schools"] = frames["concentration"]["top_schools"].map(
+        lambda v: list(v) if v is not None else [])
+    marker = meta["aggregate_marker"]
+    return AdoptionReport(district=district, **{name: frames[name] for name in _STORED_FRAMES},
+                          aggregate_marker=None if marker is None else pd.Timestamp(marker))
+
+
+def district_report(ws: workspace.Workspace) -> AdoptionReport:
+    """The whole district's adoption report: computed by the first process after an import and stored,
+    read back by every later one (`Workspace.stored`; registered in services.precompute)."""
+    whole = ws.whole
+    return ws.stored("adoption", READS, lambda: build_report(whole, summary=ws.summary), report_to_bytes,
+                     lambda payload: report_from_bytes(payload, whole))
 
 
 def adoption_report(ws: workspace.Workspace) -> AdoptionReport:
-    """The adoption report of the workspace's scope (the district report is computed once)."""
-    full = ws.shared("adoption", READS, lambda: build_report(ws.whole, summary=ws.summary))
-    return scope_report(full, ws.scope, ws.district)
+    """The adoption report of the workspace's scope: the district report's rows of the scope's schools."""
+    return scope_report(district_report(ws), ws.scope, scope_district(ws.whole, ws.scope))
 
 
 def load_report(engine: Engine, scope: frozenset[str] | None = None, principal: Principal = SYSTEM) -> AdoptionReport:
@@ -149,7 +215,7 @@ def school_view(ws: workspace.Workspace, school_id: str | None) -> SchoolView:
             "total": viz.aggregate_engagement_total(report.aggregate_total, report.aggregate_marker, label)}
     return SchoolView(
         heatmaps=heatmaps, trend=viz.weekly_trend_lines(weekly, district.tools),
-        dosage=viz.dosage_distribution(adoption.dosage_distribution(report.student_usage, school_id), district.tools),
+        dosage=viz.dosage_distribution(adoption.dosage_histogram(report.dosage_bins, school_id), district.tools),
         devices=viz.device_coverage_bars(devices),
         not_using=(adoption.not_using_by_grade(district, report.student_usage, school_id)
                    if school_id is not None else pd.DataFrame()),
@@ -159,9 +225,9 @@ def school_view(ws: workspace.Workspace, school_id: str | None) -> SchoolView:
 def equity_view(ws: workspace.Workspace, tool_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure]:
     """(by FRL quartile, by subgroup, quartile chart) for one tool or all (None); quartiles are district-wide."""
     report = adoption_report(ws)
-    access = report.access if tool_id is None else report.access[report.access["tool_id"] == tool_id]
-    by_quartile = equity.equity_by_frl_quartile(access, ws.whole.schools)
-    by_subgroup = equity.equity_by_subgroup(access, report.district.students)
+    cells, reach = equity.cells_of(report.access_cells, report.access_reach, tool_id=tool_id)
+    by_quartile = equity.frl_quartile_table(cells, reach, ws.whole.schools)
+    by_subgroup = equity.subgroup_table(cells, reach)
     return by_quartile, by_subgroup, viz.frl_quartile_bars(by_quartile)
 
 

@@ -25,6 +25,12 @@ def _roi(ws: workspace.Workspace) -> Any:
     return ws.roi
 
 
+def _adoption(ws: workspace.Workspace) -> Any:
+    from edtech.services import adoption
+
+    return adoption.district_report(ws)
+
+
 def _roi_board(ws: workspace.Workspace) -> Any:
     return ws.district_board()  # the scoreboard with the saved weights
 
@@ -55,6 +61,7 @@ def _risk_worklist(ws: workspace.Workspace) -> Any:
 
 PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("roi", _roi),
+    ("adoption", _adoption),
     ("roi_board", _roi_board),
     ("school_students", _school_students),
     ("risk_usage_totals", _risk_usage_totals),  # before the two below: their student table reads it
