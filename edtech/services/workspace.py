@@ -188,7 +188,10 @@ class RoiAnalysis:
 
 class Provider:
     """Computes a shared part directly (the command line). The app's provider (ui/cache.py) serves each
-    part from a cache keyed on (database, part name, versions of `reads`)."""
+    part from a cache keyed on (database, part name, versions of `reads`). `stores` = False: the parts are of
+    another district than the database's (the roadmap's past months), never read from or written to it."""
+
+    stores = True
 
     def part(self, engine: Engine, name: str, reads: tuple[str, ...], compute: Callable[[], T]) -> T:
         return compute()
@@ -316,6 +319,9 @@ class Workspace:
         code, like the ROI analysis: the first process after an import computes and stores it, every later
         process (a cold server, another worker) reads it; within a process the provider's cache serves it.
         `dump`/`load` turn it into bytes and back (`frames_to_bytes` / `frames_from_bytes` for frames)."""
+        if not self.provider.stores:
+            return self.provider.part(self.engine, name, reads, compute)
+
         def stored_or_computed() -> T:
             token = part_token(self.engine, reads)
             payload = summaries.load_part(self.engine, name, token)
