@@ -9,7 +9,6 @@ from typing import Any
 import streamlit as st
 
 from ui import budget_cache, cache, components, state
-from ui.budget_cache import charts as viz_budget
 from ui.budget_cache import model as budget
 from ui.budget_cache import service as budget_service
 from ui.components import empty_state, money, pct, signed_money, suppress_small, suppression_threshold
@@ -401,8 +400,10 @@ active_result = next(r for r in results if r.scenario.name == active_name)
 baseline_spec = active_result.scenario.baseline().to_dict()
 baseline_result = budget_cache.get_scenario_result(scope, baseline_spec)
 compared = [baseline_result, *results]
+compared_specs = [baseline_spec, *st.session_state[SCENARIOS_KEY].values()]
 if not editable and st.session_state.get("budget_view_name") == CURRENT:
     compared = [active_result]  # the current plan is the baseline: one column, not two alike
+    compared_specs = [active_spec]
 
 st.subheader("Baseline and scenarios side by side")
 cols = st.columns(len(compared))
@@ -426,7 +427,7 @@ for col, r in zip(cols, compared, strict=True):
                   help="Σ effect size × students at dosage over the horizon (SD × students); tools without an "
                        "effect estimate count 0.")
 budget_cache.table(budget_service.comparison_table(compared), key="budget_compare_table")
-components.chart(viz_budget.scenario_comparison_figure([r.projection for r in compared]), key="budget_compare_fig")
+components.chart(budget_cache.get_figure("comparison", scope, compared_specs), key="budget_compare_fig")
 
 if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing (st.empty() would still draw the buttons)
     d = st.columns(2)
@@ -443,10 +444,10 @@ st.subheader(f"“{components.escape(active_name)}” in detail")
 tabs = st.tabs(["Per year", "Savings", "Uncertainty", "Funding and cliff", "Per tool", "Optimizer",
                 "How this is computed"])
 with tabs[0]:
-    components.chart(viz_budget.spend_by_category_figure(active_result.projection), key="budget_spend_fig")
+    components.chart(budget_cache.get_figure("spend", scope, [active_spec]), key="budget_spend_fig")
     budget_cache.table(budget.projection_table(active_result.projection), key="budget_year_table")
 with tabs[1]:
-    components.chart(viz_budget.savings_waterfall_figure(active_result.savings), key="budget_waterfall")
+    components.chart(budget_cache.get_figure("waterfall", scope, [active_spec]), key="budget_waterfall")
 with tabs[2]:
     bands = active_result.bands.bands
     st.caption(f"Monte Carlo, {active_result.bands.draws:,} draws: escalators ± "
@@ -460,10 +461,11 @@ with tabs[2]:
                    f"{impact_band['p90']:,.0f} SD × students. These are percentiles of the simulated horizon totals, "
                    "not sums of the yearly bands below."))
     u = st.columns(2)
-    components.chart(viz_budget.fan_chart_figure(bands, "spend"), key="budget_fan_spend", where=u[0])
-    components.chart(viz_budget.fan_chart_figure(bands, "impact"), key="budget_fan_impact", where=u[1])
+    components.chart(budget_cache.get_figure("fan", scope, [active_spec], "spend"), key="budget_fan_spend", where=u[0])
+    components.chart(budget_cache.get_figure("fan", scope, [active_spec], "impact"), key="budget_fan_impact",
+                     where=u[1])
 with tabs[3]:
-    components.chart(viz_budget.funding_by_source_figure(active_result.projection), key="budget_funding_fig")
+    components.chart(budget_cache.get_figure("funding", scope, [active_spec]), key="budget_funding_fig")
     gaps = active_result.projection.by_year.loc[active_result.projection.by_year["gap"] > 0.005]
     for row in gaps.itertuples():
         st.warning(md(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}."),

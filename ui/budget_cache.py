@@ -41,7 +41,7 @@ def _result(scope: ScopeKey, key: cache.VersionKey, spec_json: str) -> service.S
 
 def get_scenario_result(scope: Scope, spec: dict[str, Any]) -> service.ScenarioResult:
     """Projection + waterfall + Monte Carlo for one spec (cheap, but shared across reruns)."""
-    return _result(scope_key(scope), cache.versions_key(service.READS), json.dumps(spec, sort_keys=True))
+    return _result(scope_key(scope), cache.versions_key(service.READS), _spec_key(spec))
 
 
 @st.cache_resource(show_spinner="Optimizing…", max_entries=16)
@@ -53,6 +53,33 @@ def get_plan(scope: Scope, spec: dict[str, Any], cut_share: float) -> Plan:
     """The optimizer's plan under a yearly cut of `cut_share` for the scenario's assumptions."""
     return _plan(scope_key(scope), cache.versions_key(service.READS), json.dumps(spec, sort_keys=True),
                  float(cut_share))
+
+
+def _spec_key(spec: dict[str, Any]) -> str:
+    return json.dumps(spec, sort_keys=True)
+
+
+# the page's charts, per kind: what each draws from the results of its specs (the first one's, or all of them)
+FIGURES = {
+    "comparison": lambda results, option: charts.scenario_comparison_figure([r.projection for r in results]),
+    "spend": lambda results, option: charts.spend_by_category_figure(results[0].projection),
+    "waterfall": lambda results, option: charts.savings_waterfall_figure(results[0].savings),
+    "fan": lambda results, option: charts.fan_chart_figure(results[0].bands.bands, option),
+    "funding": lambda results, option: charts.funding_by_source_figure(results[0].projection),
+}
+
+
+@st.cache_resource(show_spinner=False, max_entries=96)
+def _figure(kind: str, scope: ScopeKey, key: cache.VersionKey, specs: tuple[str, ...], option: str) -> Any:
+    return FIGURES[kind]([_result(scope, key, spec) for spec in specs], option)
+
+
+def get_figure(kind: str, scope: Scope, specs: list[dict[str, Any]], option: str = "") -> Any:
+    """One of the page's charts (`FIGURES`) for the results of `specs`, built once per data version and specs:
+    a lever edit or a tab switch redraws it instead of rebuilding it through plotly's object API (issue 15).
+    The figure is shared (not yet escaped: `components.chart` escapes it); never change it."""
+    return _figure(kind, scope_key(scope), cache.versions_key(service.READS), tuple(_spec_key(s) for s in specs),
+                   option)
 
 
 def table(frame, *, key: str, where: Any = None) -> None:

@@ -1066,22 +1066,39 @@ def tool_lines_from_board(board: pd.DataFrame, licenses: pd.DataFrame | None = N
     return lines
 
 
-def device_cohorts(devices: pd.DataFrame) -> list[DeviceCohort]:
-    """Devices in service (not retired/lost) grouped by type, purchase date, price and AUE date."""
+DEVICE_GROUP_KEYS = ["device_type", "purchase_date", "aue", "unit_cost"]
+
+
+def device_groups(devices: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Devices in service (not retired/lost, with a purchase date) counted per `by` columns (e.g. school_id,
+    a missing one kept) and type, purchase date, AUE date (missing: the far future) and price: `count`."""
+    columns = [*by, *DEVICE_GROUP_KEYS, "count"]
     if devices is None or len(devices) == 0:
-        return []
+        return pd.DataFrame({c: [] for c in columns})
     d = devices[~devices["status"].astype(object).isin(["retired", "lost"])]
     d = d[d["purchase_date"].notna()]
     if len(d) == 0:
-        return []
+        return pd.DataFrame({c: [] for c in columns})
     d = d.assign(unit_cost=d["purchase_cost"].astype(float).fillna(0.0).round(2),
                  device_type=d["device_type"].astype(object).where(d["device_type"].notna(), "device"),
                  aue=d["auto_update_expiration"].fillna(pd.Timestamp.max.normalize()))
-    grouped = d.groupby(["device_type", "purchase_date", "aue", "unit_cost"], sort=True).size()
+    return d.groupby([*by, *DEVICE_GROUP_KEYS], sort=True, dropna=False).size().rename("count").reset_index()
+
+
+def cohorts_from_groups(groups: pd.DataFrame) -> list[DeviceCohort]:
+    """`device_groups` rows (of any finer grouping, e.g. per school) added up into cohorts."""
+    if groups is None or len(groups) == 0:
+        return []
+    grouped = groups.groupby(DEVICE_GROUP_KEYS, sort=True)["count"].sum()
     none = pd.Timestamp.max.normalize()
     return [DeviceCohort(device_type=str(t), count=int(n), unit_cost=float(c), purchase_date=pd.Timestamp(p),
                          aue=None if a == none else pd.Timestamp(a))
             for (t, p, a, c), n in grouped.items()]
+
+
+def device_cohorts(devices: pd.DataFrame) -> list[DeviceCohort]:
+    """Devices in service (not retired/lost) grouped by type, purchase date, price and AUE date."""
+    return cohorts_from_groups(device_groups(devices))
 
 
 def funding_lines(funding: pd.DataFrame) -> list[FundingLine]:
@@ -1093,20 +1110,34 @@ def funding_lines(funding: pd.DataFrame) -> list[FundingLine]:
             for r in funding.itertuples(index=False)]
 
 
+def enrollment_of(students: pd.DataFrame) -> pd.DataFrame:
+    """Students per (school_id, grade_level), as text, sorted."""
+    if not len(students):
+        return BudgetInputs().enrollment
+    return (students.assign(school_id=students["school_id"].astype(str), grade_level=students["grade_level"].astype(str))
+            .groupby(["school_id", "grade_level"], sort=True).size().rename("students").reset_index())
+
+
 def inputs_from_district(district: District, board: pd.DataFrame | None = None) -> BudgetInputs:
     """Reduce a District and its ROI scoreboard to BudgetInputs (no scoreboard = no tool lines)."""
-    as_of = district.as_of
-    current = rules.current_licenses(district.licenses, as_of)
+    return inputs_from_parts(district.as_of, board, licenses=district.licenses, pd_sessions=district.pd_sessions,
+                             funding=district.funding, enrollment=enrollment_of(district.students),
+                             devices=device_groups(district.devices))
+
+
+def inputs_from_parts(as_of: pd.Timestamp, board: pd.DataFrame | None, *, licenses: pd.DataFrame,
+                      pd_sessions: pd.DataFrame, funding: pd.DataFrame, enrollment: pd.DataFrame,
+                      devices: pd.DataFrame) -> BudgetInputs:
+    """BudgetInputs from the small tables, the enrollment per school and grade (`enrollment_of`) and the
+    devices counted per cohort (`device_groups`, any finer grouping): what a page reads without the roster
+    or the device rows (issue 15)."""
+    current = rules.current_licenses(licenses, as_of)
     tools = tool_lines_from_board(board, current) if board is not None and len(board) else []
-    sessions = district.pd_sessions
+    sessions = pd_sessions
     # PD not tied to a licensed tool (tool trainings are in the tool's line and stop if it is sunset)
     general = ~sessions["tool_id"].astype(object).isin({t.tool_id for t in tools})
     recent = sessions[general & (sessions["date"] > as_of - pd.Timedelta(days=365)) & (sessions["date"] <= as_of)]
     pd_base = float(rules.pd_cost(recent["cost"].astype(float), recent["hours"].astype(float)).sum())
-    students = district.students
-    enrollment = (students.assign(school_id=students["school_id"].astype(str),
-                                  grade_level=students["grade_level"].astype(str))
-                  .groupby(["school_id", "grade_level"], sort=True).size().rename("students").reset_index()
-                  if len(students) else BudgetInputs().enrollment)
-    return BudgetInputs(tools=tools, devices=device_cohorts(district.devices), funding=funding_lines(district.funding),
-                        pd_base=pd_base, current_fy=fiscal_year_of(as_of), enrollment=enrollment)
+    return BudgetInputs(tools=tools, devices=cohorts_from_groups(devices), funding=funding_lines(funding),
+                        pd_base=pd_base, current_fy=fiscal_year_of(as_of),
+                        enrollment=enrollment.reset_index(drop=True) if len(enrollment) else BudgetInputs().enrollment)

@@ -56,9 +56,42 @@ def budget_inputs(district: District, board: pd.DataFrame | None) -> budget.Budg
     return budget.inputs_from_district(district, board)
 
 
+# the per-school counts the budget reads instead of the roster and the device rows (stored per data version)
+ENROLLMENT_READS = ("table:students", "table:devices")
+
+
+def compute_school_counts(ws: Any) -> dict[str, pd.DataFrame]:
+    """District-wide: students per school and grade (`enrollment`), devices in service per school and cohort
+    (`devices`): what `school_counts` stores."""
+    whole = ws.whole
+    return {"enrollment": budget.enrollment_of(whole.students),
+            "devices": budget.device_groups(whole.devices, by=("school_id",))}
+
+
+def school_counts(ws: Any) -> dict[str, pd.DataFrame]:
+    """`compute_school_counts`, stored (issue 15): a cold Budget page reads a few hundred rows, not 50,000
+    students and their devices; a coordinator's are cut from the district's by school."""
+    from edtech.services import workspace as workspace_module
+
+    return ws.stored("budget_school_counts", ENROLLMENT_READS, lambda: compute_school_counts(ws),
+                     lambda frames: workspace_module.frames_to_bytes(frames, {}),
+                     lambda payload: workspace_module.frames_from_bytes(payload)[0])
+
+
 def inputs_for(workspace: Any) -> budget.BudgetInputs:
-    """A Workspace's budget inputs: its scope's district and its scoreboard (the board every surface shows)."""
-    return budget_inputs(workspace.district, workspace.board)
+    """A Workspace's budget inputs: its scope's tables and its scoreboard (the board every surface shows); the
+    same as `budget_inputs(workspace.district, workspace.board)`, from the stored per-school counts."""
+    whole, scope = workspace.whole, workspace.scope
+    counts = school_counts(workspace)
+    enrollment, devices = counts["enrollment"], counts["devices"]
+    licenses, sessions = whole.licenses, whole.pd_sessions
+    if scope is not None:  # the rows of the scope's schools (edtech.core.scope.restrict_district)
+        enrollment = enrollment[enrollment["school_id"].isin(scope)]
+        devices = devices[devices["school_id"].isin(scope)]
+        licenses = licenses[licenses["school_id"].isin(scope) | licenses["school_id"].isna()]
+        sessions = sessions[sessions["school_id"].isin(scope)]
+    return budget.inputs_from_parts(workspace.as_of, workspace.board, licenses=licenses, pd_sessions=sessions,
+                                    funding=whole.funding, enrollment=enrollment, devices=devices)
 
 
 def default_spec(name: str = "Scenario") -> dict[str, Any]:

@@ -41,6 +41,12 @@ def _school_students(ws: workspace.Workspace) -> Any:
     return overview.school_students(ws)
 
 
+def _budget_school_counts(ws: workspace.Workspace) -> Any:
+    from edtech.services import budget
+
+    return budget.school_counts(ws)
+
+
 def _risk_usage_totals(ws: workspace.Workspace) -> Any:
     from edtech.services import risk
 
@@ -64,6 +70,7 @@ PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("adoption", _adoption),
     ("roi_board", _roi_board),
     ("school_students", _school_students),
+    ("budget_school_counts", _budget_school_counts),
     ("risk_usage_totals", _risk_usage_totals),  # before the two below: their student table reads it
     ("risk_facts", _risk_facts),
     ("risk_worklist", _risk_worklist),  # the published version's scores and reasons (None when none is published)
