@@ -58,9 +58,9 @@ def evaluation(scope: Scope, outcome: str | None = None):
 
 
 def outcome_choices() -> list[str]:
-    """Assessments an intervention's effect can be measured on (the outcome picker)."""
-    names = cache.get_whole().assessments["assessment"].dropna().astype(str).unique()
-    return sorted(names)
+    """Assessments an intervention's effect can be measured on (the outcome picker): the district's names, kept
+    in the stored evaluation part (a cold page does not read every score for them)."""
+    return cache.use_case(interventions_service.outcome_choices, interventions_service.READS, None)
 
 
 def monitored_supports(scope: Scope):

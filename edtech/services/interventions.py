@@ -8,6 +8,11 @@ coordinator sees their schools' flagged students). Student-level frames (`served
 principals who may view student records (Action.VIEW_STUDENTS); aggregate counts are unsuppressed: suppressing cells
 under `rules.suppression_threshold()` is the surface's job.
 
+Stored (issue 15): the district part (everything above that does not depend on the scope, plus the attributes of
+the students it covers) is kept in `summary_parts` per data version of `READS` (`Workspace.stored`, registered in
+`services.precompute`), so a cold server reads it instead of re-estimating; a scope's coverage, funnel and progress
+rows are cut from it by the students' schools, never computed from a separately read slice.
+
 Which flags count: one scoring run (`coverage.select_flag_run`): the most recent (source, flag_date) the district
 acted on (a flagged student's support started within 30 days after it), else the most recent run present; the
 `source` / `flag_date` keywords pick another (`coverage.flag_runs` lists them).
@@ -17,6 +22,7 @@ students; its post window's first test date bounds which supports count as recei
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +38,8 @@ from edtech.services import workspace
 
 READS = ("table:students", "table:schools", "table:tools", "table:assessments", "table:interventions",
          "table:risk_flags", "table:progress_monitoring")
+# per covered student: what a scope cut (school), the funnel (subgroups) and the progress picker (grade) need
+STUDENT_INFO = ("student_id", "school_id", "grade_level", *cov.SUBGROUPS)
 CONTRACT_KEYS = ("intervention", "served", "effect_size", "effect_ci_low", "effect_ci_high", "evidence_code",
                  "evidence_label", "cost_per_student")
 
@@ -50,6 +58,10 @@ class DistrictPart:
     rdd: rdd.RddResult | None
     rdd_outcome: str | None
     targeting: rdd.TargetingBaseline | None
+    # the students table's rows of every student in `served` or `progress_students` (STUDENT_INFO columns):
+    # a scope's students are cut from it, so a cold page never reads the whole roster
+    students: pd.DataFrame = field(default_factory=pd.DataFrame)
+    outcomes: list[str] = field(default_factory=list)   # every assessment name (the outcome picker)
 
 
 @dataclass
@@ -107,20 +119,77 @@ def compute_district_part(whole: District, outcome: str | None = None, source: s
             baseline = rdd.targeting_baseline(run.flags, failing, whole.students,
                                               f"{rdd_outcome} ({post_w}) in the lowest quarter of the grade")
     cutoffs = pd.unique(run.flags["cutoff"].dropna()) if not run.flags.empty else []
+    covered = set(served["student_id"]) | set(students_progress["student_id"])
+    info = whole.students[whole.students["student_id"].isin(covered)]
+    info = info[[c for c in STUDENT_INFO if c in info.columns]].reset_index(drop=True)
+    outcomes = sorted(whole.assessments["assessment"].dropna().astype(str).unique())
     return DistrictPart(run.source, run.flag_date, float(cutoffs[0]) if len(cutoffs) == 1 else None, per,
-                        students_progress, summary, served, result, rdd_outcome, baseline)
+                        students_progress, summary, served, result, rdd_outcome, baseline, info, outcomes)
+
+
+_FRAMES = ("per_intervention", "progress_students", "progress_summary", "served", "students")
+
+
+def part_to_bytes(part: DistrictPart) -> bytes:
+    """The district part as Parquet frames + JSON meta (dtypes kept, so it reads back identical)."""
+    frames = {name: getattr(part, name) for name in _FRAMES}
+    dtypes = {name: {str(c): str(t) for c, t in frame.dtypes.items()} for name, frame in frames.items()}
+    meta = {"flag_source": part.flag_source,
+            "flag_date": None if part.flag_date is None else part.flag_date.isoformat(),
+            "cutoff": part.cutoff, "rdd_outcome": part.rdd_outcome, "outcomes": list(part.outcomes),
+            "rdd": None if part.rdd is None else dataclasses.asdict(part.rdd),
+            "targeting": None if part.targeting is None else dataclasses.asdict(part.targeting),
+            "dtypes": dtypes}
+    return workspace.frames_to_bytes(frames, meta)
+
+
+def part_from_bytes(payload: bytes) -> DistrictPart:
+    frames, meta = workspace.frames_from_bytes(payload)
+    for name, frame in frames.items():
+        for col, dtype in meta["dtypes"][name].items():
+            if dtype != "object" and str(frame[col].dtype) != dtype:
+                frame[col] = frame[col].astype(dtype)   # e.g. datetime64[ns] read back in another unit
+    flag_date = meta["flag_date"]
+    return DistrictPart(
+        meta["flag_source"], None if flag_date is None else pd.Timestamp(flag_date), meta["cutoff"],
+        frames["per_intervention"], frames["progress_students"], frames["progress_summary"], frames["served"],
+        None if meta["rdd"] is None else rdd.RddResult(**meta["rdd"]), meta["rdd_outcome"],
+        None if meta["targeting"] is None else rdd.TargetingBaseline(**meta["targeting"]),
+        frames["students"], list(meta["outcomes"]))
+
+
+def part_name(outcome: str | None = None, source: str | None = None, flag_date: pd.Timestamp | None = None) -> str:
+    """The stored part's name: `interventions` for the default evaluation, one more per outcome or flag run asked."""
+    if outcome is None and source is None and flag_date is None:
+        return "interventions"
+    return f"interventions:{outcome or ''}:{source or ''}:{'' if flag_date is None else pd.Timestamp(flag_date).date()}"
+
+
+def district_part(ws: workspace.Workspace, outcome: str | None = None, source: str | None = None,
+                  flag_date: pd.Timestamp | None = None) -> DistrictPart:
+    """The district part, stored per data version of READS (computed by the first process that needs it)."""
+    return ws.stored(part_name(outcome, source, flag_date), READS,
+                     lambda: compute_district_part(ws.whole, outcome, source, flag_date), part_to_bytes, part_from_bytes)
+
+
+def scope_students(part: DistrictPart, scope: frozenset[str] | None) -> pd.DataFrame:
+    """The part's covered students of the scope's schools (the scope rule of `core.scope.restrict_district`)."""
+    info = part.students
+    if scope is None or info.empty:
+        return info
+    return info[info["school_id"].isin(set(scope))]
 
 
 def evaluate_interventions(ws: workspace.Workspace, outcome: str | None = None, *, source: str | None = None,
                            flag_date: pd.Timestamp | None = None) -> InterventionEvaluation:
     """The evaluation for the workspace's principal and scope (district parts computed once per data version).
     `source` / `flag_date`: evaluate that flag run instead of the default (coverage.select_flag_run)."""
-    key = f"interventions:{outcome or ''}:{source or ''}:{'' if flag_date is None else pd.Timestamp(flag_date).date()}"
-    part = ws.shared(key, READS, lambda: compute_district_part(ws.whole, outcome, source, flag_date))
-    in_scope = set(ws.district.students["student_id"])
+    part = district_part(ws, outcome, source, flag_date)
+    people = scope_students(part, ws.scope)
+    in_scope = set(people["student_id"])
     served = part.served[part.served["student_id"].isin(in_scope)]
     students_progress = part.progress_students[part.progress_students["student_id"].isin(in_scope)]
-    funnel = cov.funnel_table(served, ws.district.students, students_progress)
+    funnel = cov.funnel_table(served, people, students_progress)
     see_students = ws.principal.can(Action.VIEW_STUDENTS)
     return InterventionEvaluation(
         outcome=outcome, flag_source=part.flag_source, flag_date=part.flag_date, cutoff=part.cutoff,
@@ -128,6 +197,11 @@ def evaluate_interventions(ws: workspace.Workspace, outcome: str | None = None, 
         progress_summary=part.progress_summary, rdd=part.rdd, rdd_outcome=part.rdd_outcome, targeting=part.targeting,
         served=served.reset_index(drop=True) if see_students else served.iloc[0:0],
         progress=students_progress.reset_index(drop=True) if see_students else students_progress.iloc[0:0])
+
+
+def outcome_choices(ws: workspace.Workspace) -> list[str]:
+    """Every assessment an intervention's effect can be measured on (the district's, from the stored part)."""
+    return list(district_part(ws).outcomes)
 
 
 def evaluate_for(engine, scope: frozenset[str] | None = None, principal=None, outcome: str | None = None

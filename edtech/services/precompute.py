@@ -65,6 +65,12 @@ def _risk_worklist(ws: workspace.Workspace) -> Any:
     return risk.stored_district_worklist(ws)
 
 
+def _interventions(ws: workspace.Workspace) -> Any:
+    from edtech.services import interventions
+
+    return interventions.district_part(ws)  # the default evaluation (page, board report, roadmap KPIs)
+
+
 PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("roi", _roi),
     ("adoption", _adoption),
@@ -74,6 +80,7 @@ PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("risk_usage_totals", _risk_usage_totals),  # before the two below: their student table reads it
     ("risk_facts", _risk_facts),
     ("risk_worklist", _risk_worklist),  # the published version's scores and reasons (None when none is published)
+    ("interventions", _interventions),
 ]
 
 
