@@ -8,7 +8,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from ui import components, state
+from ui import cache, components, state
 from ui import roadmap_cache as rc
 
 st.title("Roadmap")
@@ -50,7 +50,8 @@ else:
     st.caption(f"Data through {view.as_of:%B %d, %Y}: a KPI's current value is its value for "
                f"{view.month:%B %Y}; the trend is one value per month." +
                (f" {view.hidden_kpis} KPI(s) about other schools are not shown." if view.hidden_kpis else ""))
-    components.chart(rc.timeline_figure(view.initiatives, view.as_of, view.initiatives), key="roadmap_timeline")
+    components.chart(cache.figure(rc.timeline_figure, view.initiatives, view.as_of, view.initiatives),
+                     key="roadmap_timeline")
 
     for r in view.initiatives.itertuples():
         label = rc.INITIATIVE_STATUS_LABELS.get(r.status, "Planned") if isinstance(r.status, str) else "Planned"
@@ -76,7 +77,8 @@ else:
                             f"Baseline {rc.format_value(k.baseline, k.unit, hide)}  \n{badge(k.status)}")
                 series = view.series.get((k.initiative_id, k.kpi_id))
                 if series is not None and len(series):
-                    components.chart(rc.sparkline_figure(series, target=k.target, unit=k.unit, status=k.status),
+                    components.chart(cache.figure(rc.sparkline_figure, series, target=k.target, unit=k.unit,
+                                                  status=k.status),
                                      where=d, key=f"roadmap_spark_{k.initiative_id}_{k.kpi_id}",
                                      config={"displayModeBar": False})
                 elif hide:
@@ -103,9 +105,9 @@ else:
     st.caption(rc.STATUS_RULE)
     if state.can(state.Action.EXPORT_AGGREGATES):
         d1, d2, d3 = st.columns(3)
-        d1.download_button("Initiatives (CSV)", rc.export_csv("initiatives"), file_name="initiatives.csv",
+        d1.download_button("Initiatives (CSV)", rc.export_csv_later("initiatives"), file_name="initiatives.csv",
                            mime="text/csv", key="roadmap_initiatives_download", icon=":material/download:")
-        d2.download_button("KPIs (CSV)", rc.export_csv("kpis"), file_name="kpis.csv", mime="text/csv",
+        d2.download_button("KPIs (CSV)", rc.export_csv_later("kpis"), file_name="kpis.csv", mime="text/csv",
                            key="roadmap_kpis_download", icon=":material/download:")
         d3.download_button("KPI status (CSV)", rc.status_csv(view), file_name="kpi_status.csv", mime="text/csv",
                            key="roadmap_status_download", icon=":material/download:")

@@ -100,6 +100,22 @@ def get_district(scope: Scope = None) -> District:
     return workspace(scope).district
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _figure(name: str, args: tuple, kwargs: tuple, _build: Callable[..., Any]) -> Any:
+    from edtech.core.charts import escape_figure
+
+    fig = escape_figure(_build(*args, **dict(kwargs)))
+    fig._escaped = True  # noqa: SLF001 - components.chart draws it as is (escaped once, here)
+    return fig
+
+
+def figure(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """What a pure figure builder (`edtech.*.viz`) returns for these inputs, kept between reruns and sessions:
+    plotly's object API costs 20-100 ms a figure, so a rerun redraws cached figures instead of rebuilding them.
+    The figure is shared and already escaped: draw it with `components.chart`, never change it."""
+    return _figure(f"{build.__module__}.{build.__qualname__}", args, tuple(sorted(kwargs.items())), build)
+
+
 @st.cache_resource(max_entries=64)
 def _use_case(name: str, role: str, scope: tuple[str, ...] | None, key: VersionKey, args: tuple,
               _run: Callable[..., Any], _principal: Principal) -> Any:

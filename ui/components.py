@@ -219,7 +219,7 @@ def table(frame: pd.DataFrame | Mapping[str, Any], *, column_config: Mapping[str
 
 def chart(fig: Any, *, where: Any = None, **kw: Any) -> None:
     """Every plotly chart of the app: the figure with its texts escaped (names from data are text)."""
-    (where or st).plotly_chart(escape_figure(fig), **kw)
+    (where or st).plotly_chart(fig if getattr(fig, "_escaped", False) else escape_figure(fig), **kw)
 
 
 def load_sample_button(key: str) -> None:

@@ -6,6 +6,7 @@ Edits run as the signed-in principal: the service refuses anyone but a director 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from edtech.core.access import AccessDenied
@@ -28,7 +29,7 @@ def roadmap(scope: Scope) -> roadmap_service.Roadmap:
 
 def options() -> dict[str, Any]:
     """The catalogue's metrics and the tool and school pickers."""
-    return roadmap_service.metric_options(cache.get_engine())
+    return cache.use_case(roadmap_service.metric_options, roadmap_service.OPTION_READS, None)
 
 
 def _edit(run, *args: Any, **kw: Any) -> tuple[Any, str | None]:
@@ -61,8 +62,11 @@ def import_csv(kind: str, name: str, content: bytes):
     return _edit(roadmap_service.import_csv, kind, name, content)
 
 
-def export_csv(kind: str) -> bytes:
-    return roadmap_service.export_csv(cache.get_engine(), kind, principal=state.current_principal())
+def export_csv_later(kind: str) -> Callable[[], bytes]:
+    """The initiatives or kpis CSV built only when the download is clicked (st.download_button runs it then),
+    for the principal signed in now; a rerun pays nothing for it."""
+    engine, principal = cache.get_engine(), state.current_principal()
+    return lambda: roadmap_service.export_csv(engine, kind, principal=principal)
 
 
 def status_csv(view: roadmap_service.Roadmap) -> bytes:

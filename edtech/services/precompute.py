@@ -71,6 +71,12 @@ def _interventions(ws: workspace.Workspace) -> Any:
     return interventions.district_part(ws)  # the default evaluation (page, board report, roadmap KPIs)
 
 
+def _roadmap_snapshots(ws: workspace.Workspace) -> Any:
+    from edtech.services import roadmap
+
+    return roadmap.refresh_snapshots(ws.engine, ws.provider)
+
+
 PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("roi", _roi),
     ("adoption", _adoption),
@@ -81,6 +87,7 @@ PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("risk_facts", _risk_facts),
     ("risk_worklist", _risk_worklist),  # the published version's scores and reasons (None when none is published)
     ("interventions", _interventions),
+    ("roadmap_snapshots", _roadmap_snapshots),  # last: its KPIs read the other parts
 ]
 
 

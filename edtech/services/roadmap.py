@@ -217,6 +217,8 @@ class _AsOfProvider(workspace.Provider):
     district's own weekly rows (`roi.analyze_district` without the database's summaries, which hold today's
     windows: the same figures either way, tests/test_summaries.py); every other part from that district."""
 
+    stores = False  # its parts are of the district as it stood then: never the database's stored parts
+
     def __init__(self, whole: District, outcome_choice: dict[str, str] | None = None) -> None:
         self.parts: dict[str, Any] = {"whole": whole}
         self.outcome_choice = outcome_choice
@@ -305,7 +307,7 @@ def refresh_snapshots(engine: Engine, provider: workspace.Provider | None = None
     token = _data_token(engine)
     saved = data.load_setting(engine, SNAPSHOT_SETTING, None)
     saved = saved if isinstance(saved, dict) else {}
-    if not force and saved.get("token") == token:
+    if not force and saved.get("token") == token and "students" in saved:  # (older databases lack the counts)
         return False
     # the last edit's time stays in the setting: its version (a cache key) differs after every edit
     mark = {"token": token, "edited": saved.get("edited")}
@@ -329,11 +331,18 @@ def refresh_snapshots(engine: Engine, provider: workspace.Provider | None = None
 
     rows = [(k.initiative_id, k.kpi_id, current_month, _value_or_none(lambda k=k: metric_value(
         ws_for(scope_of(k.scope)), k.metric))) for k in kpis.itertuples()]
+    # the students behind each current value, from the same workspaces (the board's suppression reads them)
+    mark["students"] = {_kpi_key(k.initiative_id, k.kpi_id): _value_or_none(lambda k=k: metric_students(
+        ws_for(scope_of(k.scope)), k.metric)) for k in kpis.itertuples()}
     rows += _backfill(engine, kpis, whole, current_month, read_snapshots(engine), provider)
     _write_snapshots(engine, rows)
     _fill_baselines(engine)
     data.save_setting(engine, SNAPSHOT_SETTING, mark)
     return True
+
+
+def _kpi_key(initiative_id: str, kpi_id: str) -> str:
+    return f"{initiative_id}/{kpi_id}"
 
 
 def _value_or_none(compute: Callable[[], float | None]) -> float | None:
@@ -466,7 +475,9 @@ def roadmap(ws: workspace.Workspace) -> Roadmap:
         rows.append(kpi_row(k._asdict(), values, current_month, names.get(k.initiative_id, k.initiative_id),
                             schools, tools))
     frame = pd.DataFrame(rows, columns=KPI_ROW_COLUMNS)
-    frame["students"] = [_students_or_none(ws, k.scope, k.metric) for k in frame.itertuples()]
+    saved = data.load_setting(engine, SNAPSHOT_SETTING, None)
+    counts = saved.get("students", {}) if isinstance(saved, dict) else {}
+    frame["students"] = [counts.get(_kpi_key(k.initiative_id, k.kpi_id)) for k in frame.itertuples()]
     min_n = rules.suppression_threshold()
     frame["suppressed"] = [n is not None and n < min_n for n in frame["students"]]
     counts = (frame.groupby("initiative_id")["status"].value_counts().unstack(fill_value=0)
@@ -479,17 +490,6 @@ def roadmap(ws: workspace.Workspace) -> Roadmap:
                    hidden_kpis=hidden, scenarios=data.list_scenarios(engine), school_names=schools, tool_names=tools)
     # roles that read aggregates only (board members, viewers) get the board's view (methods v2 §8)
     return view if ws.principal.can(Action.VIEW_STUDENTS) else for_board(view)
-
-
-def _students_or_none(ws: workspace.Workspace, scope: str, metric: str) -> int | None:
-    """Students behind a KPI's current value, in the KPI's own scope (the reader's workspace when it is that
-    scope, else the scope's, computed as the system like the snapshots)."""
-    own = scope_of(scope)
-    try:
-        space = ws if own == ws.scope else workspace.Workspace(ws.engine, own, principal=SYSTEM, provider=ws.provider)
-        return metric_students(space, metric)
-    except (catalogue.MetricError, ScopeError, KeyError):
-        return None
 
 
 def for_board(view: Roadmap) -> Roadmap:
@@ -762,10 +762,12 @@ def status_csv(view: Roadmap, *, principal: Principal = SYSTEM) -> bytes:
 
 # ============================================================== the catalogue's pickers
 
-def metric_options(engine: Engine) -> dict[str, Any]:
+OPTION_READS = ("table:tools", "table:schools")
+
+
+def metric_options(ws: workspace.Workspace) -> dict[str, Any]:
     """What the page's pickers offer: catalogue metrics (key -> label, needs tool), tools and schools."""
-    tools = data.read_table(engine, "tools")
-    schools = data.read_table(engine, "schools")
+    tools, schools = ws.whole.tools, ws.whole.schools
     return {
         "metrics": {m.key: m.label for m in catalogue.METRICS.values()},
         "needs_tool": {m.key: m.needs_tool for m in catalogue.METRICS.values()},
