@@ -137,6 +137,20 @@ def data_as_of(usage_weeks: pd.Series, *, last_usage_import: pd.Timestamp | None
     return pd.Timestamp(plausible.max()).normalize() + pd.Timedelta(days=6)
 
 
+def active_in_trailing_weeks(student_codes: np.ndarray, weeks: np.ndarray, n_students: int,
+                             n_weeks: int) -> np.ndarray:
+    """Per student x week (bool, n_students x n_weeks): active in that week or the WEEKS_IN_30_DAYS - 1
+    weeks before it (the trailing 4-week window of peak_active_30d). Input: one active row per
+    (student code, week index >= 0). Its column sums are the distinct students active in each
+    trailing 4-week window; a sum over a group of students' rows (a school) is that group's count."""
+    active = np.zeros((n_students, n_weeks), dtype=bool)
+    active[student_codes, weeks] = True
+    trailing = active.copy()
+    for lag in range(1, WEEKS_IN_30_DAYS):
+        trailing[:, lag:] |= active[:, :-lag]
+    return trailing
+
+
 def utilization(active_users: pd.Series | float, seats: pd.Series | float) -> pd.Series | float:
     """Contract-year active users / seats; unknown (NaN) without seats."""
     if isinstance(seats, pd.Series):

@@ -290,15 +290,14 @@ def _usage_parts_raw(district: District, windows: pd.DataFrame, tools: pd.DataFr
     n_weeks = last_week + 1 if len(u) else 0
     for tool_id, grp in u.groupby("tool_id", sort=False):
         stud_codes, stud_index = pd.factorize(grp["student_id"])
+        week_codes = grp["week"].to_numpy()
         active = np.zeros((len(stud_index), n_weeks), dtype=bool)
-        active[stud_codes, grp["week"].to_numpy()] = True
-        csum = np.cumsum(active, axis=1, dtype=np.int32)
-        lagged = np.zeros_like(csum)
-        lagged[:, rules.WEEKS_IN_30_DAYS:] = csum[:, :-rules.WEEKS_IN_30_DAYS]
-        rolling = (csum - lagged) > 0                    # active in this week or the 3 before
-        minutes = np.bincount(grp["week"].to_numpy(), weights=grp["minutes"].to_numpy(), minlength=n_weeks)
+        active[stud_codes, week_codes] = True
+        active_users = active.sum(axis=0)                # distinct students per week
+        rolling = rules.active_in_trailing_weeks(stud_codes, week_codes, len(stud_index), n_weeks)
+        minutes = np.bincount(week_codes, weights=grp["minutes"].to_numpy(), minlength=n_weeks)
         weekly_rows.append(pd.DataFrame({
-            "tool_id": tool_id, "week": np.arange(n_weeks), "active_users": active.sum(axis=0),
+            "tool_id": tool_id, "week": np.arange(n_weeks), "active_users": active_users,
             "active_4wk": rolling.sum(axis=0), "minutes": minutes}))
         school_codes, school_index = pd.factorize(pd.Series(stud_index).map(school_of))
         valid = school_codes >= 0

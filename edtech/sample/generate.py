@@ -33,7 +33,7 @@ import pandas as pd
 from edtech.core.district import FRAME_COLUMNS, District, conform_frame
 
 __all__ = [
-    "SampleDistrict", "generate_district", "oracle_auc", "to_contract_frames", "write_sample_csvs",
+    "SampleDistrict", "generate_district", "oracle_auc", "to_contract_frame", "to_contract_frames", "write_sample_csvs",
     "dosage_status", "CSV_TABLES",
 ]
 
@@ -855,17 +855,22 @@ def _text(series: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), "").astype(str).astype(object)
 
 
+def to_contract_frame(district: District, name: str) -> pd.DataFrame:
+    """One table with the data contract's CSV columns, every value as the text written to CSV."""
+    df = getattr(district, name)
+    if name == "usage":
+        df = df.rename(columns={"week_start": "date"})
+    cols = [("date" if (name == "usage" and c == "week_start") else c) for c in FRAME_COLUMNS[name]]
+    cols += [c for c in df.columns if c not in cols]
+    return pd.DataFrame({c: _text(df[c]) for c in cols})
+
+
 def to_contract_frames(district: District) -> dict[str, pd.DataFrame]:
-    """Frames with the data contract's CSV columns, every value as the text written to CSV."""
-    out = {}
-    for name in CSV_TABLES.values():
-        df = getattr(district, name)
-        if name == "usage":
-            df = df.rename(columns={"week_start": "date"})
-        cols = [("date" if (name == "usage" and c == "week_start") else c) for c in FRAME_COLUMNS[name]]
-        cols += [c for c in df.columns if c not in cols]
-        out[name] = pd.DataFrame({c: _text(df[c]) for c in cols})
-    return out
+    """Frames with the data contract's CSV columns, every value as the text written to CSV.
+
+    Holds the text of every table at once (about 10 GB at 500,000 students): a writer of large
+    districts converts and writes one table at a time with `to_contract_frame`."""
+    return {name: to_contract_frame(district, name) for name in CSV_TABLES.values()}
 
 
 def write_sample_csvs(out_dir: Path, n_students: int = 6000, seed: int = 2025) -> dict[str, Path]:

@@ -204,6 +204,9 @@ def wanted_windows(conn: Connection, as_of: pd.Timestamp) -> dict[str, tuple[dt.
 def _refresh_student_tool(conn: Connection, tools: Iterable[str], pairs: set[tuple[str, str]] | None,
                           windows: dict[str, tuple[dt.date, dt.date | None]]) -> None:
     """Delete and recompute the per student x tool rows of `tools` (only `pairs` of them when given)."""
+    if pairs is None:
+        _refresh_student_tool_whole(conn, tools, windows)
+        return
     u, s = _usage(), student_tool_table
     for tool_id in sorted(tools):
         window = windows.get(tool_id)
@@ -243,69 +246,195 @@ def _refresh_student_tool(conn: Connection, tools: Iterable[str], pairs: set[tup
                     query.where(u.c.student_id.in_(chunk))))
 
 
-def _refresh_school_weeks(conn: Connection, tool_id: str, lo: dt.date | None, hi: dt.date | None,
-                          first_week: dt.date | None) -> None:
-    """Recompute the school x week rows of one tool for weeks in [lo, hi] (None = every week): counts
-    over all weeks; the trailing 4-week distinct count only over weeks from `first_week` on."""
-    u, st, t = _usage(), _students(), school_week_table
-    where = [u.c.tool_id == tool_id, _active(u)]
-    if lo is not None:
-        where.append(u.c.week_start >= lo - dt.timedelta(days=TRAIL_DAYS))
-    if hi is not None:
-        where.append(u.c.week_start <= hi)
-    rows = _read(conn, sa.select(u.c.student_id, u.c.week_start, sa.func.coalesce(u.c.minutes, 0.0).label("minutes"),
-                                 sa.func.coalesce(u.c.sessions, 0).label("sessions"),
-                                 sa.func.coalesce(st.c.school_id, "").label("school_id"))
-                 .select_from(u.outerjoin(st, st.c.student_id == u.c.student_id)).where(*where))
-    delete = t.delete().where(t.c.tool_id == tool_id)
-    if lo is not None:
-        delete = delete.where(t.c.week_start >= lo)
-    if hi is not None:
-        delete = delete.where(t.c.week_start <= hi)
-    conn.execute(delete)
-    if rows.empty:
+def _refresh_student_tool_whole(conn: Connection, tools: Iterable[str],
+                                windows: dict[str, tuple[dt.date, dt.date | None]]) -> None:
+    """Every student x tool row of `tools`, recomputed by ONE grouped INSERT … SELECT over usage for up
+    to 200 tools at a time (each tool's window as a CASE on tool_id): a scan per tool was the cost of
+    a year's import (usage has no index on tool_id)."""
+    u, s = _usage(), student_tool_table
+    tools = sorted(tools)
+    for start in range(0, len(tools), 200):
+        group = tools[start:start + 200]
+        conn.execute(s.delete().where(s.c.tool_id.in_(group)))
+        counted = [tl for tl in group if windows.get(tl) is not None]
+        if not counted:
+            continue
+        first = sa.case({tl: windows[tl][0] for tl in counted}, value=u.c.tool_id)
+        where = [u.c.tool_id.in_(counted), _active(u), u.c.week_start >= first]
+        bounded = {tl: windows[tl][1] for tl in counted if windows[tl][1] is not None}
+        if bounded:
+            last = sa.case(bounded, value=u.c.tool_id, else_=None)
+            where.append(sa.or_(last.is_(None), u.c.week_start <= last))
+        query = (sa.select(u.c.student_id, u.c.tool_id, sa.func.count().label("weeks_used"),
+                           sa.func.coalesce(sa.func.sum(u.c.minutes), 0.0).label("minutes"),
+                           sa.func.coalesce(sa.func.sum(u.c.sessions), 0).label("sessions"),
+                           sa.func.min(u.c.week_start).label("first_week"),
+                           sa.func.max(u.c.week_start).label("last_week"))
+                 .where(*where).group_by(u.c.student_id, u.c.tool_id))
+        conn.execute(s.insert().from_select(
+            ["student_id", "tool_id", "weeks_used", "minutes", "sessions", "first_week", "last_week"], query))
+
+
+_MONDAY_0 = np.datetime64("1970-01-05", "D")   # week numbers count the weeks from this Monday
+STREAM_ROWS = 250_000                          # usage rows held at once while the school x week rows are computed
+_NO_WEEK_LOW, _NO_WEEK_HIGH = np.iinfo(np.int64).min // 4, np.iinfo(np.int64).max // 4
+
+
+def _week_numbers(values: np.ndarray) -> np.ndarray:
+    """Week numbers of week_start values (date text on SQLite, dates on PostgreSQL); few distinct values."""
+    codes, uniques = pd.factorize(values)
+    days = pd.to_datetime(pd.Series(uniques, dtype=object)).to_numpy(dtype="datetime64[D]")
+    return ((days - _MONDAY_0).astype("int64") // 7)[codes]
+
+
+def _week_number(day: dt.date, *, up: bool = False) -> int:
+    """The week number of the Monday on or before `day` (`up`: on or after it; a bound such as a window's
+    first week, contract start - 6 days, need not be a Monday)."""
+    days = int((np.datetime64(day, "D") - _MONDAY_0).astype("int64"))
+    return -(-days // 7) if up else days // 7
+
+
+class _SchoolWeeks:
+    """School x tool x week rows of several tools from one ordered scan of usage, in bounded memory.
+
+    Rows arrive in chunks that hold every row of their students (the scan is ordered by student), so
+    a student's weeks of a tool are all in one chunk; per chunk the counts and the (student x tool,
+    trailing week) pairs are reduced to school x tool x week sums, and the sums are added up."""
+
+    def __init__(self, spans: dict[str, tuple[dt.date | None, dt.date | None]],
+                 first_weeks: dict[str, dt.date | None]) -> None:
+        self.tools = pd.Index(sorted(spans), dtype=object)
+        def number(day: dt.date | None, default: int, up: bool) -> int:
+            return default if day is None else _week_number(day, up=up)
+        # weeks (Mondays) w with lo <= w <= hi, and w >= first for the trailing counts
+        self.lo = np.array([number(spans[t][0], _NO_WEEK_LOW, True) for t in self.tools], dtype=np.int64)
+        self.hi = np.array([number(spans[t][1], _NO_WEEK_HIGH, False) for t in self.tools], dtype=np.int64)
+        self.first = np.array([number(first_weeks.get(t), _NO_WEEK_LOW, True) for t in self.tools], dtype=np.int64)
+        self.counts: list[pd.DataFrame] = []
+        self.trails: list[pd.DataFrame] = []
+
+    def add(self, student: np.ndarray, tool: np.ndarray, week: np.ndarray, minutes: np.ndarray,
+            sessions: np.ndarray, school: np.ndarray) -> None:
+        tool_code = self.tools.get_indexer(tool)
+        trail = rules.WEEKS_IN_30_DAYS - 1
+        keep = tool_code >= 0
+        keep[keep] = ((week[keep] >= self.lo[tool_code[keep]] - trail) & (week[keep] <= self.hi[tool_code[keep]]))
+        if not keep.any():
+            return
+        student, tool_code, week = student[keep], tool_code[keep], week[keep]
+        minutes, sessions, school = minutes[keep], sessions[keep], school[keep]
+        self.counts.append(pd.DataFrame({"school_id": school, "tool": tool_code, "week": week,
+                                         "active_users": 1, "minutes": minutes, "sessions": sessions})
+                           .groupby(["school_id", "tool", "week"], sort=False).sum())
+        # trailing 4-week distinct students, inside the window only (as the ROI engine counts them)
+        inside = week >= self.first[tool_code]
+        if not inside.any():
+            return
+        student_code, _ = pd.factorize(student[inside])
+        n_tools = len(self.tools)
+        pair = student_code.astype(np.int64) * n_tools + tool_code[inside]
+        pair_code, pairs = pd.factorize(pair)
+        pair_school = np.empty(len(pairs), dtype=object)
+        pair_school[pair_code] = school[inside]
+        pair_week = week[inside] - week[inside].min()
+        span = int(pair_week.max()) + rules.WEEKS_IN_30_DAYS
+        # each pair's weeks, as rules.active_in_trailing_weeks marks them (several pairs at once)
+        marked = rules.active_in_trailing_weeks(pair_code, pair_week, len(pairs), span)
+        rows, cols = np.nonzero(marked)
+        target = cols + week[inside].min()
+        pair_tool = pairs % n_tools
+        ok = target <= self.hi[pair_tool[rows]]
+        rows, target = rows[ok], target[ok]
+        self.trails.append(pd.DataFrame({"school_id": pair_school[rows], "tool": pair_tool[rows], "week": target,
+                                         "active_4wk": 1}).groupby(["school_id", "tool", "week"], sort=False).sum())
+
+    def frame(self) -> pd.DataFrame:
+        """school_id, tool_id, week_start, active_users, minutes, sessions, active_4wk inside each tool's span."""
+        index = pd.MultiIndex.from_arrays([pd.Index([], dtype=object), pd.Index([], dtype=np.int64),
+                                           pd.Index([], dtype=np.int64)], names=["school_id", "tool", "week"])
+        counts = (pd.concat(self.counts).groupby(level=[0, 1, 2], sort=False).sum() if self.counts
+                  else pd.DataFrame({"active_users": [], "minutes": [], "sessions": []}, index=index))
+        trails = (pd.concat(self.trails).groupby(level=[0, 1, 2], sort=False).sum() if self.trails
+                  else pd.DataFrame({"active_4wk": []}, index=index))
+        out = counts.join(trails, how="outer").reset_index()
+        out[["active_users", "active_4wk"]] = out[["active_users", "active_4wk"]].fillna(0).astype("int64")
+        out[["minutes", "sessions"]] = out[["minutes", "sessions"]].fillna(0.0).astype("float64")
+        tool = out["tool"].to_numpy(dtype=np.int64)
+        week = out["week"].to_numpy(dtype=np.int64)
+        out = out[(week >= self.lo[tool]) & (week <= self.hi[tool])]
+        return pd.DataFrame({
+            "school_id": out["school_id"].astype(object).to_numpy(),
+            "tool_id": self.tools.to_numpy()[out["tool"].to_numpy(dtype=np.int64)],
+            "week_start": (_MONDAY_0 + 7 * out["week"].to_numpy(dtype=np.int64)).astype("datetime64[ns]"),
+            "active_users": out["active_users"].to_numpy(), "minutes": out["minutes"].to_numpy(),
+            "sessions": out["sessions"].to_numpy(), "active_4wk": out["active_4wk"].to_numpy()})
+
+
+def _refresh_school_weeks_many(conn: Connection, spans: dict[str, tuple[dt.date | None, dt.date | None]],
+                               first_weeks: dict[str, dt.date | None]) -> None:
+    """Recompute the school x week rows of several tools, each for its weeks in spans[tool] = [lo, hi]
+    (None = unbounded), from ONE scan of usage (a scan per tool was the cost of a year's import:
+    usage has no index on tool_id). Counts over all weeks; the trailing 4-week distinct count only
+    over weeks from first_weeks[tool] on."""
+    if not spans:
         return
-    rows["week_start"] = pd.to_datetime(rows["week_start"])
-    rows["school_id"] = rows["school_id"].astype(object)
-    week0 = rows["week_start"].min()
-    rows["week"] = ((rows["week_start"] - week0).dt.days // 7).astype("int64")
-    n_weeks = int(rows["week"].max()) + 1 + rules.WEEKS_IN_30_DAYS - 1
-    if hi is not None:
-        n_weeks = min(n_weeks, int((pd.Timestamp(hi) - week0).days // 7) + 1)
-    counts = rows.groupby(["school_id", "week"], sort=False).agg(
-        active_users=("student_id", "size"), minutes=("minutes", "sum"), sessions=("sessions", "sum"))
-    # trailing 4-week distinct students, inside the window only (as the ROI engine counts them)
-    inside = rows if first_week is None else rows[rows["week_start"] >= pd.Timestamp(first_week)]
-    parts = []
-    for school_id, grp in inside.groupby("school_id", sort=False):
-        codes, index = pd.factorize(grp["student_id"])
-        active = np.zeros((len(index), n_weeks), dtype=bool)
-        active[codes, grp["week"].to_numpy()] = True
-        csum = np.cumsum(active, axis=1, dtype=np.int32)
-        lagged = np.zeros_like(csum)
-        lagged[:, rules.WEEKS_IN_30_DAYS:] = csum[:, :-rules.WEEKS_IN_30_DAYS]
-        trailing = ((csum - lagged) > 0).sum(axis=0)
-        weeks = np.flatnonzero(trailing)
-        parts.append(pd.DataFrame({"school_id": school_id, "week": weeks, "active_4wk": trailing[weeks]}))
-    trail = (pd.concat(parts, ignore_index=True).set_index(["school_id", "week"]) if parts
-             else pd.DataFrame({"active_4wk": pd.Series(dtype="int64")},
-                               index=pd.MultiIndex.from_arrays([[], []], names=["school_id", "week"])))
-    out = counts.join(trail, how="outer").reset_index()
-    out[["active_users", "active_4wk"]] = out[["active_users", "active_4wk"]].fillna(0).astype("int64")
-    out[["minutes", "sessions"]] = out[["minutes", "sessions"]].fillna(0.0).astype("float64")
-    out["week_start"] = week0 + pd.to_timedelta(out["week"] * 7, unit="D")
-    if lo is not None:
-        out = out[out["week_start"] >= pd.Timestamp(lo)]
-    if hi is not None:
-        out = out[out["week_start"] <= pd.Timestamp(hi)]
+    u, st, t = _usage(), _students(), school_week_table
+    tools = sorted(spans)
+    for tool_id in tools:
+        lo, hi = spans[tool_id]
+        delete = t.delete().where(t.c.tool_id == tool_id)
+        if lo is not None:
+            delete = delete.where(t.c.week_start >= lo)
+        if hi is not None:
+            delete = delete.where(t.c.week_start <= hi)
+        conn.execute(delete)
+    where = [_active(u)]
+    if len(tools) <= 500:
+        where.append(u.c.tool_id.in_(tools))
+    los, his = [lo for lo, _ in spans.values()], [hi for _, hi in spans.values()]
+    if None not in los:
+        where.append(u.c.week_start >= min(los) - dt.timedelta(days=TRAIL_DAYS))
+    if None not in his:
+        where.append(u.c.week_start <= max(his))
+    # ordered by student (the key's prefix: SQLite walks the table in order, no sort), streamed
+    query = (sa.select(u.c.student_id, u.c.tool_id, sa.type_coerce(u.c.week_start, sa.String).label("week_start"),
+                       sa.func.coalesce(u.c.minutes, 0.0).label("minutes"),
+                       sa.func.coalesce(u.c.sessions, 0).label("sessions"),
+                       sa.func.coalesce(st.c.school_id, "").label("school_id"))
+             .select_from(u.outerjoin(st, st.c.student_id == u.c.student_id)).where(*where)
+             .order_by(u.c.student_id))
+    sums = _SchoolWeeks(spans, first_weeks)
+    held: list[np.ndarray] | None = None
+    result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(query)
+    for batch in result.partitions(STREAM_ROWS):
+        cols = [np.array(c, dtype=object) for c in zip(*batch, strict=True)]
+        if held is not None:
+            cols = [np.concatenate([h, c]) for h, c in zip(held, cols, strict=True)]
+        student = cols[0]
+        # the last student's rows wait for the next batch (it may go on there)
+        not_last = student != student[-1]
+        cut = len(student) - int(not_last[::-1].argmax()) if not_last.any() else 0
+        held = [c[cut:] for c in cols]
+        if cut:
+            _add_rows(sums, [c[:cut] for c in cols])
+    if held is not None and len(held[0]):
+        _add_rows(sums, held)
+    out = sums.frame()
     if out.empty:
         return
-    records = [{"school_id": s, "tool_id": tool_id, "week_start": w.date(), "active_users": int(a),
+    records = [{"school_id": s, "tool_id": tl, "week_start": w, "active_users": int(a),
                 "minutes": float(m), "sessions": float(se), "active_4wk": int(k)}
-               for s, w, a, m, se, k in zip(out["school_id"], out["week_start"], out["active_users"],
-                                            out["minutes"], out["sessions"], out["active_4wk"], strict=True)]
+               for s, tl, w, a, m, se, k in zip(out["school_id"], out["tool_id"], out["week_start"].dt.date,
+                                                out["active_users"], out["minutes"], out["sessions"],
+                                                out["active_4wk"], strict=True)]
     for start in range(0, len(records), 20_000):
         conn.execute(t.insert(), records[start:start + 20_000])
+
+
+def _add_rows(sums: _SchoolWeeks, cols: list[np.ndarray]) -> None:
+    student, tool, week, minutes, sessions, school = cols
+    sums.add(student, tool, _week_numbers(week), minutes.astype("float64"), sessions.astype("float64"),
+             school.astype(object))
 
 
 def _refresh_weeks(conn: Connection, weeks: Iterable[dt.date] | None) -> None:
@@ -344,10 +473,10 @@ def _sync_windows(conn: Connection, as_of: pd.Timestamp) -> None:
     if not moved:
         return
     _refresh_student_tool(conn, moved, None, wanted)
-    for tool_id in sorted(moved):
-        old, new = stored.get(tool_id), wanted.get(tool_id)
-        if old is None or new is None or old[0] != new[0]:
-            _refresh_school_weeks(conn, tool_id, None, None, new[0] if new else None)
+    restart = {tool_id: (stored.get(tool_id), wanted.get(tool_id)) for tool_id in sorted(moved)}
+    restart = {tool_id: new for tool_id, (old, new) in restart.items() if old is None or new is None or old[0] != new[0]}
+    _refresh_school_weeks_many(conn, {tool_id: (None, None) for tool_id in restart},
+                               {tool_id: new[0] if new else None for tool_id, new in restart.items()})
     _save_windows(conn, wanted, moved)
 
 
@@ -364,15 +493,18 @@ def apply(conn: Connection, touched: Touched, last_usage_import: pd.Timestamp | 
     stored = _stored_windows(conn)
     if touched.students_changed:
         # a student may have moved school: the school x week rows of every tool are recomputed
-        for tool_id in sorted(set(conn.execute(sa.select(school_week_table.c.tool_id).distinct()).scalars())
-                              | set(touched.tool_weeks)):
-            _refresh_school_weeks(conn, tool_id, None, None, stored.get(tool_id, wanted.get(tool_id, (None,)))[0])
+        every = sorted(set(conn.execute(sa.select(school_week_table.c.tool_id).distinct()).scalars())
+                       | set(touched.tool_weeks))
+        _refresh_school_weeks_many(conn, {tool_id: (None, None) for tool_id in every},
+                                   {tool_id: stored.get(tool_id, wanted.get(tool_id, (None,)))[0] for tool_id in every})
     else:
+        spans, first_weeks = {}, {}
         for tool_id, (lo, hi) in sorted(touched.tool_weeks.items()):
             window = stored.get(tool_id) or wanted.get(tool_id)
             # a week's rows change its own counts and the trailing counts of the 3 weeks after it
-            _refresh_school_weeks(conn, tool_id, lo, hi + dt.timedelta(days=TRAIL_DAYS),
-                                  window[0] if window else None)
+            spans[tool_id] = (lo, hi + dt.timedelta(days=TRAIL_DAYS))
+            first_weeks[tool_id] = window[0] if window else None
+        _refresh_school_weeks_many(conn, spans, first_weeks)
     if touched.pairs:
         by_tool: dict[str, int] = {}
         for _, tool_id in touched.pairs:
@@ -412,8 +544,8 @@ def rebuild_summaries(engine_or_conn: Engine | Connection, as_of: pd.Timestamp) 
     _refresh_weeks(conn, None)
     wanted = wanted_windows(conn, as_of)
     used = set(conn.execute(sa.select(_usage().c.tool_id).distinct()).scalars())
-    for tool_id in sorted(used):
-        _refresh_school_weeks(conn, tool_id, None, None, wanted[tool_id][0] if tool_id in wanted else None)
+    _refresh_school_weeks_many(conn, {tool_id: (None, None) for tool_id in used},
+                               {tool_id: wanted[tool_id][0] if tool_id in wanted else None for tool_id in used})
     wanted = wanted_windows(conn, as_of)   # the future-week clip needs the weekly rows
     _refresh_student_tool(conn, wanted, None, wanted)
     _save_windows(conn, wanted, wanted)
