@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import cache, charts, components, nav, state
+from ui import cache, components, nav, state
 
 st.title("District overview" if state.current_scope() is None else "My schools: overview")
 scope = components.scope_or_stop("the overview", "their overview")
@@ -30,11 +30,11 @@ for note in ov.notes:
 
 left, right = st.columns(2)
 with left:
-    components.chart(charts.utilization_bar(ov.tools), key="overview_util")
+    components.chart(ov.charts["utilization"], key="overview_util")
 with right:
-    components.chart(charts.spend_by_category(ov.spend_by_category), key="overview_spend")
-if len(ov.weekly_active):
-    components.chart(charts.weekly_active_line(ov.weekly_active), key="overview_weekly")
+    components.chart(ov.charts["spend"], key="overview_spend")
+if ov.charts["weekly"] is not None:
+    components.chart(ov.charts["weekly"], key="overview_weekly")
 
 st.subheader("Where to look next")
 cols = st.columns(3)

@@ -233,9 +233,11 @@ if show_all:
 components.table(table, hide_index=True, width="stretch", key="roi_scoreboard", column_config=config)
 if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing
     d1, d2 = st.columns(2)
-    d1.download_button("Download scoreboard (CSV)", cache.roi_export_csv(shown), file_name="tool_roi.csv", mime="text/csv", key="roi_download",
+    # built when clicked: a rerun does not write both files
+    d1.download_button("Download scoreboard (CSV)", lambda board=shown: cache.roi_export_csv(board), file_name="tool_roi.csv", mime="text/csv", key="roi_download",
         icon=":material/download:")
-    d2.download_button("Download decisions (CSV)", cache.decisions_csv(shown), file_name="tool_decisions.csv",
+    d2.download_button("Download decisions (CSV)", lambda board=shown: cache.decisions_csv(board),
+                       file_name="tool_decisions.csv",
                        mime="text/csv", key="roi_decisions_download", icon=":material/download:")
 
 # ---------------------------------------------------------------- record a decision (director only)
@@ -274,7 +276,7 @@ if state.can(state.Action.RECORD_DECISION):
                     st.session_state["roi_decided"] = f"Recorded: {components.escape(names[picked])} — {labels[kind]}."
                     st.rerun()
 
-components.chart(charts.roi.quadrant(shown), key="roi_quadrant")
+components.chart(charts.roi_quadrant(shown), key="roi_quadrant")
 
 # ---------------------------------------------------------------- stakeholder feedback beside use and effect
 st.subheader("What stakeholders say")

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from edtech.adoption.overview import spend_by_category, weekly_active_from_counts, weekly_active_users
+from edtech.core import charts
 from edtech.core import format as fmt
 from edtech.roi import figures
 from edtech.services import workspace
@@ -24,6 +25,8 @@ class Overview:
     as_of: pd.Timestamp
     schools: int
     notes: list[str] = field(default_factory=list)
+    # the page's three charts, drawn once with the use case (a rerun redraws them instead of rebuilding them)
+    charts: dict[str, Any] = field(default_factory=dict)
 
 
 # per school: students rostered and students active in a tool (from the ROI analysis' per-student rows)
@@ -64,9 +67,11 @@ def overview(ws: workspace.Workspace) -> Overview:
     if k["underused_tools"]:
         notes.append(f"{k['underused_tools']} tool(s) are used by fewer than half of their seats: "
                      f"{fmt.money(k['underused_spend'])} of annual spend.")
-    return Overview(figures=k, tools=tools, spend_by_category=spend_by_category(tools),
-                    weekly_active=weekly_active(ws), as_of=ws.as_of,
-                    schools=school_count(ws), notes=notes)
+    by_category, weekly = spend_by_category(tools), weekly_active(ws)
+    drawn = {"utilization": charts.utilization_bar(tools), "spend": charts.spend_by_category(by_category),
+             "weekly": charts.weekly_active_line(weekly) if len(weekly) else None}
+    return Overview(figures=k, tools=tools, spend_by_category=by_category, weekly_active=weekly, as_of=ws.as_of,
+                    schools=school_count(ws), notes=notes, charts=drawn)
 
 
 def school_count(ws: workspace.Workspace) -> int:
