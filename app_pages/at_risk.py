@@ -15,8 +15,7 @@ if components.require_scope("their students"):
     st.stop()
 scope = state.current_scope()
 
-district = cache.get_district(scope)
-if district.indicators.empty:
+if not risk_cache.has_indicators(scope):
     st.info("No early-warning data yet. Load the sample district or upload **indicators** (attendance, grades, "
             "behavior and an outcome such as `off_track_next_term`) on the **Data** page; this page then lists "
             "the students who need support, scored by the model your director publishes.")
@@ -139,7 +138,8 @@ def show_worklist() -> None:
                      column_config={c: WORKLIST_COLUMNS[c] for c in columns})
     if state.can(state.Action.EXPORT_STUDENTS):
         export = shown[columns].rename(columns={c: WORKLIST_COLUMNS[c]["label"] for c in columns})
-        st.download_button("Download the list (CSV)", neutralize_frame(export).to_csv(index=False).encode(),
+        # written when the button is pressed, not on every rerun (thousands of rows)
+        st.download_button("Download the list (CSV)", lambda: neutralize_frame(export).to_csv(index=False).encode(),
                            file_name="at_risk_students.csv", mime="text/csv", key="risk_download",
                            icon=":material/download:", on_click=cache.record_student_export,
                            args=("at-risk list", scope, f"{len(shown)} students, model version {version['id']}"))
@@ -153,9 +153,17 @@ def show_worklist() -> None:
 NEW_NAME = "Another intervention…"
 
 
-def _student_label(row: pd.Series, has_names: bool) -> str:
-    who = f"{row['name']} ({row['student_id']})" if has_names else str(row["student_id"])
-    return f"{who} · {row['school_name']} · grade {row['grade_level']} · {row['band']}"
+def _student_labels(shown: pd.DataFrame, has_names: bool) -> dict[str, str]:
+    """Student id -> "name (id) · school · grade g · band", column-wise (the list can hold thousands)."""
+    rows = pd.DataFrame(shown.to_numpy(), columns=shown.columns, dtype=object)  # what a row of iterrows holds
+
+    def text(col: str) -> pd.Series:
+        return rows[col].map(str).astype(object)  # as an f-string writes each value
+
+    ids = text("student_id")
+    who = text("name") + " (" + ids + ")" if has_names else ids
+    labels = who + " · " + text("school_name") + " · grade " + text("grade_level") + " · " + text("band")
+    return dict(zip(ids, labels, strict=True))
 
 
 def assign_form(shown: pd.DataFrame, has_names: bool) -> None:
@@ -167,7 +175,7 @@ def assign_form(shown: pd.DataFrame, has_names: bool) -> None:
         if shown.empty:
             st.caption("No student in the list as filtered.")
             return
-        labels = {str(r["student_id"]): _student_label(r, has_names) for _, r in shown.iterrows()}
+        labels = _student_labels(shown, has_names)
         names = interventions_cache.intervention_names()
         with st.form("risk_assign_form", clear_on_submit=False, border=False):
             student = st.selectbox("Student", list(labels), format_func=labels.get, key="risk_assign_student",

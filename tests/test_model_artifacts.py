@@ -187,8 +187,8 @@ def test_signature_is_checked_before_skops_reads_anything(db, tmp_path: Path,
     def never(*_args, **_kwargs):
         raise AssertionError("the artifact was parsed before its signature was verified")
 
-    monkeypatch.setattr(artifact.sio, "get_untrusted_types", never)
-    monkeypatch.setattr(artifact.sio, "loads", never)
+    monkeypatch.setattr(sio, "get_untrusted_types", never)
+    monkeypatch.setattr(sio, "loads", never)
     monkeypatch.setattr(artifact, "artifact_types", never)
     for signature in (None, "", "0" * 64, artifact.sign(blob + b"x")):
         with pytest.raises(artifact.ModelArtifactRefused):

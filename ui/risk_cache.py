@@ -9,7 +9,10 @@ Trained models are shared read-only between sessions; training runs only when th
 the button (the page checks `is_trained` before calling `get_training`). Scores use cache_resource.
 
 The worklist (`worklist`) is the published version's scoring of the whole district, computed once per
-(the tables it reads, the `models` token) and cut to the scope: it never trains.
+(the tables it reads, the `models` token), stored in the database (a new server process reads it back)
+and cut to the scope: it never trains. Whether there are indicators, the outcome picker's options and
+the district table's columns come from a small stored part too (`risk_service.risk_facts`), so the
+page's first open reads no student table and never the weekly usage rows.
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ def _training(key: TrainingKey, progress: Callable[[float, str], None] | None = 
             _TRAINED.move_to_end(key)
             return _TRAINED[key]
     scope_key, _, target, validation, audit = key
-    trained = risk_service.train_district(cache.get_district(cache.from_key(scope_key)), target,
-                                          validation=validation, audit=list(audit), progress=progress)
+    # the scope's student table from the stored usage totals: the weekly usage rows are not read
+    trained = risk_service.train_workspace(cache.workspace(cache.from_key(scope_key)), target,
+                                           validation=validation, audit=list(audit), progress=progress)
     with _LOCK:
         _TRAINED[key] = trained
         while len(_TRAINED) > MAX_MODELS:
@@ -108,14 +112,14 @@ def get_scores(scope: frozenset[str] | None, target: str, validation: str, audit
     return _scores(training_key(_allowed(scope), target, validation, audit))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _table_columns(scope_key: ScopeKey, versions: cache.VersionKey) -> list[str]:
-    return list(risk_service.district_table(cache.get_district(cache.from_key(scope_key))).columns)
-
-
 def table_columns(scope: frozenset[str] | None) -> list[str]:
     """Columns of the student table the model is trained on (for the audit-column picker)."""
-    return _table_columns(cache.scope_key(scope), cache.versions_key(risk_service.READS))
+    return cache.use_case(risk_service.table_columns, risk_service.READS, scope)
+
+
+def has_indicators(scope: frozenset[str] | None) -> bool:
+    """Whether the scope holds early-warning indicators (the page's empty state), from the stored facts."""
+    return cache.use_case(risk_service.has_indicators, risk_service.READS, scope)
 
 
 # ---------------------------------------------------------------- the published version's worklist
@@ -126,14 +130,9 @@ def worklist(scope: frozenset[str] | None) -> risk_service.Worklist | None:
     return cache.use_case(risk_service.worklist, risk_service.WORKLIST_READS, scope)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _known_outcomes(versions: cache.VersionKey) -> list[str]:
-    return risk_service.known_outcomes(cache.get_whole())
-
-
 def known_outcomes() -> list[str]:
-    """The district's 0/1 outcome columns (default first): the outcome picker's options."""
-    return _known_outcomes(cache.versions_key(("table:indicators",)))
+    """The district's 0/1 outcome columns (default first): the outcome picker's options (stored facts)."""
+    return list(cache.use_case(risk_service.risk_facts, risk_service.READS, None).outcomes)
 
 
 def train_and_publish(progress: Callable[[float, str], None] | None = None) -> dict:

@@ -31,10 +31,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 
 from edtech.core import secret_key
 from edtech.risk import model as risk
+
+
+def _skops() -> Any:
+    """skops.io, imported on first use: its import scans scikit-learn's modules (seconds), and a page that
+    reads a stored worklist never loads or saves a model."""
+    import skops.io as sio
+
+    return sio
 
 SIGNING_PURPOSE = "model-artifact"
 # bound into the MAC, so a signature made for anything else under the same secret never verifies
@@ -164,7 +171,7 @@ def spec_from_bundle(bundle: dict[str, Any]) -> risk.FeatureSpec:
 def dumps(bundle: dict[str, Any]) -> tuple[bytes, str]:
     """(skops bytes, signature). Refuses (ValueError) a bundle holding a type outside the allowlist:
     such a version could never be loaded, so it must not be stored."""
-    artifact = sio.dumps(bundle)
+    artifact = _skops().dumps(bundle)
     outside = refused_types(artifact)
     if outside:
         raise ValueError(f"the model holds types outside the artifact allowlist {outside}: if the model code "
@@ -179,11 +186,11 @@ def loads(artifact: bytes, signature: str | None) -> dict[str, Any]:
     verify(artifact, signature)
     outside = refused_types(artifact)
     # skops' own audit as a second opinion: whatever it does not trust by default must be allowed too
-    untrusted = sio.get_untrusted_types(data=artifact) if not outside else []
+    untrusted = _skops().get_untrusted_types(data=artifact) if not outside else []
     outside += sorted(set(untrusted) - ALLOWED_TYPES)
     if outside:
         raise ModelArtifactRefused(f"it holds types that are not allowed: {', '.join(outside)}")
-    bundle = sio.loads(artifact, trusted=untrusted)
+    bundle = _skops().loads(artifact, trusted=untrusted)
     if not isinstance(bundle, dict) or not isinstance(bundle.get("model"), risk.RiskModel):
         raise ModelArtifactRefused("it does not hold an at-risk model")
     return bundle
@@ -229,7 +236,7 @@ def fitted_types() -> frozenset[str]:
                 warnings.simplefilter("ignore")
                 model = risk.build_risk_model(kind, spec).fit(X, y, calibration_scores=honest,
                                                               calibration_y=None if honest is None else y)
-            found |= artifact_types(sio.dumps(bundle_for(model, kind, "y", spec)))
+            found |= artifact_types(_skops().dumps(bundle_for(model, kind, "y", spec)))
     return frozenset(found)
 
 

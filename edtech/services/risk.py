@@ -518,7 +518,8 @@ def worklist_from_bytes(payload: bytes) -> Worklist | None:
     if not meta["published"]:
         return None
     students = frames["students"]
-    students["reason_topics"] = [tuple(json.loads(t)) for t in students["reason_topics"]]
+    topics = {text: tuple(json.loads(text)) for text in set(students["reason_topics"])}  # a few distinct sets
+    students["reason_topics"] = [topics[text] for text in students["reason_topics"]]
     version = {key: (dt.datetime.fromisoformat(value) if key in _VERSION_TIMES and value is not None else value)
                for key, value in meta["version"].items()}
     return Worklist(version=version, card=meta["card"], k=float(meta["k"]),
