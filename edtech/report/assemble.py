@@ -127,6 +127,14 @@ class RiskScores:
     model_label: str = ""  # e.g. "version 3, logistic regression, trained 2026-02-01"
     capacity: float = DEFAULT_CAPACITY
     outcome: str = ""      # the published version's target (e.g. `off_track_next_term`, `gpa < 2`)
+    # `at_risk_counts` of these scores when the caller has them (the district's are stored with the scores)
+    counts: pd.DataFrame | None = None
+
+    def counts_for(self, students: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
+        """Flagged students by school and grade (`at_risk_counts`), computed once."""
+        if self.counts is None:
+            self.counts = at_risk_counts(self.scores, students, schools, self.capacity)
+        return self.counts
 
     @property
     def outcome_words(self) -> str:
@@ -277,10 +285,12 @@ def _school_summary(district: District, rows: pd.DataFrame, per: pd.DataFrame, m
     })
 
 
-def _adoption_section(district: District, min_n: int) -> Section:
+def _adoption_section(district: District, min_n: int, usage: AdoptionUsage | None = None) -> Section:
     sec = Section("adoption", SECTION_TITLES["adoption"])
-    per = adoption.student_tool_usage(district)
-    rows = adoption.school_tool_adoption(district, per)
+    if usage is None:  # from the raw weekly rows (a caller without the stored adoption report)
+        per = adoption.student_tool_usage(district)
+        usage = AdoptionUsage(per, adoption.school_tool_adoption(district, per))
+    per, rows = usage.student_usage, usage.schools
     if rows.empty:
         sec.paragraphs.append("No licensed tools with usage yet.")
         return sec
@@ -310,6 +320,15 @@ def _adoption_section(district: District, min_n: int) -> Section:
                   "recommended dosage (only tools with a vendor dosage are counted).",
                   f"Counts of fewer than {min_n} students are shown as {label}; shares over such groups are left out."]
     return sec
+
+
+@dataclass
+class AdoptionUsage:
+    """The adoption section's inputs: `adoption.student_tool_usage` and `adoption.school_tool_adoption` of the
+    district (the services pass the stored adoption report's, computed from the usage summaries)."""
+
+    student_usage: pd.DataFrame
+    schools: pd.DataFrame
 
 
 @dataclass
@@ -445,7 +464,7 @@ def _at_risk_section(district: District, risk: RiskScores | None, note: str | No
         sec.notes.append("The at-risk counts come from the early-warning model (methods.md §4); none is stored, "
                          "so no numbers are shown rather than invented ones.")
         return sec
-    counts = at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
+    counts = risk.counts_for(district.students, district.schools)
     grades = [g for g in adoption.GRADE_ORDER if g in set(counts["grade_level"])]
     grades += sorted(set(counts["grade_level"].dropna().astype(str)) - set(grades))
     flagged = counts.pivot_table(index="school_name", columns="grade_level", values="flagged", aggfunc="sum")
@@ -496,15 +515,44 @@ SOURCE_LABELS = {"schools": "Schools", "students": "Student roster", "tools": "T
                  "pd_sessions": "Professional learning", "funding": "Funding"}
 
 
-def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd.Timestamp, min_n: int) -> Section:
+@dataclass
+class SourceStats:
+    """A table's stored rows and the first and last date of its date column (`SOURCE_DATES`; None: no date),
+    counted where the rows live, so the sources section need not read a large table (usage, assessments)."""
+
+    rows: int
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+
+    @property
+    def covers(self) -> str:
+        return _date_range(pd.Series([self.first, self.last], dtype="datetime64[ns]"))
+
+
+def source_stats(frame: pd.DataFrame, name: str) -> SourceStats:
+    """`SourceStats` of a table held in memory (the reference the database's counts must equal)."""
+    date_col = SOURCE_DATES.get(name)
+    if not date_col or date_col not in frame.columns:
+        return SourceStats(len(frame))
+    dates = pd.to_datetime(frame[date_col], errors="coerce").dropna()
+    return SourceStats(len(frame), dates.min() if len(dates) else None, dates.max() if len(dates) else None)
+
+
+def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd.Timestamp, min_n: int,
+                     stats: dict[str, SourceStats] | None = None) -> Section:
+    """`stats`: the rows and dates of tables counted by the caller (the database), instead of the district's frame."""
     sec = Section("sources", SECTION_TITLES["sources"])
     rows = []
     for name, label in SOURCE_LABELS.items():
-        frame = getattr(district, name)
-        if not len(frame):
+        counted = (stats or {}).get(name)
+        frame = None if counted is not None else getattr(district, name)
+        n_rows = counted.rows if counted is not None else len(frame)
+        if not n_rows:
             continue
         date_col = SOURCE_DATES[name]
-        dates = _date_range(frame[date_col]) if date_col and name != "funding" else EM_DASH
+        dates = EM_DASH
+        if date_col and name != "funding":
+            dates = counted.covers if counted is not None else _date_range(frame[date_col])
         if name == "licenses":
             dates = f"{_date_range(frame['start_date']).split(' to ')[0]} to {_date_range(frame['end_date']).split(' to ')[-1]}"
         if name == "funding":
@@ -519,7 +567,7 @@ def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd
                 latest = mine.sort_values("_when").iloc[-1]
                 when = latest["_when"]
                 last = f"{latest.get('file_name', '')}" + (f", {when:%Y-%m-%d}" if pd.notna(when) else "")
-        rows.append({"Data": label, "Rows": f"{len(frame):,}", "Covers": dates, "Last import": last or EM_DASH})
+        rows.append({"Data": label, "Rows": f"{n_rows:,}", "Covers": dates, "Last import": last or EM_DASH})
     table = pd.DataFrame(rows, columns=["Data", "Rows", "Covers", "Last import"])
     sec.tables.append(ReportTable("What this report is built from", table))
     sec.paragraphs.append(
@@ -614,7 +662,7 @@ def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: Bu
         + (f"{len(none)} show no detectable (or a negative) effect. " if len(none) else "")
         + (f"{len(unknown)} cannot be judged yet (too little data or no matching assessment)." if len(unknown) else ""))
     if risk is not None and not risk.scores.empty:
-        counts = at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
+        counts = risk.counts_for(district.students, district.schools)
         flagged = int(counts["flagged"].sum())
         sec.paragraphs.append(
             f"Who needs help: the early-warning model flags {count_cells(pd.Series([flagged]), min_n).iloc[0]} "
@@ -667,13 +715,17 @@ def build_board_report(
     roadmap: Any = None,
     interventions: Any = None,
     interventions_note: str | None = None,
+    adoption_usage: AdoptionUsage | None = None,
+    sources: dict[str, SourceStats] | None = None,
 ) -> BoardReport:
     """Assemble the chosen sections (default: all) for a district and a budget scenario.
 
     `scoreboard` is `roi.score_tools(district)` when the caller has it cached; `risk` carries
     per-student scores from a stored at-risk model (None -> "no model trained yet"); `decisions` are the
     director's latest decision per tool (`tool_id`, `tool_name`, `decision`, `seats`), said apart from the
-    engine's recommendations.
+    engine's recommendations. `adoption_usage` and `sources`: the adoption section's usage tables and the
+    sources section's row counts when the caller has them from the database's summaries (the same figures
+    as from the district's weekly rows, which are then not read).
     """
     min_n = int(rules.suppression_threshold() if min_n is None else min_n)
     if not 5 <= min_n <= 30:
@@ -685,7 +737,7 @@ def build_board_report(
     board = scoreboard if scoreboard is not None else roi.score_tools(district)
     # the headline numbers: the caller's (services: the same dict the Overview page shows), else computed here
     k = figures if figures is not None else roi_figures.key_figures(
-        board, adoption.student_tool_usage(district), district.students)
+        board, adoption.student_tool_usage(district), district.students) if {"summary", "kpis"} & set(keys) else {}
     if isinstance(scenario, dict):
         scenario = budget.scenario_from_dict(scenario)
     scenario = scenario or default_scenario()
@@ -712,7 +764,7 @@ def build_board_report(
         elif key == "roi":
             built.append(_roi_section(board, min_n))
         elif key == "adoption":
-            built.append(_adoption_section(district, min_n))
+            built.append(_adoption_section(district, min_n, adoption_usage))
         elif key == "budget":
             built.append(_budget_section(cmp, min_n))
         elif key == "at_risk":
@@ -729,10 +781,10 @@ def build_board_report(
                              strict=False))
             built.append(interventions_section(interventions, min_n, school_names=names, note=interventions_note))
         elif key == "sources":
-            built.append(_sources_section(district, imports, as_of, min_n))
+            built.append(_sources_section(district, imports, as_of, min_n, sources))
     return BoardReport(title="EdTech board report", district_name=name, as_of=as_of,
                        generated=generated or pd.Timestamp.today().normalize(),
                        scenario_name=scenario.name, min_n=min_n, sections=built, scoreboard=board, budget=cmp,
-                       risk_counts=(at_risk_counts(risk.scores, district.students, district.schools, risk.capacity)
+                       risk_counts=(risk.counts_for(district.students, district.schools)
                                     if risk is not None and not risk.scores.empty else None),
                        risk_label=risk.model_label if risk is not None else "", interventions=interventions)

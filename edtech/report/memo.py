@@ -193,13 +193,18 @@ def build_memo(district: District, row: pd.Series, school_rows: pd.DataFrame, we
                f"Counts of fewer than {min_n} students are shown as {label}."])
 
 
-def build_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None) -> list[Memo]:
+def build_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None, *,
+                school_rows: pd.DataFrame | None = None, weekly: pd.DataFrame | None = None) -> list[Memo]:
+    """One memo per tool due for renewal. `school_rows` (`adoption.school_tool_adoption`) and `weekly`
+    (`adoption.weekly_trend`): the adoption report's tables when the caller has them (the services pass the
+    stored report, computed from the usage summaries); else computed here from the district's weekly rows."""
     due = due_for_renewal(scoreboard)
     if due.empty:
         return []
-    per = adoption.student_tool_usage(district)
-    school_rows = adoption.school_tool_adoption(district, per)
-    weekly = adoption.weekly_trend(district.usage, district.students)
+    if school_rows is None:
+        school_rows = adoption.school_tool_adoption(district, adoption.student_tool_usage(district))
+    if weekly is None:
+        weekly = adoption.weekly_trend(district.usage, district.students)
     return [build_memo(district, row, school_rows, weekly, min_n) for _, row in due.iterrows()]
 
 

@@ -71,6 +71,12 @@ def _interventions(ws: workspace.Workspace) -> Any:
     return interventions.district_part(ws)  # the default evaluation (page, board report, roadmap KPIs)
 
 
+def _report_risk(ws: workspace.Workspace) -> Any:
+    from edtech.services import report
+
+    return report.workspace_risk(ws)  # the board report's at-risk counts (nothing stored when none is published)
+
+
 def _roadmap_snapshots(ws: workspace.Workspace) -> Any:
     from edtech.services import roadmap
 
@@ -86,6 +92,7 @@ PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("risk_usage_totals", _risk_usage_totals),  # before the two below: their student table reads it
     ("risk_facts", _risk_facts),
     ("risk_worklist", _risk_worklist),  # the published version's scores and reasons (None when none is published)
+    ("report_risk", _report_risk),
     ("interventions", _interventions),
     ("roadmap_snapshots", _roadmap_snapshots),  # last: its KPIs read the other parts
 ]

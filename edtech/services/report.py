@@ -10,6 +10,7 @@ import zipfile
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from edtech.budget import projection as budget
@@ -22,6 +23,7 @@ from edtech.report import pdf as report_pdf
 from edtech.report import slides as report_pptx
 from edtech.roi import engine as roi
 from edtech.roi import figures
+from edtech.services import adoption as adoption_service
 from edtech.services import budget as budget_service
 from edtech.services import decisions as decision_service
 from edtech.services import interventions as interventions_service
@@ -29,6 +31,7 @@ from edtech.services import overview as overview_service
 from edtech.services import roadmap as roadmap_service
 from edtech.services import workspace
 from edtech.store import data
+from edtech.store.models import Assessment, Indicator, Student, Usage
 
 FORMATS = ("pdf", "pptx")
 UNUSABLE_MODEL = "No usable model"
@@ -48,6 +51,78 @@ def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores |
     """
     from edtech.services import risk as risk_service
 
+    return _scored_by_published(engine, lambda bundle: _score(bundle, risk_service.district_table(district)))
+
+
+def _score(bundle: dict[str, Any], table: pd.DataFrame) -> pd.DataFrame | None:
+    """student_id and risk of the table's latest cohort (None: no indicators to score)."""
+    from edtech.services import risk as risk_service
+
+    if table.empty:
+        return None
+    return risk_service.score_table(bundle, table, with_reasons=False)
+
+
+# the report's at-risk part: the published version's scores of the district's latest cohort and their counts by
+# school and grade, stored per version of the data the student table reads and of the published model
+RISK_PART = "report_risk"
+
+
+def _risk_to_bytes(scored: tuple[pd.DataFrame, pd.DataFrame] | None) -> bytes:
+    if scored is None:
+        return workspace.frames_to_bytes({}, {"empty": True})
+    scores, counts = scored
+    return workspace.frames_to_bytes({"scores": scores, "counts": counts}, {"empty": False})
+
+
+def _risk_from_bytes(payload: bytes) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    frames, meta = workspace.frames_from_bytes(payload)
+    return None if meta["empty"] else (frames["scores"], frames["counts"])
+
+
+def district_risk(ws: workspace.Workspace, bundle: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The whole district's (student_id, risk) by the published version and `report.at_risk_counts` of them,
+    computed from the at-risk capability's student table (its usage columns from the stored per-student totals,
+    never the weekly rows) by the first process after an import or a publish, read back by every later one.
+    None when there are no indicators to score."""
+    from edtech.services import risk as risk_service
+
+    def compute() -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        scored = _score(bundle, risk_service.scope_feature_table(ws, None))
+        if scored is None:
+            return None
+        scores = scored[["student_id", "risk"]].reset_index(drop=True)
+        return scores, report.at_risk_counts(scores, ws.whole.students, ws.whole.schools)
+
+    return ws.stored(RISK_PART, risk_service.WORKLIST_READS, compute, _risk_to_bytes, _risk_from_bytes)
+
+
+def workspace_risk(ws: workspace.Workspace) -> tuple[report.RiskScores | None, str | None]:
+    """`risk_scores` of the workspace's scope without reading the weekly usage, from the stored district part
+    (`district_risk`): a coordinator's are their students' scores and their schools' counts (students are
+    flagged within their school, so the counts are the district's rows; risk is a district fact, as on the
+    At-risk page's worklist)."""
+    def scored(bundle: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+        stored = district_risk(ws, bundle)
+        if stored is None:
+            return None, None
+        scores, counts = stored
+        if ws.scope is None:
+            return scores, counts
+        students = ws.whole.students
+        mine = set(students.loc[students["school_id"].isin(ws.scope), "student_id"].astype(str))
+        scores = scores[scores["student_id"].astype(str).isin(mine)].reset_index(drop=True)
+        if scores.empty:  # no indicator rows of the scope's students: nothing to score (as for a district)
+            return None, None
+        return scores, counts[counts["school_id"].isin(ws.scope)].reset_index(drop=True)
+
+    return _scored_by_published(ws.engine, scored)
+
+
+def _scored_by_published(engine: Engine, score: Any) -> tuple[report.RiskScores | None, str | None]:
+    """The published version checked and loaded, then `score(bundle)` -> scores (or (scores, counts)), or why not."""
+    from edtech.services import risk as risk_service
+
     try:
         published = risk_service.published_version(engine)
         stored = published is not None or not risk_service.model_versions(engine).empty
@@ -64,16 +139,16 @@ def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores |
     except risk_service.ModelArtifactRefused as exc:
         return None, f"{UNUSABLE_MODEL}: {exc}"
     try:
-        table = risk_service.district_table(district)
-        if table.empty:
+        scored = score(bundle)
+        scored, counts = scored if isinstance(scored, tuple) else (scored, None)
+        if scored is None:
             return None, f"A model is stored ({label}) but there are no early-warning indicators to score."
-        scored = risk_service.score_table(bundle, table, with_reasons=False)
     except Exception as exc:  # noqa: BLE001 - the report must still be produced, saying why
         return None, f"The published at-risk model ({label}) could not score the current data: {exc}"
     if "student_id" not in scored.columns or scored.empty:
         return None, f"The published at-risk model ({label}) returned no scores for the current students."
     return report.RiskScores(scores=scored[["student_id", "risk"]].reset_index(drop=True), model_label=label,
-                             outcome=str(published.get("target") or "")), None
+                             outcome=str(published.get("target") or ""), counts=counts), None
 
 
 def model_note(rep: report.BoardReport) -> str | None:
@@ -133,7 +208,7 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
     """The board report of the workspace's scope: the same scoreboard, key figures and budget inputs
     every other surface uses."""
     engine = ws.engine
-    risk, note = risk_scores(engine, ws.district) if sections is None or "at_risk" in sections \
+    risk, note = workspace_risk(ws) if sections is None or "at_risk" in sections \
         or "summary" in sections else (None, None)
     try:
         imports = data.import_history(engine)
@@ -149,7 +224,47 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
         min_n=min_n, district_name=district_label(ws.whole), imports=imports,
         figures=overview_service.key_figures(ws) if uses_board else None,
         roadmap=roadmap_service.for_board(roadmap_service.roadmap(ws)) if sections is None or "roadmap" in sections else None,
+        adoption_usage=adoption_usage(ws) if sections is None or "adoption" in sections else None,
+        sources=source_counts(ws) if sections is None or "sources" in sections else None,
         **intervention_parts(ws) if sections is None or "interventions" in sections else {})
+
+
+def adoption_usage(ws: workspace.Workspace) -> report.AdoptionUsage:
+    """The adoption section's student x tool and school x tool tables: the stored adoption report's (from the
+    usage summaries; the Adoption page's figures), the scope's rows."""
+    adopted = adoption_service.adoption_report(ws)
+    return report.AdoptionUsage(adopted.student_usage, adopted.schools)
+
+
+# tables the sources section counts in the database (the large ones: never read for a row count)
+COUNTED_SOURCES = {"usage": Usage, "assessments": Assessment, "indicators": Indicator}
+
+
+def source_counts(ws: workspace.Workspace) -> dict[str, report.SourceStats]:
+    """Rows and first / last date of the large tables of the workspace's scope, counted by the database: the
+    district's usage from the weekly summary (`summary_week`), the rest by one aggregate query each; a scope's
+    rows are its schools' students' (as `restrict_district` cuts them)."""
+    stats: dict[str, report.SourceStats] = {}
+    if ws.scope is None:
+        weeks = ws.usage_weeks
+        weeks = weeks[weeks["usage_rows"] > 0]
+        stats["usage"] = report.SourceStats(int(weeks["usage_rows"].sum()),
+                                            weeks["week_start"].min() if len(weeks) else None,
+                                            weeks["week_start"].max() if len(weeks) else None)
+    students = sa.select(Student.__table__.c.student_id).where(Student.__table__.c.school_id.in_(sorted(ws.scope or ())))
+    with ws.engine.connect() as conn:
+        for name, model in COUNTED_SOURCES.items():
+            if name in stats:
+                continue
+            table = model.__table__
+            date = table.c[report.SOURCE_DATES[name]]
+            query = sa.select(sa.func.count(), sa.func.min(date), sa.func.max(date))
+            if ws.scope is not None:
+                query = query.where(table.c.student_id.in_(students))
+            n_rows, first, last = conn.execute(query).one()
+            stats[name] = report.SourceStats(int(n_rows), None if first is None else pd.Timestamp(first),
+                                             None if last is None else pd.Timestamp(last))
+    return stats
 
 
 def intervention_parts(ws: workspace.Workspace) -> dict[str, Any]:
@@ -168,7 +283,8 @@ def report_for(ws: workspace.Workspace, sections: tuple[str, ...], scenario: str
 
 def memos_for(ws: workspace.Workspace, min_n: int) -> bytes:
     """The renewal memos of the workspace's scope as one zip (b'' when no tool is due)."""
-    files = renewal_memos(ws.district, ws.board, min_n=min_n)
+    adopted = adoption_service.adoption_report(ws)  # stored, from the usage summaries: no weekly rows read
+    files = renewal_memos(ws.district, ws.board, min_n=min_n, school_rows=adopted.schools, weekly=adopted.weekly)
     return memos_zip(files) if files else b""
 
 
@@ -252,9 +368,11 @@ def export(rep: report.BoardReport, fmt: str, pngs: dict[str, bytes] | None = No
     return report_pdf.build_pdf(rep, pngs) if fmt == "pdf" else report_pptx.build_pptx(rep, pngs)
 
 
-def renewal_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None) -> dict[str, bytes]:
-    """File name -> one-page PDF, for each tool flagged 'renewal due' (rules.renewal_due)."""
-    memos = memo.build_memos(district, scoreboard, min_n=min_n)
+def renewal_memos(district: District, scoreboard: pd.DataFrame, min_n: int | None = None, *,
+                  school_rows: pd.DataFrame | None = None, weekly: pd.DataFrame | None = None) -> dict[str, bytes]:
+    """File name -> one-page PDF, for each tool flagged 'renewal due' (rules.renewal_due). `school_rows` and
+    `weekly`: the adoption report's tables (`memo.build_memos`), else computed from the weekly rows."""
+    memos = memo.build_memos(district, scoreboard, min_n=min_n, school_rows=school_rows, weekly=weekly)
     if not memos:
         return {}
     pngs = render.render_many([m.trend_figure for m in memos], width=1000, height=memo.TREND_PX_H)
