@@ -19,7 +19,7 @@ from edtech.services import interventions as service
 from edtech.services import workspace
 from edtech.store import data, summaries
 
-FRAMES = ("per_intervention", "progress_students", "progress_summary", "served", "students")
+FRAMES = ("per_intervention", "progress_students", "progress_summary", "served", "students", "funnel")
 
 
 def _assert_parts_equal(left: service.DistrictPart, right: service.DistrictPart) -> None:
@@ -78,6 +78,7 @@ def test_the_stored_part_reads_back_identical_and_equals_the_raw_computation(sam
     _assert_parts_equal(service.part_from_bytes(payload), first)
     _assert_parts_equal(first, service.compute_district_part(whole))
     assert first.rdd is not None and first.targeting is not None and first.served["served"].any()
+    assert first.every_student_known
     assert first.outcomes == sorted(whole.assessments["assessment"].dropna().astype(str).unique())
 
 
@@ -98,6 +99,21 @@ def test_each_principal_sees_what_the_previous_computation_showed(sample, who) -
                                                                 before["flag_date"])
     if who == "coordinator":
         assert set(whole.students.set_index("student_id")["school_id"].reindex(ev.served["student_id"])) == {school}
+
+
+def test_a_flagged_student_missing_from_the_roster_is_cut_as_before(sample) -> None:
+    """The district's cut skips the filter only when every covered student is on the roster."""
+    _, whole = sample
+    part = service.compute_district_part(whole)
+    gone = part.served.loc[part.served["flagged"].fillna(False).astype(bool), "student_id"].iloc[0]
+    fewer = dataclasses.replace(whole, students=whole.students[whole.students["student_id"] != gone])
+    cut = service.compute_district_part(fewer)
+    assert not cut.every_student_known
+    people, served, rows = service.scope_cut(cut, None)
+    assert gone not in set(served["student_id"]) | set(rows["student_id"]) | set(people["student_id"])
+    before = _previous_evaluation(fewer, None, True)
+    pd.testing.assert_frame_equal(cut.funnel, before["funnel"], check_exact=True)
+    assert cov.coverage_counts(served) == before["coverage"]
 
 
 def test_the_progress_picker_and_chart_equal_the_slice_computation(sample) -> None:

@@ -62,6 +62,9 @@ class DistrictPart:
     # a scope's students are cut from it, so a cold page never reads the whole roster
     students: pd.DataFrame = field(default_factory=pd.DataFrame)
     outcomes: list[str] = field(default_factory=list)   # every assessment name (the outcome picker)
+    # every student in `served` / `progress_students` is in the roster: the district's cut is the frames as they are
+    every_student_known: bool = False
+    funnel: pd.DataFrame = field(default_factory=pd.DataFrame)   # the district's funnel (scope None), as evaluated
 
 
 @dataclass
@@ -123,11 +126,16 @@ def compute_district_part(whole: District, outcome: str | None = None, source: s
     info = whole.students[whole.students["student_id"].isin(covered)]
     info = info[[c for c in STUDENT_INFO if c in info.columns]].reset_index(drop=True)
     outcomes = sorted(whole.assessments["assessment"].dropna().astype(str).unique())
-    return DistrictPart(run.source, run.flag_date, float(cutoffs[0]) if len(cutoffs) == 1 else None, per,
-                        students_progress, summary, served, result, rdd_outcome, baseline, info, outcomes)
+    part = DistrictPart(run.source, run.flag_date, float(cutoffs[0]) if len(cutoffs) == 1 else None, per,
+                        students_progress, summary, served, result, rdd_outcome, baseline, info, outcomes,
+                        every_student_known=covered <= set(info["student_id"]))
+    # the district's funnel is what `evaluate_interventions` computes for no scope: kept, so it is not redone per page
+    people, in_scope, in_scope_progress = scope_cut(part, None)
+    part.funnel = cov.funnel_table(in_scope, people, in_scope_progress)
+    return part
 
 
-_FRAMES = ("per_intervention", "progress_students", "progress_summary", "served", "students")
+_FRAMES = ("per_intervention", "progress_students", "progress_summary", "served", "students", "funnel")
 
 
 def part_to_bytes(part: DistrictPart) -> bytes:
@@ -137,6 +145,7 @@ def part_to_bytes(part: DistrictPart) -> bytes:
     meta = {"flag_source": part.flag_source,
             "flag_date": None if part.flag_date is None else part.flag_date.isoformat(),
             "cutoff": part.cutoff, "rdd_outcome": part.rdd_outcome, "outcomes": list(part.outcomes),
+            "every_student_known": bool(part.every_student_known),
             "rdd": None if part.rdd is None else dataclasses.asdict(part.rdd),
             "targeting": None if part.targeting is None else dataclasses.asdict(part.targeting),
             "dtypes": dtypes}
@@ -155,7 +164,7 @@ def part_from_bytes(payload: bytes) -> DistrictPart:
         frames["per_intervention"], frames["progress_students"], frames["progress_summary"], frames["served"],
         None if meta["rdd"] is None else rdd.RddResult(**meta["rdd"]), meta["rdd_outcome"],
         None if meta["targeting"] is None else rdd.TargetingBaseline(**meta["targeting"]),
-        frames["students"], list(meta["outcomes"]))
+        frames["students"], list(meta["outcomes"]), bool(meta["every_student_known"]), frames["funnel"])
 
 
 def part_name(outcome: str | None = None, source: str | None = None, flag_date: pd.Timestamp | None = None) -> str:
@@ -180,16 +189,23 @@ def scope_students(part: DistrictPart, scope: frozenset[str] | None) -> pd.DataF
     return info[info["school_id"].isin(set(scope))]
 
 
+def scope_cut(part: DistrictPart, scope: frozenset[str] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(the scope's covered students, their flag-run rows, their support rows), cut from the district part."""
+    people = scope_students(part, scope)
+    if scope is None and part.every_student_known:
+        return people, part.served, part.progress_students   # nothing to cut: every row's student is on the roster
+    ids = people["student_id"]
+    return (people, part.served[part.served["student_id"].isin(ids)],
+            part.progress_students[part.progress_students["student_id"].isin(ids)])
+
+
 def evaluate_interventions(ws: workspace.Workspace, outcome: str | None = None, *, source: str | None = None,
                            flag_date: pd.Timestamp | None = None) -> InterventionEvaluation:
     """The evaluation for the workspace's principal and scope (district parts computed once per data version).
     `source` / `flag_date`: evaluate that flag run instead of the default (coverage.select_flag_run)."""
     part = district_part(ws, outcome, source, flag_date)
-    people = scope_students(part, ws.scope)
-    in_scope = set(people["student_id"])
-    served = part.served[part.served["student_id"].isin(in_scope)]
-    students_progress = part.progress_students[part.progress_students["student_id"].isin(in_scope)]
-    funnel = cov.funnel_table(served, people, students_progress)
+    people, served, students_progress = scope_cut(part, ws.scope)
+    funnel = part.funnel if ws.scope is None else cov.funnel_table(served, people, students_progress)
     see_students = ws.principal.can(Action.VIEW_STUDENTS)
     return InterventionEvaluation(
         outcome=outcome, flag_source=part.flag_source, flag_date=part.flag_date, cutoff=part.cutoff,
