@@ -405,7 +405,9 @@ def _refresh_school_weeks_many(conn: Connection, spans: dict[str, tuple[dt.date 
              .order_by(u.c.student_id))
     sums = _SchoolWeeks(spans, first_weeks)
     held: list[np.ndarray] | None = None
-    result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(query)
+    # streaming set on the statement: set on the connection it would stay for the import's later statements
+    # (PostgreSQL cannot run a DELETE through a server-side cursor)
+    result = conn.execute(query.execution_options(stream_results=True, yield_per=STREAM_ROWS))
     for batch in result.partitions(STREAM_ROWS):
         cols = [np.array(c, dtype=object) for c in zip(*batch, strict=True)]
         if held is not None:
