@@ -105,7 +105,7 @@ with tabs[0]:
         if school_id is None:
             value = st.radio("Colour by", ["utilization", "fidelity"], horizontal=True, key="adoption_heat_value",
                              format_func=str.capitalize)
-            components.chart(view.heatmaps[value], key="adoption_heatmap")
+            components.chart(cache.adoption_heatmap(scope, value), key="adoption_heatmap")
         else:
             cols = st.columns(3)
             cols[0].metric("Tools licensed", int((rows["licensed_students"] > 0).sum()))
@@ -215,7 +215,7 @@ with tabs[3]:
 # ---------------------------------------------------------------- devices
 with tabs[4]:
     cov = report.devices if school_id is None else report.devices[report.devices["school_id"] == school_id]
-    if district.devices.empty:
+    if not report.has_devices:
         st.info("No device inventory loaded.")
     else:
         components.chart(view.devices, key="adoption_devices_chart")

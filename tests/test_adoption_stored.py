@@ -19,7 +19,7 @@ TWO_SCHOOLS = frozenset({"0101", "0202"})
 
 
 def _same(got: adoption_service.AdoptionReport, want: adoption_service.AdoptionReport) -> None:
-    for name in adoption_service._STORED_FRAMES:
+    for name in (*adoption_service._STORED_FRAMES, "student_usage"):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), obj=name)
     assert got.aggregate_marker == want.aggregate_marker
 
@@ -37,16 +37,23 @@ def test_the_stored_report_is_read_back_equal_to_a_recomputation_from_raw_rows(s
     engine = data.make_engine(sample_db_url)
     first = adoption_service.district_report(workspace.Workspace(engine))
     token = workspace.part_token(engine, adoption_service.READS)
-    assert summaries.load_part(engine, "adoption", token) is not None, "the district report was not stored"
+    for part in ("adoption", "adoption_students"):
+        assert summaries.load_part(engine, part, token) is not None, f"{part} was not stored"
 
-    # a new process reads it back: nothing is recomputed, no raw usage and no student row is read
+    # a new process reads it back: nothing is recomputed, no raw usage and no student row is read, and the
+    # district's views (every school) do not read the student × tool rows either
     def must_not_run(*args, **kwargs):
         raise AssertionError("the stored adoption report was recomputed")
 
     monkeypatch.setattr(adoption_service, "build_report", must_not_run)
+    monkeypatch.setattr(adoption_service, "student_usage_of", must_not_run)
     ws = workspace.Workspace(engine)
     again = adoption_service.district_report(ws)
-    assert not ws.whole.loaded("usage") and not ws.whole.loaded("students")
+    adoption_service.school_view(ws, None)
+    adoption_service.equity_view(ws, None)
+    adoption_service.heatmap(ws, "fidelity")
+    assert "student_usage" not in again.__dict__, "the district's views read the student × tool rows"
+    assert not ws.whole.loaded("usage") and not ws.whole.loaded("students") and not ws.whole.loaded("devices")
     _same(again, first)
     monkeypatch.undo()
 
@@ -79,8 +86,10 @@ def test_a_coordinators_view_is_the_slice_of_the_district_report(sample_db_url, 
     def cut(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["school_id"].isin(scope)].reset_index(drop=True)
 
-    for name in ("student_usage", "schools", "weekly", "pd_change", "devices", "dosage_bins"):
+    for name in ("student_usage", "schools", "weekly", "pd_change", "devices", "device_rows", "dosage_bins"):
         pd.testing.assert_frame_equal(getattr(mine, name), cut(getattr(full, name)), obj=name)
+    assert full.has_devices == (not whole.devices.empty)
+    assert mine.has_devices == whole.devices["school_id"].isin(scope).any()
     # district facts stay the district's
     pd.testing.assert_frame_equal(mine.concentration, full.concentration)
     assert mine.schools["district_median_utilization"].notna().any()

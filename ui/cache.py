@@ -221,6 +221,10 @@ def adoption_school_view(scope: Scope, school_id: str | None) -> adoption_servic
     return use_case(adoption_service.school_view, adoption_service.READS, scope, school_id)
 
 
+def adoption_heatmap(scope: Scope, value: str):
+    return use_case(adoption_service.heatmap, adoption_service.READS, scope, value)
+
+
 def adoption_equity_view(scope: Scope, tool_id: str | None):
     return use_case(adoption_service.equity_view, adoption_service.READS, scope, tool_id)
 

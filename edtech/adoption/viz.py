@@ -80,6 +80,7 @@ def dosage_distribution(dist: pd.DataFrame, tools: pd.DataFrame,
     fig = make_subplots(rows=rows, cols=cols,
                         subplot_titles=[_clip(str(names.get(t, t))) for t, _ in groups],
                         horizontal_spacing=0.06, vertical_spacing=min(0.16, 0.6 / rows))
+    lines = []
     for i, (tool_id, grp) in enumerate(groups):
         r, c = i // cols + 1, i % cols + 1
         # one point a quarter into each bar, weighted by its students: plotly sums them into the same bars
@@ -88,7 +89,12 @@ def dosage_distribution(dist: pd.DataFrame, tools: pd.DataFrame,
                                    xbins=dict(start=0, end=DOSAGE_CAP + DOSAGE_BIN_WIDTH / 2, size=DOSAGE_BIN_WIDTH),
                                    marker_color=PALETTE["accent"], showlegend=False,
                                    hovertemplate="%{x}: %{y:,} students<extra></extra>"), row=r, col=c)
-        fig.add_vline(x=DOSAGE_SHARE, line_dash="dash", line_color=PALETTE["bad"], row=r, col=c)
+        # the dosage line of this panel, as add_vline(row, col) draws it (one layout update for every panel:
+        # add_vline re-validates the whole layout each time)
+        trace = fig.data[-1]
+        lines.append({"type": "line", "x0": DOSAGE_SHARE, "x1": DOSAGE_SHARE, "xref": trace.xaxis, "y0": 0, "y1": 1,
+                      "yref": f"{trace.yaxis} domain", "line": {"dash": "dash", "color": PALETTE["bad"]}})
+    fig.update_layout(shapes=lines)
     fig.update_xaxes(tickformat=".0%", range=[0, DOSAGE_CAP + DOSAGE_BIN_WIDTH / 2])
     fig.update_yaxes(rangemode="tozero")
     for c in range(1, cols + 1):

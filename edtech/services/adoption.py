@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -28,7 +30,6 @@ class AdoptionReport:
     database: `adoption_report`) and cut to a scope (`scope_report`)."""
 
     district: District               # the tables the page reads (for a scope: their rows; see `scope_district`)
-    student_usage: pd.DataFrame      # student × tool in the contract year (never shown as names unless allowed)
     schools: pd.DataFrame            # school × tool adoption table
     tool_totals: pd.DataFrame        # per tool, reconciles with edtech.roi
     weekly: pd.DataFrame             # week × school × tool active users
@@ -39,12 +40,20 @@ class AdoptionReport:
     equity_quartile: pd.DataFrame
     equity_subgroup: pd.DataFrame
     devices: pd.DataFrame
+    device_rows: pd.DataFrame        # device inventory rows per school_id (blank: assigned through a student)
     dosage_bins: pd.DataFrame        # students per school × tool × bin of the dosage histogram
     aggregate_top: pd.DataFrame
     aggregate_weekly: pd.DataFrame
     aggregate_total: pd.DataFrame
     aggregate_shift: pd.DataFrame
     aggregate_marker: pd.Timestamp | None
+    # the student × tool rows, read when first asked for (`student_usage`): only one school's views need them
+    student_usage_source: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
+
+    @cached_property
+    def student_usage(self) -> pd.DataFrame:
+        """Student × tool in the contract year (never shown as names unless allowed)."""
+        return self.student_usage_source()
 
     @property
     def has_aggregate(self) -> bool:
@@ -53,6 +62,11 @@ class AdoptionReport:
     @property
     def aggregate_level(self) -> str:
         return adoption.aggregate_level(self.district.usage_aggregate) if self.has_aggregate else ""
+
+    @property
+    def has_devices(self) -> bool:
+        """A device inventory is loaded (for a scope: rows of its schools), without reading it."""
+        return bool(self.device_rows["rows"].sum() > 0)
 
     @property
     def has_offers(self) -> bool:
@@ -79,15 +93,21 @@ READS = tuple(f"table:{t}" for t in ("schools", "students", "tools", "licenses",
 PAGE_TABLES = ("schools", "students", "tools", "licenses", "devices", "pd_sessions", "usage_aggregate")
 
 
+def student_usage_of(district: District, summary: UsageSummary | None = None) -> pd.DataFrame:
+    """The student × tool rows of the contract year, from the database's summaries when given."""
+    if summary is not None:
+        return adoption.student_tool_usage(district, summary.student_tool, summary.school_weeks)
+    return adoption.student_tool_usage(district)
+
+
 def build_report(district: District, pd_weeks: int = 6, top_n: int = 10,
                  summary: UsageSummary | None = None) -> AdoptionReport:
     """Compute every adoption table for the whole district (a scope selects from it: `scope_report`);
     usage from the database's summaries when given (`Workspace.summary`), else the raw weekly rows."""
+    per = student_usage_of(district, summary)
     if summary is not None:
-        per = adoption.student_tool_usage(district, summary.student_tool, summary.school_weeks)
         weekly = adoption.weekly_trend_from_summary(summary.school_weeks)
     else:
-        per = adoption.student_tool_usage(district)
         weekly = adoption.weekly_trend(district.usage, district.students)
     schools = adoption.school_tool_adoption(district, per)
     seats = schools[["school_id", "tool_id", "licensed_students"]]
@@ -102,13 +122,14 @@ def build_report(district: District, pd_weeks: int = 6, top_n: int = 10,
         marker = adoption.SCHOOL_CLOSURE_2020 if lo < adoption.SCHOOL_CLOSURE_2020 < hi else None
     top = adoption.aggregate_top_products(agg, district.tools, n=top_n)
     return AdoptionReport(
-        district=district, student_usage=per, schools=schools, tool_totals=adoption.tool_totals(schools),
+        district=district, student_usage_source=lambda: per, schools=schools, tool_totals=adoption.tool_totals(schools),
         weekly=weekly, concentration=adoption.use_concentration(per, district.schools),
         pd_change=adoption.pd_usage_change(district.pd_sessions, weekly, weeks=pd_weeks),
         access_cells=cells, access_reach=reach,
         equity_quartile=equity.frl_quartile_table(cells, reach, district.schools),
         equity_subgroup=equity.subgroup_table(cells, reach),
         devices=equity.device_coverage(district.devices, district.students, district.schools, district.as_of),
+        device_rows=district.devices.groupby("school_id", dropna=False).size().rename("rows").reset_index(),
         dosage_bins=adoption.dosage_bins(per),
         aggregate_top=top,
         aggregate_weekly=adoption.aggregate_weekly_trend(agg, top["tool_id"].tolist()),
@@ -139,18 +160,19 @@ def scope_report(full: AdoptionReport, scope: frozenset[str] | None, district: D
     schools = mine(full.schools)
     cells, reach = equity.cells_of(full.access_cells, full.access_reach, frozenset(scope))
     return replace(
-        full, district=district, student_usage=mine(full.student_usage), schools=schools,
+        full, district=district, student_usage_source=lambda: mine(full.student_usage), schools=schools,
         tool_totals=adoption.tool_totals(schools), weekly=mine(full.weekly), pd_change=mine(full.pd_change),
         access_cells=cells.reset_index(drop=True), access_reach=reach.reset_index(drop=True),
         equity_quartile=equity.frl_quartile_table(cells, reach, full.district.schools),
         equity_subgroup=equity.subgroup_table(cells, reach), devices=mine(full.devices),
-        dosage_bins=mine(full.dosage_bins))
+        device_rows=mine(full.device_rows), dosage_bins=mine(full.dosage_bins))
 
 
-# the report's frames kept in the database (`summary_parts`); its district is the reader's
-_STORED_FRAMES = ("student_usage", "schools", "tool_totals", "weekly", "concentration", "pd_change", "access_cells",
-                  "access_reach", "equity_quartile", "equity_subgroup", "devices", "dosage_bins", "aggregate_top",
-                  "aggregate_weekly", "aggregate_total", "aggregate_shift")
+# the report's frames kept in the database (`summary_parts`); its district is the reader's, and its student ×
+# tool rows are a part of their own, read only by the views that need them (a school's, the offered pairs)
+_STORED_FRAMES = ("schools", "tool_totals", "weekly", "concentration", "pd_change", "access_cells",
+                  "access_reach", "equity_quartile", "equity_subgroup", "devices", "device_rows", "dosage_bins",
+                  "aggregate_top", "aggregate_weekly", "aggregate_total", "aggregate_shift")
 
 
 def report_to_bytes(report: AdoptionReport) -> bytes:
@@ -159,22 +181,48 @@ def report_to_bytes(report: AdoptionReport) -> bytes:
                                      {"aggregate_marker": marker})
 
 
-def report_from_bytes(payload: bytes, district: District) -> AdoptionReport:
+def report_from_bytes(payload: bytes, district: District, student_usage: Callable[[], pd.DataFrame]) -> AdoptionReport:
     frames, meta = workspace.frames_from_bytes(payload)
     # Parquet gives lists back as arrays
     frames["concentration"]["top_schools"] = frames["concentration"]["top_schools"].map(
         lambda v: list(v) if v is not None else [])
     marker = meta["aggregate_marker"]
     return AdoptionReport(district=district, **{name: frames[name] for name in _STORED_FRAMES},
-                          aggregate_marker=None if marker is None else pd.Timestamp(marker))
+                          aggregate_marker=None if marker is None else pd.Timestamp(marker),
+                          student_usage_source=student_usage)
+
+
+def _students_to_bytes(frame: pd.DataFrame) -> bytes:
+    return workspace.frames_to_bytes({"student_usage": frame}, {})
+
+
+def _students_from_bytes(payload: bytes) -> pd.DataFrame:
+    return workspace.frames_from_bytes(payload)[0]["student_usage"]
 
 
 def district_report(ws: workspace.Workspace) -> AdoptionReport:
     """The whole district's adoption report: computed by the first process after an import and stored,
     read back by every later one (`Workspace.stored`; registered in services.precompute)."""
     whole = ws.whole
-    return ws.stored("adoption", READS, lambda: build_report(whole, summary=ws.summary), report_to_bytes,
-                     lambda payload: report_from_bytes(payload, whole))
+
+    def student_usage(compute: Callable[[], pd.DataFrame] | None = None) -> pd.DataFrame:
+        return ws.stored("adoption_students", READS, compute or (lambda: student_usage_of(whole, ws.summary)),
+                         _students_to_bytes, _students_from_bytes)
+
+    def compute() -> AdoptionReport:
+        report = build_report(whole, summary=ws.summary)
+        student_usage(lambda: report.student_usage)  # stored with it
+        return report
+
+    return ws.stored("adoption", READS, compute, report_to_bytes,
+                     lambda payload: report_from_bytes(payload, whole, student_usage))
+
+
+def precompute(ws: workspace.Workspace) -> AdoptionReport:
+    """Both stored parts of the district report (services.precompute, after an import)."""
+    report = district_report(ws)
+    report.student_usage  # noqa: B018 - read (or computed and stored) now, not by the first school view
+    return report
 
 
 def adoption_report(ws: workspace.Workspace) -> AdoptionReport:
@@ -190,7 +238,6 @@ def load_report(engine: Engine, scope: frozenset[str] | None = None, principal: 
 class SchoolView:
     """What the adoption page draws for one school (or all of the scope's): figures and tables."""
 
-    heatmaps: dict[str, go.Figure]
     trend: go.Figure
     dosage: go.Figure
     devices: go.Figure
@@ -203,9 +250,6 @@ def school_view(ws: workspace.Workspace, school_id: str | None) -> SchoolView:
     district = report.district
     weekly = report.weekly if school_id is None else report.weekly[report.weekly["school_id"] == school_id]
     devices = report.devices if school_id is None else report.devices[report.devices["school_id"] == school_id]
-    heatmaps = {} if school_id is not None else {
-        value: viz.adoption_heatmap(report.schools, value, f"{value.title()} by school and tool")
-        for value in ("utilization", "fidelity")}
     aggregate = {}
     if report.has_aggregate:
         label = "US school closures (13 Mar 2020)" if report.aggregate_marker is not None else ""
@@ -214,12 +258,18 @@ def school_view(ws: workspace.Workspace, school_id: str | None) -> SchoolView:
             "trend": viz.aggregate_trend(report.aggregate_weekly, report.aggregate_top, report.aggregate_marker, label),
             "total": viz.aggregate_engagement_total(report.aggregate_total, report.aggregate_marker, label)}
     return SchoolView(
-        heatmaps=heatmaps, trend=viz.weekly_trend_lines(weekly, district.tools),
+        trend=viz.weekly_trend_lines(weekly, district.tools),
         dosage=viz.dosage_distribution(adoption.dosage_histogram(report.dosage_bins, school_id), district.tools),
         devices=viz.device_coverage_bars(devices),
         not_using=(adoption.not_using_by_grade(district, report.student_usage, school_id)
                    if school_id is not None else pd.DataFrame()),
         aggregate=aggregate)
+
+
+def heatmap(ws: workspace.Workspace, value: str) -> go.Figure:
+    """The scope's schools × tools coloured by `value` ("utilization" or "fidelity"): built for the colour
+    the page shows, not for both."""
+    return viz.adoption_heatmap(adoption_report(ws).schools, value, f"{value.title()} by school and tool")
 
 
 def equity_view(ws: workspace.Workspace, tool_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure]:

@@ -28,7 +28,7 @@ def _roi(ws: workspace.Workspace) -> Any:
 def _adoption(ws: workspace.Workspace) -> Any:
     from edtech.services import adoption
 
-    return adoption.district_report(ws)
+    return adoption.precompute(ws)
 
 
 def _roi_board(ws: workspace.Workspace) -> Any:
