@@ -32,7 +32,8 @@ if empty_state("the budget"):
     st.stop()
 
 scope = state.current_scope()
-inputs = budget_cache.get_budget_inputs(scope)
+data_key = budget_cache.data_key()  # the data versions, read once for this rerun
+inputs = budget_cache.get_budget_inputs(scope, data_key)
 if inputs.is_empty:
     st.info("No licenses, devices, PD or funding in the data yet, so there is no budget to project. "
             "Import licenses and funding on the Data page.", icon=":material/info:")
@@ -392,13 +393,13 @@ if editable:
 # ---------------------------------------------------------------- results
 
 try:
-    results = [budget_cache.get_scenario_result(scope, spec) for spec in st.session_state[SCENARIOS_KEY].values()]
+    results = [budget_cache.get_scenario_result(scope, spec, data_key) for spec in st.session_state[SCENARIOS_KEY].values()]
 except budget.ScenarioError as exc:
     st.error(f"This scenario cannot be projected: {components.escape(exc)}")
     st.stop()
 active_result = next(r for r in results if r.scenario.name == active_name)
 baseline_spec = active_result.scenario.baseline().to_dict()
-baseline_result = budget_cache.get_scenario_result(scope, baseline_spec)
+baseline_result = budget_cache.get_scenario_result(scope, baseline_spec, data_key)
 compared = [baseline_result, *results]
 compared_specs = [baseline_spec, *st.session_state[SCENARIOS_KEY].values()]
 if not editable and st.session_state.get("budget_view_name") == CURRENT:
@@ -427,7 +428,7 @@ for col, r in zip(cols, compared, strict=True):
                   help="Σ effect size × students at dosage over the horizon (SD × students); tools without an "
                        "effect estimate count 0.")
 budget_cache.table(budget_service.comparison_table(compared), key="budget_compare_table")
-components.chart(budget_cache.get_figure("comparison", scope, compared_specs), key="budget_compare_fig")
+components.chart(budget_cache.get_figure("comparison", scope, compared_specs, key=data_key), key="budget_compare_fig")
 
 if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing (st.empty() would still draw the buttons)
     d = st.columns(2)
@@ -444,10 +445,10 @@ st.subheader(f"“{components.escape(active_name)}” in detail")
 tabs = st.tabs(["Per year", "Savings", "Uncertainty", "Funding and cliff", "Per tool", "Optimizer",
                 "How this is computed"])
 with tabs[0]:
-    components.chart(budget_cache.get_figure("spend", scope, [active_spec]), key="budget_spend_fig")
+    components.chart(budget_cache.get_figure("spend", scope, [active_spec], key=data_key), key="budget_spend_fig")
     budget_cache.table(budget.projection_table(active_result.projection), key="budget_year_table")
 with tabs[1]:
-    components.chart(budget_cache.get_figure("waterfall", scope, [active_spec]), key="budget_waterfall")
+    components.chart(budget_cache.get_figure("waterfall", scope, [active_spec], key=data_key), key="budget_waterfall")
 with tabs[2]:
     bands = active_result.bands.bands
     st.caption(f"Monte Carlo, {active_result.bands.draws:,} draws: escalators ± "
@@ -461,11 +462,11 @@ with tabs[2]:
                    f"{impact_band['p90']:,.0f} SD × students. These are percentiles of the simulated horizon totals, "
                    "not sums of the yearly bands below."))
     u = st.columns(2)
-    components.chart(budget_cache.get_figure("fan", scope, [active_spec], "spend"), key="budget_fan_spend", where=u[0])
-    components.chart(budget_cache.get_figure("fan", scope, [active_spec], "impact"), key="budget_fan_impact",
+    components.chart(budget_cache.get_figure("fan", scope, [active_spec], "spend", data_key), key="budget_fan_spend", where=u[0])
+    components.chart(budget_cache.get_figure("fan", scope, [active_spec], "impact", data_key), key="budget_fan_impact",
                      where=u[1])
 with tabs[3]:
-    components.chart(budget_cache.get_figure("funding", scope, [active_spec]), key="budget_funding_fig")
+    components.chart(budget_cache.get_figure("funding", scope, [active_spec], key=data_key), key="budget_funding_fig")
     gaps = active_result.projection.by_year.loc[active_result.projection.by_year["gap"] > 0.005]
     for row in gaps.itertuples():
         st.warning(md(f"FY{row.fiscal_year}: spend exceeds available funding by {money(row.gap)}."),

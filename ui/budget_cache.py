@@ -30,8 +30,14 @@ def _inputs(scope: ScopeKey, key: cache.VersionKey) -> model.BudgetInputs:
     return service.inputs_for(cache.workspace(from_key(scope)))
 
 
-def get_budget_inputs(scope: Scope = None) -> model.BudgetInputs:
-    return _inputs(scope_key(scope), cache.versions_key(service.READS))
+def data_key() -> cache.VersionKey:
+    """The versions of what the budget reads (one small query): a page computes it once per rerun and passes it
+    to the calls below, instead of one query per chart and result."""
+    return cache.versions_key(service.READS)
+
+
+def get_budget_inputs(scope: Scope = None, key: cache.VersionKey | None = None) -> model.BudgetInputs:
+    return _inputs(scope_key(scope), key or data_key())
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -39,9 +45,10 @@ def _result(scope: ScopeKey, key: cache.VersionKey, spec_json: str) -> service.S
     return service.run_scenario(_inputs(scope, key), json.loads(spec_json))
 
 
-def get_scenario_result(scope: Scope, spec: dict[str, Any]) -> service.ScenarioResult:
+def get_scenario_result(scope: Scope, spec: dict[str, Any], key: cache.VersionKey | None = None
+                        ) -> service.ScenarioResult:
     """Projection + waterfall + Monte Carlo for one spec (cheap, but shared across reruns)."""
-    return _result(scope_key(scope), cache.versions_key(service.READS), _spec_key(spec))
+    return _result(scope_key(scope), key or data_key(), _spec_key(spec))
 
 
 @st.cache_resource(show_spinner="Optimizing…", max_entries=16)
@@ -74,12 +81,12 @@ def _figure(kind: str, scope: ScopeKey, key: cache.VersionKey, specs: tuple[str,
     return FIGURES[kind]([_result(scope, key, spec) for spec in specs], option)
 
 
-def get_figure(kind: str, scope: Scope, specs: list[dict[str, Any]], option: str = "") -> Any:
+def get_figure(kind: str, scope: Scope, specs: list[dict[str, Any]], option: str = "",
+               key: cache.VersionKey | None = None) -> Any:
     """One of the page's charts (`FIGURES`) for the results of `specs`, built once per data version and specs:
     a lever edit or a tab switch redraws it instead of rebuilding it through plotly's object API (issue 15).
     The figure is shared (not yet escaped: `components.chart` escapes it); never change it."""
-    return _figure(kind, scope_key(scope), cache.versions_key(service.READS), tuple(_spec_key(s) for s in specs),
-                   option)
+    return _figure(kind, scope_key(scope), key or data_key(), tuple(_spec_key(s) for s in specs), option)
 
 
 def table(frame, *, key: str, where: Any = None) -> None:
