@@ -11,9 +11,8 @@ from typing import Any
 
 from edtech.core.access import AccessDenied
 from edtech.core.scope import Scope
-from edtech.interventions import present  # noqa: F401 - re-exported for the pages (texts and tables)
+from edtech.interventions import present, viz  # noqa: F401 - present re-exported for the pages (texts and tables)
 from edtech.interventions.rdd import CAVEAT as RDD_CAVEAT  # noqa: F401 - re-exported for the page
-from edtech.interventions.viz import funnel_figure  # noqa: F401 - re-exported for the page
 from edtech.risk import worklist as worklists  # noqa: F401 - re-exported for the pages (NO_INTERVENTION)
 from edtech.services import intervention_assign as assign_service
 from edtech.services import intervention_progress as progress_service
@@ -55,6 +54,11 @@ def evaluation(scope: Scope, outcome: str | None = None):
     """Coverage, funnel, efficacy, progress summary, RDD and targeting baseline for the signed-in principal and
     scope: the same `evaluate_interventions` the board report and `interventions evaluate` use."""
     return cache.use_case(interventions_service.evaluate_interventions, interventions_service.READS, scope, outcome)
+
+
+def funnel_figure(counts: dict[str, int | str]):
+    """The funnel chart for these stage counts, kept between reruns (a rerun redraws it instead of rebuilding)."""
+    return cache.figure(viz.funnel_figure, counts)
 
 
 def outcome_choices() -> list[str]:
