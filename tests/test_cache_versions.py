@@ -218,8 +218,8 @@ def test_a_trained_at_risk_model_survives_unrelated_changes(sample_db_url, monke
     from edtech.services import risk as risk_service
     from ui import cache, risk_cache
 
-    trainings = _Counter(risk_service.train_district)
-    monkeypatch.setattr(risk_service, "train_district", trainings)
+    trainings = _Counter(risk_service.train_workspace)
+    monkeypatch.setattr(risk_service, "train_workspace", trainings)
     engine = cache.get_engine()
     trained = risk_cache.get_training(ONE_SCHOOL, RISK_TARGET, "kfold")
     assert risk_cache.is_trained(ONE_SCHOOL, RISK_TARGET, "kfold")

@@ -71,7 +71,7 @@ def test_nothing_is_refreshed_without_a_published_model_or_for_other_tables(tmp_
 def test_a_worse_refresh_is_stored_but_not_published(published_engine, monkeypatch) -> None:
     engine, first, _, trained = published_engine
     real = risk_service.version_details
-    monkeypatch.setattr(risk_service, "train_district", lambda *a, **k: trained)  # the metrics decide here
+    monkeypatch.setattr(risk_service, "train_workspace", lambda *a, **k: trained)  # the metrics decide here
 
     def worse(engine_, version_id):  # the new version scores far below the published one
         out = real(engine_, version_id)

@@ -975,6 +975,9 @@ def explain_students(model: Any, X: pd.DataFrame, top: int = 3, with_features: b
         changed[col] = typical[col]
         contributions[:, j] = base - predict_risk(model, changed)
     columns = list(X.columns)
+    # each column's values as X.iloc[i, j] gives them (same scalar types), without a lookup per cell
+    cells = [X.iloc[:, j].array for j in range(len(columns))]
+    medians = [typical[col] if col in numeric else None for col in columns]
     reasons: list[list[str]] = []
     reason_columns: list[list[str]] = []
     order = np.argsort(-contributions, axis=1)[:, :top]
@@ -984,7 +987,7 @@ def explain_students(model: Any, X: pd.DataFrame, top: int = 3, with_features: b
             if contributions[i, j] <= 0.005:  # under half a point of risk: not a reason
                 break
             col = columns[j]
-            row_reasons.append(describe_value(col, X.iloc[i, j], typical[col] if col in numeric else None))
+            row_reasons.append(describe_value(col, cells[j][i], medians[j]))
             row_columns.append(col)
         reasons.append(row_reasons)
         reason_columns.append(row_columns)
