@@ -127,6 +127,15 @@ def test_stored_worklist_equals_a_fresh_scoring_and_is_read_back(engine, trained
     assert mine.scored_by_school == {MINE: fresh.scored_by_school[MINE]}
 
 
+def test_a_stored_worklist_is_not_shown_once_its_version_is_altered(engine, trained):
+    version = _publish(engine, trained)
+    risk_service.worklist(workspace.Workspace(engine))  # stored
+    with engine.begin() as conn:  # the signature altered in place: the versions token does not move
+        conn.exec_driver_sql(f"UPDATE model_versions SET signature = '{'0' * 64}' WHERE id = ?", (version,))
+    with pytest.raises(risk_service.ModelArtifactRefused):
+        risk_service.worklist(workspace.Workspace(engine))
+
+
 def test_stale_worklist_is_not_read_after_an_import_or_a_new_published_version(engine, trained):
     _publish(engine, trained)
     before = risk_service.worklist(workspace.Workspace(engine))

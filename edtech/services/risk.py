@@ -536,11 +536,26 @@ def stored_district_worklist(ws: Workspace) -> Worklist | None:
                      worklist_to_bytes, worklist_from_bytes)
 
 
+def verify_version(engine: Engine, version_id: int) -> None:
+    """ModelArtifactRefused unless the stored version is signed by this server (the signature only: nothing is
+    parsed), for a list read back from storage without loading the model that scored it."""
+    with Session(engine) as db:
+        row = db.get(ModelVersion, int(version_id))
+        blob, signature = (b"", None) if row is None else (bytes(row.artifact or b""), row.signature)
+    try:
+        artifact.verify(blob, signature)
+    except ModelArtifactRefused as exc:
+        raise ModelArtifactRefused(exc.reason, version=int(version_id)) from None
+
+
 def worklist(ws: Workspace) -> Worklist | None:
     """The scope's part of the district worklist (a Workspace `ws`; the district one computed once per
-    data and models version and stored). Needs VIEW_STUDENTS."""
+    data and models version and stored). The published version must still be genuine under this server's key
+    (an altered artifact does not change the versions token). Needs VIEW_STUDENTS."""
     ws.require(Action.VIEW_STUDENTS)
     whole = stored_district_worklist(ws)
+    if whole is not None:
+        verify_version(ws.engine, whole.version["id"])
     if whole is None or ws.scope is None:
         return whole
     mine = whole.students[whole.students["school_id"].isin(ws.scope)].reset_index(drop=True)
