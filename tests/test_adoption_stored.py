@@ -4,6 +4,8 @@ to the offered student × tool pairs they add up."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,6 +63,13 @@ def test_the_stored_report_is_read_back_equal_to_a_recomputation_from_raw_rows(s
     raw = adoption_service.build_report(data.load_district(engine))
     _same(again, raw)
     pd.testing.assert_frame_equal(again.access, raw.access)
+    # and the district's figures read back are those drawn from the recomputed report
+    stored = adoption_service.district_figures(workspace.Workspace(engine))
+    drawn = adoption_service.draw_district_figures(raw)
+    assert set(stored) == set(drawn) >= {"trend", "dosage", "devices", "heatmap:utilization", "heatmap:fidelity",
+                                         "equity"}
+    for name, fig in drawn.items():  # the same figure (the layout's keys may come in another order)
+        assert json.loads(stored[name].to_json()) == json.loads(fig.to_json()), name
     engine.dispose()
 
 
@@ -70,7 +79,9 @@ def test_the_precompute_step_stores_the_adoption_report(sample_db_url) -> None:
     engine = data.make_engine(sample_db_url)
     timings = precompute.precompute(engine, only={"adoption"})
     assert timings["adoption"] >= 0
-    assert summaries.load_part(engine, "adoption", workspace.part_token(engine, adoption_service.READS)) is not None
+    token = workspace.part_token(engine, adoption_service.READS)
+    for part in ("adoption", "adoption_students", "adoption_figures"):
+        assert summaries.load_part(engine, part, token) is not None, part
     engine.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -219,9 +220,10 @@ def district_report(ws: workspace.Workspace) -> AdoptionReport:
 
 
 def precompute(ws: workspace.Workspace) -> AdoptionReport:
-    """Both stored parts of the district report (services.precompute, after an import)."""
+    """The stored parts of the district report and its figures (services.precompute, after an import)."""
     report = district_report(ws)
     report.student_usage  # noqa: B018 - read (or computed and stored) now, not by the first school view
+    district_figures(ws)
     return report
 
 
@@ -245,31 +247,70 @@ class SchoolView:
     aggregate: dict[str, go.Figure]
 
 
-def school_view(ws: workspace.Workspace, school_id: str | None) -> SchoolView:
-    report = adoption_report(ws)
-    district = report.district
+def _draw_figures(report: AdoptionReport, school_id: str | None) -> dict[str, go.Figure]:
+    """The figures of the page's view of one school (or every school of the report)."""
+    tools = report.district.tools
     weekly = report.weekly if school_id is None else report.weekly[report.weekly["school_id"] == school_id]
     devices = report.devices if school_id is None else report.devices[report.devices["school_id"] == school_id]
-    aggregate = {}
+    figures = {"trend": viz.weekly_trend_lines(weekly, tools),
+               "dosage": viz.dosage_distribution(adoption.dosage_histogram(report.dosage_bins, school_id), tools),
+               "devices": viz.device_coverage_bars(devices)}
     if report.has_aggregate:
         label = "US school closures (13 Mar 2020)" if report.aggregate_marker is not None else ""
-        aggregate = {
-            "top": viz.aggregate_top_products(report.aggregate_top),
-            "trend": viz.aggregate_trend(report.aggregate_weekly, report.aggregate_top, report.aggregate_marker, label),
-            "total": viz.aggregate_engagement_total(report.aggregate_total, report.aggregate_marker, label)}
+        figures |= {
+            "aggregate:top": viz.aggregate_top_products(report.aggregate_top),
+            "aggregate:trend": viz.aggregate_trend(report.aggregate_weekly, report.aggregate_top,
+                                                   report.aggregate_marker, label),
+            "aggregate:total": viz.aggregate_engagement_total(report.aggregate_total, report.aggregate_marker, label)}
+    return figures
+
+
+def _heatmap(report: AdoptionReport, value: str) -> go.Figure:
+    return viz.adoption_heatmap(report.schools, value, f"{value.title()} by school and tool")
+
+
+HEATMAP_VALUES = ("utilization", "fidelity")
+
+
+def draw_district_figures(report: AdoptionReport) -> dict[str, go.Figure]:
+    """Every figure of the district's view (`district_figures` stores them)."""
+    return {**_draw_figures(report, None), **{f"heatmap:{v}": _heatmap(report, v) for v in HEATMAP_VALUES},
+            "equity": viz.frl_quartile_bars(report.equity_quartile)}
+
+
+def _figures_to_bytes(figures: dict[str, go.Figure]) -> bytes:
+    return json.dumps({name: fig.to_json() for name, fig in figures.items()}).encode()
+
+
+def _figures_from_bytes(payload: bytes) -> dict[str, go.Figure]:
+    # the JSON of figures plotly built and checked: read back without checking every property again
+    return {name: go.Figure(json.loads(spec), _validate=False) for name, spec in json.loads(payload).items()}
+
+
+def district_figures(ws: workspace.Workspace) -> dict[str, go.Figure]:
+    """The figures of the district's view (every school, every tool, both heatmap colours), drawn once per
+    data version and stored like the report: a cold open of the page draws none of them (plotly's figure
+    building was most of its cost). A scope's or one school's figures are drawn from the report's rows."""
+    return ws.stored("adoption_figures", READS, lambda: draw_district_figures(district_report(ws)), _figures_to_bytes,
+                     _figures_from_bytes)
+
+
+def school_view(ws: workspace.Workspace, school_id: str | None) -> SchoolView:
+    report = adoption_report(ws)
+    figures = district_figures(ws) if ws.scope is None and school_id is None else _draw_figures(report, school_id)
     return SchoolView(
-        trend=viz.weekly_trend_lines(weekly, district.tools),
-        dosage=viz.dosage_distribution(adoption.dosage_histogram(report.dosage_bins, school_id), district.tools),
-        devices=viz.device_coverage_bars(devices),
-        not_using=(adoption.not_using_by_grade(district, report.student_usage, school_id)
+        trend=figures["trend"], dosage=figures["dosage"], devices=figures["devices"],
+        not_using=(adoption.not_using_by_grade(report.district, report.student_usage, school_id)
                    if school_id is not None else pd.DataFrame()),
-        aggregate=aggregate)
+        aggregate={name.removeprefix("aggregate:"): fig for name, fig in figures.items()
+                   if name.startswith("aggregate:")})
 
 
 def heatmap(ws: workspace.Workspace, value: str) -> go.Figure:
-    """The scope's schools × tools coloured by `value` ("utilization" or "fidelity"): built for the colour
-    the page shows, not for both."""
-    return viz.adoption_heatmap(adoption_report(ws).schools, value, f"{value.title()} by school and tool")
+    """The scope's schools × tools coloured by `value` ("utilization" or "fidelity")."""
+    if ws.scope is None and value in HEATMAP_VALUES:
+        return district_figures(ws)[f"heatmap:{value}"]
+    return _heatmap(adoption_report(ws), value)
 
 
 def equity_view(ws: workspace.Workspace, tool_id: str | None) -> tuple[pd.DataFrame, pd.DataFrame, go.Figure]:
@@ -278,7 +319,9 @@ def equity_view(ws: workspace.Workspace, tool_id: str | None) -> tuple[pd.DataFr
     cells, reach = equity.cells_of(report.access_cells, report.access_reach, tool_id=tool_id)
     by_quartile = equity.frl_quartile_table(cells, reach, ws.whole.schools)
     by_subgroup = equity.subgroup_table(cells, reach)
-    return by_quartile, by_subgroup, viz.frl_quartile_bars(by_quartile)
+    chart = (district_figures(ws)["equity"] if ws.scope is None and tool_id is None
+             else viz.frl_quartile_bars(by_quartile))
+    return by_quartile, by_subgroup, chart
 
 
 def not_using_students(ws: workspace.Workspace, school_id: str) -> pd.DataFrame:
