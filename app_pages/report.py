@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from ui import cache, components, state
@@ -13,6 +12,23 @@ MIN_N = components.suppression_threshold()
 CODE_COLUMNS = {"Recommendation": "recommendation", "Level": "school_level", "Funding source": "funding_source",
                 "Source": "funding_source", "Decision": "decision"}
 NAME_COLUMNS = ("Tool", "School", "Scenario", "Data", "Initiative", "Intervention", "Product", "Vendor")
+
+
+
+def preview_frame(t):
+    """A report table as the preview shows it (codes in words, signed figures as text): made once per cached
+    report, so a rerun does not format it again."""
+    def build():
+        frame = t.frame.copy()
+        for column, kind in CODE_COLUMNS.items():
+            if column in frame.columns:
+                frame[column] = frame[column].map(
+                    lambda v, k=kind: components.label_for(v, k if k in components.VOCABULARY else None)
+                    if isinstance(v, str) and v and v != components.EM_DASH else v)
+        return components.signs_as_text(frame, names=NAME_COLUMNS)
+
+    return cache.derived(t, "preview", build)
+
 
 st.title("Board report")
 if components.empty_state("the board report"):
@@ -56,9 +72,9 @@ if present:
             col.metric(components.escape(k.label), components.escape(k.value),
                        help=components.escape(k.note) if k.note else None)
     for i, c in enumerate(rep.charts()):
-        fig = go.Figure(c.figure)  # a copy: the cached report's figure keeps its size
-        fig.update_layout(height=max(560, c.height))
-        components.chart(fig, key=f"report_present_chart_{i}", config={"displayModeBar": False})
+        # a copy at the projector's height, escaped once: the cached report's figure keeps its size
+        components.chart(cache.escaped_figure(c.figure, height=max(560, c.height)), key=f"report_present_chart_{i}",
+                         config={"displayModeBar": False})
     st.stop()
 
 # ---------------------------------------------------------------- downloads
@@ -123,18 +139,11 @@ for sec in rep.sections:
                        help=components.escape(k.note) if k.note else None)
     for t in sec.tables:
         st.markdown(f"**{components.escape(t.title)}**")
-        frame = t.frame.copy()
-        for column, kind in CODE_COLUMNS.items():
-            if column in frame.columns:
-                frame[column] = frame[column].map(
-                    lambda v, k=kind: components.label_for(v, k if k in components.VOCABULARY else None)
-                    if isinstance(v, str) and v and v != components.EM_DASH else v)
-        components.table(components.signs_as_text(frame, names=NAME_COLUMNS), hide_index=True, width="stretch",
-                         missing="not available")
+        components.table(preview_frame(t), hide_index=True, width="stretch", missing="not available")
         if t.note:
             st.caption(components.escape(t.note))
     for c in sec.charts:
-        components.chart(c.figure, key=f"report_chart_{c.key}")
+        components.chart(cache.escaped_figure(c.figure), key=f"report_chart_{c.key}")
         if c.caption:
             st.caption(components.escape(c.caption))
     if sec.notes:

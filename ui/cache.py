@@ -7,6 +7,8 @@ that does not read that part intact. Each use case declares what it reads (`*_RE
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -262,6 +264,44 @@ def board_report_file(scope: Scope, sections: tuple[str, ...], scenario: str | N
     principal.require(Action.BOARD_REPORT)
     return _report_file(scope_key(scope_for(principal, scope)), versions_key(report_service.READS),
                         (sections, scenario, min_n), fmt)
+
+
+_DERIVED: dict[int, dict[str, Any]] = {}
+_DERIVED_LOCK = threading.Lock()
+
+
+def derived(owner: Any, name: str, build: Callable[[], T]) -> T:
+    """What `build` derives from a cached, shared result (`owner`: a board report's table or figure), built on
+    the first rerun that asks and kept as long as the owner lives (the owner itself is never changed): later
+    reruns reuse it instead of formatting or escaping again."""
+    key = id(owner)
+    with _DERIVED_LOCK:
+        kept = _DERIVED.get(key)
+        if kept is None:
+            kept = _DERIVED[key] = {}
+            weakref.finalize(owner, _DERIVED.pop, key, None)  # an evicted result takes its derived values along
+        if name in kept:
+            return kept[name]
+    value = build()
+    with _DERIVED_LOCK:
+        return kept.setdefault(name, value)
+
+
+def escaped_figure(fig: Any, height: int | None = None) -> Any:
+    """A figure of a cached result escaped once (at `height` when given, on a copy) for `components.chart`,
+    which draws it as is; the result's own figure stays as built (the PDF and slides escape it themselves)."""
+    def build() -> Any:
+        import plotly.graph_objects as go
+
+        from edtech.core.charts import escape_figure
+
+        shown = escape_figure(go.Figure(fig).update_layout(height=height) if height else fig)
+        if shown is fig:  # nothing to escape: a copy carries the mark, the result's figure stays untouched
+            shown = go.Figure(fig)
+        shown._escaped = True  # noqa: SLF001 - components.chart draws it as is
+        return shown
+
+    return derived(fig, f"escaped:{height}", build)
 
 
 def renewal_memos(scope: Scope, min_n: int) -> bytes:

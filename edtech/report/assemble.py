@@ -253,10 +253,11 @@ def _roi_section(board: pd.DataFrame, min_n: int) -> Section:
     return sec
 
 
-def _school_summary(district: District, rows: pd.DataFrame, per: pd.DataFrame, min_n: int) -> pd.DataFrame:
+def _school_summary(district: District, rows: pd.DataFrame, per: pd.DataFrame, min_n: int,
+                    enrolled: pd.Series | None = None) -> pd.DataFrame:
     """One line per school: enrolled students, distinct active students, seat use, dosage, fidelity."""
     schools = district.schools[["school_id", "school_name", "level"]].copy()
-    enrolled = district.students.groupby("school_id").size()
+    enrolled = district.students.groupby("school_id").size() if enrolled is None else enrolled
     active = per.groupby("school_id")["student_id"].nunique() if len(per) else pd.Series(dtype="int64")
     agg = rows.groupby("school_id").agg(
         tools=("tool_id", "nunique"), licensed=("licensed_students", "sum"), users=("active_users", "sum"),
@@ -295,7 +296,7 @@ def _adoption_section(district: District, min_n: int, usage: AdoptionUsage | Non
         sec.paragraphs.append("No licensed tools with usage yet.")
         return sec
     label = suppression_label(min_n)
-    summary = _school_summary(district, rows, per, min_n)
+    summary = _school_summary(district, rows, per, min_n, usage.enrolled)
     sec.tables.append(ReportTable("Adoption by school", summary,
                                   count_columns=("Students", "Active students", "Met dosage (student-tools)")))
     heat_rows = rows.copy()
@@ -329,6 +330,7 @@ class AdoptionUsage:
 
     student_usage: pd.DataFrame
     schools: pd.DataFrame
+    enrolled: pd.Series | None = None   # students rostered per school_id (None: counted from the district's roster)
 
 
 @dataclass
@@ -517,25 +519,38 @@ SOURCE_LABELS = {"schools": "Schools", "students": "Student roster", "tools": "T
 
 @dataclass
 class SourceStats:
-    """A table's stored rows and the first and last date of its date column (`SOURCE_DATES`; None: no date),
-    counted where the rows live, so the sources section need not read a large table (usage, assessments)."""
+    """A table's stored rows and the span its dates cover, counted where the rows live, so the sources section
+    need not read a table to count it: `first` / `last` are the first and last value of its date column
+    (`SOURCE_DATES`; None: no date), for licenses the first start and the last end date, for funding the
+    first and last fiscal year."""
 
     rows: int
-    first: pd.Timestamp | None = None
-    last: pd.Timestamp | None = None
+    first: Any = None
+    last: Any = None
 
-    @property
-    def covers(self) -> str:
+    def covers(self, name: str) -> str:
+        """The "Covers" cell of table `name` (what the section has always written)."""
+        if name == "funding":
+            return "FY" + " – FY".join(str(y) for y in sorted({int(self.first), int(self.last)}))
+        if name == "licenses":
+            return " to ".join(EM_DASH if pd.isna(day) else f"{pd.Timestamp(day):%Y-%m-%d}" for day in (self.first, self.last))
+        if not SOURCE_DATES.get(name):
+            return EM_DASH
         return _date_range(pd.Series([self.first, self.last], dtype="datetime64[ns]"))
 
 
 def source_stats(frame: pd.DataFrame, name: str) -> SourceStats:
     """`SourceStats` of a table held in memory (the reference the database's counts must equal)."""
+    def span(column: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        dates = pd.to_datetime(frame[column], errors="coerce").dropna()
+        return (dates.min(), dates.max()) if len(dates) else (None, None)
+
+    if name == "funding":
+        return SourceStats(len(frame), frame["fiscal_year"].min(), frame["fiscal_year"].max())
+    if name == "licenses":
+        return SourceStats(len(frame), span("start_date")[0], span("end_date")[1])
     date_col = SOURCE_DATES.get(name)
-    if not date_col or date_col not in frame.columns:
-        return SourceStats(len(frame))
-    dates = pd.to_datetime(frame[date_col], errors="coerce").dropna()
-    return SourceStats(len(frame), dates.min() if len(dates) else None, dates.max() if len(dates) else None)
+    return SourceStats(len(frame), *span(date_col)) if date_col else SourceStats(len(frame))
 
 
 def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd.Timestamp, min_n: int,
@@ -544,20 +559,10 @@ def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd
     sec = Section("sources", SECTION_TITLES["sources"])
     rows = []
     for name, label in SOURCE_LABELS.items():
-        counted = (stats or {}).get(name)
-        frame = None if counted is not None else getattr(district, name)
-        n_rows = counted.rows if counted is not None else len(frame)
-        if not n_rows:
+        counted = (stats or {}).get(name) or source_stats(getattr(district, name), name)
+        if not counted.rows:
             continue
-        date_col = SOURCE_DATES[name]
-        dates = EM_DASH
-        if date_col and name != "funding":
-            dates = counted.covers if counted is not None else _date_range(frame[date_col])
-        if name == "licenses":
-            dates = f"{_date_range(frame['start_date']).split(' to ')[0]} to {_date_range(frame['end_date']).split(' to ')[-1]}"
-        if name == "funding":
-            dates = "FY" + " – FY".join(str(y) for y in sorted({int(frame["fiscal_year"].min()),
-                                                                  int(frame["fiscal_year"].max())}))
+        dates = counted.covers(name)
         last = ""
         if imports is not None and len(imports) and "kind" in imports.columns:
             mine = imports[(imports["kind"] == name)
@@ -567,7 +572,7 @@ def _sources_section(district: District, imports: pd.DataFrame | None, as_of: pd
                 latest = mine.sort_values("_when").iloc[-1]
                 when = latest["_when"]
                 last = f"{latest.get('file_name', '')}" + (f", {when:%Y-%m-%d}" if pd.notna(when) else "")
-        rows.append({"Data": label, "Rows": f"{n_rows:,}", "Covers": dates, "Last import": last or EM_DASH})
+        rows.append({"Data": label, "Rows": f"{counted.rows:,}", "Covers": dates, "Last import": last or EM_DASH})
     table = pd.DataFrame(rows, columns=["Data", "Rows", "Covers", "Last import"])
     sec.tables.append(ReportTable("What this report is built from", table))
     sec.paragraphs.append(

@@ -30,8 +30,7 @@ from edtech.services import interventions as interventions_service
 from edtech.services import overview as overview_service
 from edtech.services import roadmap as roadmap_service
 from edtech.services import workspace
-from edtech.store import data
-from edtech.store.models import Assessment, Indicator, Student, Usage
+from edtech.store import data, models
 
 FORMATS = ("pdf", "pptx")
 UNUSABLE_MODEL = "No usable model"
@@ -231,19 +230,31 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
 
 def adoption_usage(ws: workspace.Workspace) -> report.AdoptionUsage:
     """The adoption section's student x tool and school x tool tables: the stored adoption report's (from the
-    usage summaries; the Adoption page's figures), the scope's rows."""
+    usage summaries; the Adoption page's figures), the scope's rows; the students rostered per school from the
+    stored per-school counts (the Overview's), so the roster is not read."""
     adopted = adoption_service.adoption_report(ws)
-    return report.AdoptionUsage(adopted.student_usage, adopted.schools)
+    counts = overview_service.school_students(ws)
+    counts = counts[counts["school_id"].notna()]
+    enrolled = pd.Series(counts["students"].to_numpy(), index=counts["school_id"].astype(str).to_numpy())
+    return report.AdoptionUsage(adopted.student_usage, adopted.schools, enrolled)
 
 
-# tables the sources section counts in the database (the large ones: never read for a row count)
-COUNTED_SOURCES = {"usage": Usage, "assessments": Assessment, "indicators": Indicator}
+# the tables of the sources section and the columns their span is read from (assemble.SourceStats)
+SOURCE_TABLES: dict[str, tuple[Any, str | None, str | None]] = {
+    "schools": (models.School, None, None), "students": (models.Student, None, None),
+    "tools": (models.Tool, None, None), "licenses": (models.License, "start_date", "end_date"),
+    "usage": (models.Usage, "week_start", "week_start"), "usage_aggregate": (models.UsageAggregate, "date", "date"),
+    "assessments": (models.Assessment, "test_date", "test_date"), "indicators": (models.Indicator, "as_of", "as_of"),
+    "devices": (models.Device, "purchase_date", "purchase_date"), "pd_sessions": (models.PDSession, "date", "date"),
+    "funding": (models.Funding, "fiscal_year", "fiscal_year")}
+# a coordinator's slice holds every other table already (`restrict_district`): only these are counted for a scope
+STUDENT_SOURCES = ("usage", "assessments", "indicators")
 
 
 def source_counts(ws: workspace.Workspace) -> dict[str, report.SourceStats]:
-    """Rows and first / last date of the large tables of the workspace's scope, counted by the database: the
-    district's usage from the weekly summary (`summary_week`), the rest by one aggregate query each; a scope's
-    rows are its schools' students' (as `restrict_district` cuts them)."""
+    """Rows and span of the sources section's tables, counted by the database instead of read: the district's
+    usage from the weekly summary (`summary_week`), every other table by one aggregate query; for a scope, the
+    large per-student tables of its schools' students (as `restrict_district` cuts them)."""
     stats: dict[str, report.SourceStats] = {}
     if ws.scope is None:
         weeks = ws.usage_weeks
@@ -251,19 +262,26 @@ def source_counts(ws: workspace.Workspace) -> dict[str, report.SourceStats]:
         stats["usage"] = report.SourceStats(int(weeks["usage_rows"].sum()),
                                             weeks["week_start"].min() if len(weeks) else None,
                                             weeks["week_start"].max() if len(weeks) else None)
-    students = sa.select(Student.__table__.c.student_id).where(Student.__table__.c.school_id.in_(sorted(ws.scope or ())))
+    names = SOURCE_TABLES if ws.scope is None else STUDENT_SOURCES
+    roster = models.Student.__table__
+    students = sa.select(roster.c.student_id).where(roster.c.school_id.in_(sorted(ws.scope or ())))
     with ws.engine.connect() as conn:
-        for name, model in COUNTED_SOURCES.items():
+        for name in names:
             if name in stats:
                 continue
+            model, first_col, last_col = SOURCE_TABLES[name]
             table = model.__table__
-            date = table.c[report.SOURCE_DATES[name]]
-            query = sa.select(sa.func.count(), sa.func.min(date), sa.func.max(date))
+            columns = [sa.func.count()]
+            if first_col:
+                columns += [sa.func.min(table.c[first_col]), sa.func.max(table.c[last_col])]
+            query = sa.select(*columns).select_from(table)
             if ws.scope is not None:
                 query = query.where(table.c.student_id.in_(students))
-            n_rows, first, last = conn.execute(query).one()
-            stats[name] = report.SourceStats(int(n_rows), None if first is None else pd.Timestamp(first),
-                                             None if last is None else pd.Timestamp(last))
+            n_rows, *span = conn.execute(query).one()
+            first, last = span or (None, None)
+            if name != "funding":  # dates (a fiscal year stays a number)
+                first, last = (None if v is None else pd.Timestamp(v) for v in (first, last))
+            stats[name] = report.SourceStats(int(n_rows), first, last)
     return stats
 
 
