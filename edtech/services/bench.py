@@ -327,13 +327,20 @@ def app_pages() -> list[str]:
     return sorted(p.stem for p in (config.ROOT / "app_pages").glob("*.py") if not p.stem.startswith("_"))
 
 
+def _secret_key() -> dict[str, str]:
+    """The signing key of every bench process: the model `_train` signs must verify in the page runs."""
+    import os
+
+    return {"EDTECH_SECRET_KEY": os.environ.get("EDTECH_SECRET_KEY", "bench-secret-key")}
+
+
 def _child(code: str, timeout: float = 7200, env: dict[str, str] | None = None) -> dict:
     """Run `code` in a fresh Python at the project root; its last stdout line is JSON."""
     import os
 
     script = _PEAK_MB + code
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
-                         cwd=config.ROOT, env={**os.environ, **(env or {})})
+                         cwd=config.ROOT, env={**os.environ, **_secret_key(), **(env or {})})
     if out.returncode != 0:
         raise RuntimeError(f"a bench process failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -468,8 +475,7 @@ def _child_args(code: str, args: list[str], env: dict[str, str] | None = None, t
 
     out = subprocess.run([sys.executable, "-c", _PEAK_MB + code, *args], capture_output=True, text=True,
                          timeout=timeout, cwd=config.ROOT,
-                         env={**os.environ, "EDTECH_SECRET_KEY": os.environ.get("EDTECH_SECRET_KEY", "bench-secret-key"),
-                              **(env or {})})
+                         env={**os.environ, **_secret_key(), **(env or {})})
     if out.returncode != 0:
         raise RuntimeError(f"a bench process failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
