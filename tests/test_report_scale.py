@@ -9,7 +9,6 @@ import pytest
 from edtech.core.access import SYSTEM
 from edtech.report import assemble as report
 from edtech.report import memo
-from edtech.services import adoption as adoption_service
 from edtech.services import report as report_service
 from edtech.services import workspace
 from edtech.store import data, summaries
@@ -34,11 +33,12 @@ def test_memos_from_the_summaries_equal_the_memos_from_raw_usage(sample_db_url) 
     """The renewal memos built from the stored adoption report (usage summaries) state the same facts, school
     spread and weekly trend as the memos built from the raw weekly rows; the weekly rows are not read."""
     engine = data.make_engine(sample_db_url)
+    report_service.district_adoption(workspace.Workspace(engine))   # computed and stored; read back below
     ws = workspace.Workspace(engine)
     board = ws.board
-    adopted = adoption_service.adoption_report(ws)
-    from_summaries = memo.build_memos(ws.district, board, min_n=MIN_N, school_rows=adopted.schools,
-                                      weekly=adopted.weekly)
+    adopted = report_service.scope_adoption(ws)
+    from_summaries = memo.build_memos(ws.district, board, min_n=MIN_N, school_rows=adopted["schools"],
+                                      weekly=adopted["weekly"])
     assert not ws.whole.loaded("usage"), "the memos read the raw weekly usage"
 
     from_raw = memo.build_memos(data.load_district(engine), board, min_n=MIN_N)
@@ -58,7 +58,8 @@ def test_report_sections_from_the_summaries_equal_the_raw_recomputation(sample_d
     engine = data.make_engine(sample_db_url)
     ws = workspace.Workspace(engine)
     keys = ["adoption", "sources"]
-    rep = report_service.build_report(ws, sections=keys, min_n=MIN_N)
+    report_service.build_report(workspace.Workspace(engine), sections=keys, min_n=MIN_N)  # stores the parts
+    rep = report_service.build_report(ws, sections=keys, min_n=MIN_N)  # reads them back
     assert not ws.whole.loaded("usage"), "the report read the raw weekly usage"
     raw = report.build_board_report(data.load_district(engine), scoreboard=ws.board, sections=keys, min_n=MIN_N,
                                     imports=data.import_history(engine), district_name=rep.district_name,

@@ -253,12 +253,12 @@ def _roi_section(board: pd.DataFrame, min_n: int) -> Section:
     return sec
 
 
-def _school_summary(district: District, rows: pd.DataFrame, per: pd.DataFrame, min_n: int,
+def _school_summary(district: District, rows: pd.DataFrame, active: pd.Series, min_n: int,
                     enrolled: pd.Series | None = None) -> pd.DataFrame:
-    """One line per school: enrolled students, distinct active students, seat use, dosage, fidelity."""
+    """One line per school: enrolled students, distinct active students (`active`: per school_id), seat use,
+    dosage, fidelity."""
     schools = district.schools[["school_id", "school_name", "level"]].copy()
     enrolled = district.students.groupby("school_id").size() if enrolled is None else enrolled
-    active = per.groupby("school_id")["student_id"].nunique() if len(per) else pd.Series(dtype="int64")
     agg = rows.groupby("school_id").agg(
         tools=("tool_id", "nunique"), licensed=("licensed_students", "sum"), users=("active_users", "sum"),
         dosage=("dosage_met", "sum"),
@@ -290,13 +290,13 @@ def _adoption_section(district: District, min_n: int, usage: AdoptionUsage | Non
     sec = Section("adoption", SECTION_TITLES["adoption"])
     if usage is None:  # from the raw weekly rows (a caller without the stored adoption report)
         per = adoption.student_tool_usage(district)
-        usage = AdoptionUsage(per, adoption.school_tool_adoption(district, per))
-    per, rows = usage.student_usage, usage.schools
+        usage = AdoptionUsage(adoption.school_tool_adoption(district, per), AdoptionUsage.active_per_school(per))
+    rows = usage.schools
     if rows.empty:
         sec.paragraphs.append("No licensed tools with usage yet.")
         return sec
     label = suppression_label(min_n)
-    summary = _school_summary(district, rows, per, min_n, usage.enrolled)
+    summary = _school_summary(district, rows, usage.active, min_n, usage.enrolled)
     sec.tables.append(ReportTable("Adoption by school", summary,
                                   count_columns=("Students", "Active students", "Met dosage (student-tools)")))
     heat_rows = rows.copy()
@@ -325,12 +325,18 @@ def _adoption_section(district: District, min_n: int, usage: AdoptionUsage | Non
 
 @dataclass
 class AdoptionUsage:
-    """The adoption section's inputs: `adoption.student_tool_usage` and `adoption.school_tool_adoption` of the
-    district (the services pass the stored adoption report's, computed from the usage summaries)."""
+    """The adoption section's inputs: `adoption.school_tool_adoption` of the district, the distinct students active
+    per school_id (from `adoption.student_tool_usage`) and the students rostered per school_id (None: counted from
+    the district's roster). The services pass the stored adoption report's, computed from the usage summaries."""
 
-    student_usage: pd.DataFrame
     schools: pd.DataFrame
-    enrolled: pd.Series | None = None   # students rostered per school_id (None: counted from the district's roster)
+    active: pd.Series
+    enrolled: pd.Series | None = None
+
+    @staticmethod
+    def active_per_school(student_usage: pd.DataFrame) -> pd.Series:
+        return student_usage.groupby("school_id")["student_id"].nunique() if len(student_usage) \
+            else pd.Series(dtype="int64")
 
 
 @dataclass

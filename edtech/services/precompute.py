@@ -71,6 +71,12 @@ def _interventions(ws: workspace.Workspace) -> Any:
     return interventions.district_part(ws)  # the default evaluation (page, board report, roadmap KPIs)
 
 
+def _report_adoption(ws: workspace.Workspace) -> Any:
+    from edtech.services import report
+
+    return report.district_adoption(ws)  # the board report's adoption tables (after the adoption report)
+
+
 def _report_risk(ws: workspace.Workspace) -> Any:
     from edtech.services import report
 
@@ -86,6 +92,7 @@ def _roadmap_snapshots(ws: workspace.Workspace) -> Any:
 PARTS: list[tuple[str, Callable[[workspace.Workspace], Any]]] = [
     ("roi", _roi),
     ("adoption", _adoption),
+    ("report_adoption", _report_adoption),
     ("roi_board", _roi_board),
     ("school_students", _school_students),
     ("budget_school_counts", _budget_school_counts),

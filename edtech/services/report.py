@@ -228,15 +228,42 @@ def build_report(ws: workspace.Workspace, *, scenario: str | None = None, sectio
         **intervention_parts(ws) if sections is None or "interventions" in sections else {})
 
 
+# the adoption tables the report and the memos state: school x tool rows, students active per school, the weekly
+# trend, cut from the stored adoption report and stored apart (a few hundred rows: the report's first open does
+# not read the report's per-student rows)
+ADOPTION_PART = "report_adoption"
+
+
+def district_adoption(ws: workspace.Workspace) -> dict[str, pd.DataFrame]:
+    """The whole district's `schools`, `active` (school_id, active) and `weekly` tables, stored per data version."""
+    def compute() -> dict[str, pd.DataFrame]:
+        adopted = adoption_service.district_report(ws)
+        active = report.AdoptionUsage.active_per_school(adopted.student_usage)
+        return {"schools": adopted.schools, "weekly": adopted.weekly,
+                "active": pd.DataFrame({"school_id": active.index.astype(str), "active": active.to_numpy()})}
+
+    return ws.stored(ADOPTION_PART, adoption_service.READS, compute, lambda frames: workspace.frames_to_bytes(frames, {}),
+                     lambda payload: workspace.frames_from_bytes(payload)[0])
+
+
+def scope_adoption(ws: workspace.Workspace) -> dict[str, pd.DataFrame]:
+    """`district_adoption` cut to the scope's schools (as the adoption report's scope rows are cut)."""
+    frames = district_adoption(ws)
+    if ws.scope is None:
+        return frames
+    return {name: frame[frame["school_id"].isin(ws.scope)].reset_index(drop=True) for name, frame in frames.items()}
+
+
 def adoption_usage(ws: workspace.Workspace) -> report.AdoptionUsage:
-    """The adoption section's student x tool and school x tool tables: the stored adoption report's (from the
-    usage summaries; the Adoption page's figures), the scope's rows; the students rostered per school from the
-    stored per-school counts (the Overview's), so the roster is not read."""
-    adopted = adoption_service.adoption_report(ws)
+    """The adoption section's inputs: the stored adoption report's tables (from the usage summaries; the Adoption
+    page's figures), the scope's rows; the students rostered per school from the stored per-school counts (the
+    Overview's), so neither the roster nor the per-student rows are read."""
+    frames = scope_adoption(ws)
     counts = overview_service.school_students(ws)
     counts = counts[counts["school_id"].notna()]
     enrolled = pd.Series(counts["students"].to_numpy(), index=counts["school_id"].astype(str).to_numpy())
-    return report.AdoptionUsage(adopted.student_usage, adopted.schools, enrolled)
+    active = pd.Series(frames["active"]["active"].to_numpy(), index=frames["active"]["school_id"].to_numpy())
+    return report.AdoptionUsage(frames["schools"], active, enrolled)
 
 
 # the tables of the sources section and the columns their span is read from (assemble.SourceStats)
@@ -301,8 +328,8 @@ def report_for(ws: workspace.Workspace, sections: tuple[str, ...], scenario: str
 
 def memos_for(ws: workspace.Workspace, min_n: int) -> bytes:
     """The renewal memos of the workspace's scope as one zip (b'' when no tool is due)."""
-    adopted = adoption_service.adoption_report(ws)  # stored, from the usage summaries: no weekly rows read
-    files = renewal_memos(ws.district, ws.board, min_n=min_n, school_rows=adopted.schools, weekly=adopted.weekly)
+    adopted = scope_adoption(ws)  # stored, from the usage summaries: no weekly rows read
+    files = renewal_memos(ws.district, ws.board, min_n=min_n, school_rows=adopted["schools"], weekly=adopted["weekly"])
     return memos_zip(files) if files else b""
 
 
