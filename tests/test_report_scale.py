@@ -29,7 +29,7 @@ def _same_sections(left: report.BoardReport, right: report.BoardReport, keys: li
                [(c.key, c.caption, c.height, c.figure.to_json()) for c in b.charts], key
 
 
-def test_memos_from_the_summaries_equal_the_memos_from_raw_usage(sample_db_url) -> None:
+def test_memos_from_the_summaries_equal_the_memos_from_raw_usage(sample_db_url, monkeypatch) -> None:
     """The renewal memos built from the stored adoption report (usage summaries) state the same facts, school
     spread and weekly trend as the memos built from the raw weekly rows; the weekly rows are not read."""
     engine = data.make_engine(sample_db_url)
@@ -49,6 +49,11 @@ def test_memos_from_the_summaries_equal_the_memos_from_raw_usage(sample_db_url) 
         pd.testing.assert_frame_equal(new.schools, old.schools, obj=new.tool_id)
         assert new.trend_figure.to_json() == old.trend_figure.to_json(), new.tool_id
     assert memo.memo_file_names(from_summaries) == memo.memo_file_names(from_raw)
+    # the service the page and `report --memos` call: the same files, still without the weekly rows
+    monkeypatch.setattr(report_service.render, "render_many", lambda figures, **kw: [None] * len(figures))
+    ws = workspace.Workspace(engine)
+    assert list(report_service.memo_files(ws, MIN_N)) == memo.memo_file_names(from_raw)
+    assert not ws.whole.loaded("usage")
     engine.dispose()
 
 

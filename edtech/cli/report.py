@@ -19,7 +19,7 @@ from edtech.services.report import (
     build_report,
     export,
     is_safe_memo_name,
-    renewal_memos,
+    memo_files,
     report_figures,
     scenario_spec,
     unusable_model,
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - started:.1f} s)")
     if args.memos:
         folder = Path(args.memos)
-        files = renewal_memos(ws.district, ws.board)
+        files = memo_files(ws)  # from the stored adoption tables (no weekly rows read)
         try:
             write_memos(folder, files)
         except ValueError as exc:

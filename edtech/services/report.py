@@ -326,10 +326,16 @@ def report_for(ws: workspace.Workspace, sections: tuple[str, ...], scenario: str
     return build_report(ws, scenario=scenario, sections=list(sections), min_n=min_n)
 
 
+def memo_files(ws: workspace.Workspace, min_n: int | None = None) -> dict[str, bytes]:
+    """The renewal memos of the workspace's scope (file name -> one-page PDF), from the stored adoption tables
+    (`scope_adoption`, computed from the usage summaries: the weekly rows are not read)."""
+    adopted = scope_adoption(ws)
+    return renewal_memos(ws.district, ws.board, min_n=min_n, school_rows=adopted["schools"], weekly=adopted["weekly"])
+
+
 def memos_for(ws: workspace.Workspace, min_n: int) -> bytes:
     """The renewal memos of the workspace's scope as one zip (b'' when no tool is due)."""
-    adopted = scope_adoption(ws)  # stored, from the usage summaries: no weekly rows read
-    files = renewal_memos(ws.district, ws.board, min_n=min_n, school_rows=adopted["schools"], weekly=adopted["weekly"])
+    files = memo_files(ws, min_n)
     return memos_zip(files) if files else b""
 
 
