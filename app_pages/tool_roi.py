@@ -236,7 +236,7 @@ if state.can(state.Action.EXPORT_AGGREGATES):  # a viewer exports nothing
     # built when clicked: a rerun does not write both files
     d1.download_button("Download scoreboard (CSV)", lambda board=shown: cache.roi_export_csv(board), file_name="tool_roi.csv", mime="text/csv", key="roi_download",
         icon=":material/download:")
-    d2.download_button("Download decisions (CSV)", lambda board=shown: cache.decisions_csv(board),
+    d2.download_button("Download decisions (CSV)", cache.decisions_csv_later(shown),
                        file_name="tool_decisions.csv",
                        mime="text/csv", key="roi_decisions_download", icon=":material/download:")
 

@@ -362,11 +362,13 @@ def record_decision(tool_id: str, decision: str, seats: int | None, note: str) -
     return None
 
 
-def decisions_csv(board) -> bytes:
-    """Every recorded decision as CSV (roles that download aggregates)."""
+def decisions_csv_later(board) -> Callable[[], bytes]:
+    """Every recorded decision as CSV (roles that download aggregates), built when the download is clicked
+    (st.download_button runs it then, outside the page script) for the principal signed in now."""
     from edtech.services import decisions as decision_service
 
-    return decision_service.export_csv(get_engine(), board, principal=_signed_in())
+    engine, principal = get_engine(), _signed_in()
+    return lambda: decision_service.export_csv(engine, board, principal=principal)
 
 
 __all__ = ["get_engine", "versions", "versions_key", "workspace", "get_whole", "get_district", "use_case"]
