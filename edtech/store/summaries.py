@@ -201,6 +201,20 @@ def wanted_windows(conn: Connection, as_of: pd.Timestamp) -> dict[str, tuple[dt.
 
 # ---------------------------------------------------------------- recomputation of touched keys
 
+STUDENT_TOOL_COLUMNS = ["student_id", "tool_id", "weeks_used", "minutes", "sessions", "first_week", "last_week"]
+
+
+def _student_tool_totals(u: sa.Table, where: list) -> sa.Select:
+    """Per student x tool over the usage rows `where` selects: weeks used, minutes, sessions, first and last week
+    (the columns of `summary_student_tool_year`, in STUDENT_TOOL_COLUMNS' order)."""
+    return (sa.select(u.c.student_id, u.c.tool_id, sa.func.count().label("weeks_used"),
+                      sa.func.coalesce(sa.func.sum(u.c.minutes), 0.0).label("minutes"),
+                      sa.func.coalesce(sa.func.sum(u.c.sessions), 0).label("sessions"),
+                      sa.func.min(u.c.week_start).label("first_week"),
+                      sa.func.max(u.c.week_start).label("last_week"))
+            .where(*where).group_by(u.c.student_id, u.c.tool_id))
+
+
 def _refresh_student_tool(conn: Connection, tools: Iterable[str], pairs: set[tuple[str, str]] | None,
                           windows: dict[str, tuple[dt.date, dt.date | None]]) -> None:
     """Delete and recompute the per student x tool rows of `tools` (only `pairs` of them when given)."""
@@ -228,22 +242,14 @@ def _refresh_student_tool(conn: Connection, tools: Iterable[str], pairs: set[tup
         where = [*scope, _active(u), u.c.week_start >= first_week]
         if last_week is not None:
             where.append(u.c.week_start <= last_week)
-        query = (sa.select(u.c.student_id, u.c.tool_id, sa.func.count().label("weeks_used"),
-                           sa.func.coalesce(sa.func.sum(u.c.minutes), 0.0).label("minutes"),
-                           sa.func.coalesce(sa.func.sum(u.c.sessions), 0).label("sessions"),
-                           sa.func.min(u.c.week_start).label("first_week"),
-                           sa.func.max(u.c.week_start).label("last_week"))
-                 .where(*where).group_by(u.c.student_id, u.c.tool_id))
+        query = _student_tool_totals(u, where)
         if pairs is None:
-            conn.execute(s.insert().from_select(
-                ["student_id", "tool_id", "weeks_used", "minutes", "sessions", "first_week", "last_week"], query))
+            conn.execute(s.insert().from_select(STUDENT_TOOL_COLUMNS, query))
         else:
             students = sorted(st for st, tl in pairs if tl == tool_id)
             for start in range(0, len(students), 5000):
                 chunk = students[start:start + 5000]
-                conn.execute(s.insert().from_select(
-                    ["student_id", "tool_id", "weeks_used", "minutes", "sessions", "first_week", "last_week"],
-                    query.where(u.c.student_id.in_(chunk))))
+                conn.execute(s.insert().from_select(STUDENT_TOOL_COLUMNS, query.where(u.c.student_id.in_(chunk))))
 
 
 def _refresh_student_tool_whole(conn: Connection, tools: Iterable[str],
@@ -265,14 +271,8 @@ def _refresh_student_tool_whole(conn: Connection, tools: Iterable[str],
         if bounded:
             last = sa.case(bounded, value=u.c.tool_id, else_=None)
             where.append(sa.or_(last.is_(None), u.c.week_start <= last))
-        query = (sa.select(u.c.student_id, u.c.tool_id, sa.func.count().label("weeks_used"),
-                           sa.func.coalesce(sa.func.sum(u.c.minutes), 0.0).label("minutes"),
-                           sa.func.coalesce(sa.func.sum(u.c.sessions), 0).label("sessions"),
-                           sa.func.min(u.c.week_start).label("first_week"),
-                           sa.func.max(u.c.week_start).label("last_week"))
-                 .where(*where).group_by(u.c.student_id, u.c.tool_id))
-        conn.execute(s.insert().from_select(
-            ["student_id", "tool_id", "weeks_used", "minutes", "sessions", "first_week", "last_week"], query))
+        query = _student_tool_totals(u, where)
+        conn.execute(s.insert().from_select(STUDENT_TOOL_COLUMNS, query))
 
 
 _MONDAY_0 = np.datetime64("1970-01-05", "D")   # week numbers count the weeks from this Monday
