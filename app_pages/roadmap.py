@@ -29,7 +29,7 @@ def badge(status: str) -> str:
 
 def withheld(small: bool) -> str | None:
     """The suppression label for a KPI over too few students, when this reader gets the board's view."""
-    return f"<{view.min_n}" if view.suppresses and small else None
+    return components.suppression_label(view.min_n) if view.suppresses and small else None
 
 
 def when(value) -> str:

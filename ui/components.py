@@ -35,7 +35,7 @@ from edtech.core.format import (  # noqa: F401 - re-exported for pages
     signed_money,
     yes_no,
 )
-from edtech.core.privacy import suppress_small  # noqa: F401
+from edtech.core.privacy import suppress_small, suppression_label  # noqa: F401
 from edtech.core.rules import DEFINITIONS, RENEWAL_WINDOW_DAYS, suppression_threshold  # noqa: F401
 from edtech.core.safe_text import (  # noqa: F401 - the one rule for data values, for pages
     defang_markdown,

@@ -48,7 +48,7 @@ def progress_figure(probes: pd.DataFrame, support: pd.Series | dict, title: str 
     shade_end = end if end is not None else max(probes["date"].max() if len(probes) else start, start)
     fig.add_vrect(x0=start, x1=shade_end, fillcolor=theme.PALETTE["accent"], opacity=0.07, line_width=0)
     fig.add_vline(x=start, line_color=theme.PALETTE["neutral"], line_width=1)
-    fig.update_layout(template="plotly_white", title=title or None, xaxis_title="Date", yaxis_title="Score", height=380,
+    fig.update_layout(title=title or None, xaxis_title="Date", yaxis_title="Score", height=380,
                       legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
                       margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 80})
     return fig
@@ -64,6 +64,6 @@ def funnel_figure(counts: dict[str, int | str], title: str = "") -> go.Figure:
     fig = go.Figure(go.Bar(x=numbers, y=[FUNNEL_LABELS[s] for s in stages], orientation="h", text=text,
                            textposition="outside", marker_color=theme.PALETTE["accent"], cliponaxis=False,
                            hovertemplate="%{y}: %{text}<extra></extra>"))
-    fig.update_layout(template="plotly_white", title=title or None, height=260, xaxis={"rangemode": "tozero", "title": "Students"},
+    fig.update_layout(title=title or None, height=260, xaxis={"rangemode": "tozero", "title": "Students"},
                       yaxis={"autorange": "reversed"}, margin={"l": 170, "r": 60, "t": 40 if title else 10, "b": 40})
     return fig

@@ -151,8 +151,13 @@ FIGURES: dict[str, Callable[..., float | None]] = {
 
 def metric_value(ws: workspace.Workspace, metric: str) -> float | None:
     """The current value of a catalogue metric in the workspace's scope (None = no data)."""
+    return _dispatch(FIGURES, ws, metric)
+
+
+def _dispatch(table: dict[str, Callable[..., Any]], ws: workspace.Workspace, metric: str) -> Any:
+    """table[metric's base](ws[, tool]): a per-tool metric gets its tool, a district one does not."""
     base, tool = catalogue.parse_metric(metric)
-    compute = FIGURES[base]
+    compute = table[base]
     return compute(ws, tool) if catalogue.METRICS[base].needs_tool else compute(ws)
 
 
@@ -182,10 +187,9 @@ STUDENTS: dict[str, Callable[..., float | None]] = {
 def metric_students(ws: workspace.Workspace, metric: str) -> int | None:
     """The number of students a metric's current value is computed over in the workspace's scope (None: the
     metric is not an aggregate over students: spend shares, PD hours per staff member)."""
-    base, tool = catalogue.parse_metric(metric)
-    if not catalogue.METRICS[base].over_students:
+    if not catalogue.METRICS[catalogue.parse_metric(metric)[0]].over_students:
         return None
-    count = STUDENTS[base](ws, tool) if catalogue.METRICS[base].needs_tool else STUDENTS[base](ws)
+    count = _dispatch(STUDENTS, ws, metric)
     return 0 if count is None else int(count)
 
 
