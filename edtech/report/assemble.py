@@ -130,10 +130,11 @@ class RiskScores:
     # `at_risk_counts` of these scores when the caller has them (the district's are stored with the scores)
     counts: pd.DataFrame | None = None
 
-    def counts_for(self, students: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
-        """Flagged students by school and grade (`at_risk_counts`), computed once."""
+    def counts_for(self, district: District) -> pd.DataFrame:
+        """Flagged students by school and grade (`at_risk_counts`), computed once; the district's roster is
+        read only when the counts were not stored with the scores (500,000 students: seconds)."""
         if self.counts is None:
-            self.counts = at_risk_counts(self.scores, students, schools, self.capacity)
+            self.counts = at_risk_counts(self.scores, district.students, district.schools, self.capacity)
         return self.counts
 
     @property
@@ -472,7 +473,7 @@ def _at_risk_section(district: District, risk: RiskScores | None, note: str | No
         sec.notes.append("The at-risk counts come from the early-warning model (methods.md §4); none is stored, "
                          "so no numbers are shown rather than invented ones.")
         return sec
-    counts = risk.counts_for(district.students, district.schools)
+    counts = risk.counts_for(district)
     grades = [g for g in adoption.GRADE_ORDER if g in set(counts["grade_level"])]
     grades += sorted(set(counts["grade_level"].dropna().astype(str)) - set(grades))
     flagged = counts.pivot_table(index="school_name", columns="grade_level", values="flagged", aggfunc="sum")
@@ -673,7 +674,7 @@ def _summary(board: pd.DataFrame, k: dict[str, Any], district: District, cmp: Bu
         + (f"{len(none)} show no detectable (or a negative) effect. " if len(none) else "")
         + (f"{len(unknown)} cannot be judged yet (too little data or no matching assessment)." if len(unknown) else ""))
     if risk is not None and not risk.scores.empty:
-        counts = risk.counts_for(district.students, district.schools)
+        counts = risk.counts_for(district)
         flagged = int(counts["flagged"].sum())
         sec.paragraphs.append(
             f"Who needs help: the early-warning model flags {count_cells(pd.Series([flagged]), min_n).iloc[0]} "
@@ -796,6 +797,6 @@ def build_board_report(
     return BoardReport(title="EdTech board report", district_name=name, as_of=as_of,
                        generated=generated or pd.Timestamp.today().normalize(),
                        scenario_name=scenario.name, min_n=min_n, sections=built, scoreboard=board, budget=cmp,
-                       risk_counts=(risk.counts_for(district.students, district.schools)
+                       risk_counts=(risk.counts_for(district)
                                     if risk is not None and not risk.scores.empty else None),
                        risk_label=risk.model_label if risk is not None else "", interventions=interventions)

@@ -7,6 +7,7 @@ import io
 import math
 import time
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -50,7 +51,7 @@ def risk_scores(engine: Engine, district: District) -> tuple[report.RiskScores |
     """
     from edtech.services import risk as risk_service
 
-    return _scored_by_published(engine, lambda bundle: _score(bundle, risk_service.district_table(district)))
+    return _scored_by_published(engine, lambda load: _score(load(), risk_service.district_table(district)))
 
 
 def _score(bundle: dict[str, Any], table: pd.DataFrame) -> pd.DataFrame | None:
@@ -79,15 +80,17 @@ def _risk_from_bytes(payload: bytes) -> tuple[pd.DataFrame, pd.DataFrame] | None
     return None if meta["empty"] else (frames["scores"], frames["counts"])
 
 
-def district_risk(ws: workspace.Workspace, bundle: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def district_risk(ws: workspace.Workspace, load: Callable[[], dict[str, Any]]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """The whole district's (student_id, risk) by the published version and `report.at_risk_counts` of them,
     computed from the at-risk capability's student table (its usage columns from the stored per-student totals,
     never the weekly rows) by the first process after an import or a publish, read back by every later one.
-    None when there are no indicators to score."""
+    None when there are no indicators to score. `load`: the published version's bundle, loaded only when the
+    part is computed (a stored part is read back without deserializing the model)."""
     from edtech.services import risk as risk_service
 
     def compute() -> tuple[pd.DataFrame, pd.DataFrame] | None:
-        scored = _score(bundle, risk_service.scope_feature_table(ws, None))
+        scored = _score(load(), risk_service.scope_feature_table(ws, None))
         if scored is None:
             return None
         scores = scored[["student_id", "risk"]].reset_index(drop=True)
@@ -101,8 +104,8 @@ def workspace_risk(ws: workspace.Workspace) -> tuple[report.RiskScores | None, s
     (`district_risk`): a coordinator's are their students' scores and their schools' counts (students are
     flagged within their school, so the counts are the district's rows; risk is a district fact, as on the
     At-risk page's worklist)."""
-    def scored(bundle: dict[str, Any]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-        stored = district_risk(ws, bundle)
+    def scored(load: Callable[[], dict[str, Any]]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+        stored = district_risk(ws, load)
         if stored is None:
             return None, None
         scores, counts = stored
@@ -119,7 +122,9 @@ def workspace_risk(ws: workspace.Workspace) -> tuple[report.RiskScores | None, s
 
 
 def _scored_by_published(engine: Engine, score: Any) -> tuple[report.RiskScores | None, str | None]:
-    """The published version checked and loaded, then `score(bundle)` -> scores (or (scores, counts)), or why not."""
+    """The published version checked, then `score(load)` -> scores (or (scores, counts)), or why not. The
+    signature is checked first (cheap: nothing parsed); `load()` returns the bundle, deserialized (and its
+    types checked) only when a caller needs the model, not when its scores are read back from storage."""
     from edtech.services import risk as risk_service
 
     try:
@@ -134,14 +139,16 @@ def _scored_by_published(engine: Engine, score: Any) -> tuple[report.RiskScores 
     label = (f"version {published['id']} ({published.get('model_name', '')}, target `{published.get('target', '')}`"
              + (f", trained {created:%Y-%m-%d}" if pd.notna(created) else "") + ")")
     try:
-        bundle = risk_service.load_version(engine, published["id"])
+        risk_service.verify_version(engine, published["id"])
     except risk_service.ModelArtifactRefused as exc:
         return None, f"{UNUSABLE_MODEL}: {exc}"
     try:
-        scored = score(bundle)
+        scored = score(lambda: risk_service.load_version(engine, published["id"]))
         scored, counts = scored if isinstance(scored, tuple) else (scored, None)
         if scored is None:
             return None, f"A model is stored ({label}) but there are no early-warning indicators to score."
+    except risk_service.ModelArtifactRefused as exc:  # types outside the allowlist, found when loaded
+        return None, f"{UNUSABLE_MODEL}: {exc}"
     except Exception as exc:  # noqa: BLE001 - the report must still be produced, saying why
         return None, f"The published at-risk model ({label}) could not score the current data: {exc}"
     if "student_id" not in scored.columns or scored.empty:
