@@ -39,3 +39,36 @@ def test_a_column_blank_in_the_first_chunk_and_text_later_is_text(engine) -> Non
 def test_an_empty_result_keeps_its_columns(engine) -> None:
     frame = data._read_sql(engine, "SELECT * FROM students")
     assert frame.empty and "student_id" in frame.columns
+
+
+def _expand_one_dict_per_row(frame: pd.DataFrame) -> pd.DataFrame:
+    """The former expansion (a parse and a dict per row), as the reference for the one-parse version."""
+    import json
+
+    extras = pd.DataFrame([json.loads(e) if isinstance(e, str) else (e if isinstance(e, dict) else {})
+                           for e in frame["extra"]], index=frame.index)
+    out = frame.drop(columns="extra")
+    for col in extras.columns:
+        if col in out.columns:
+            continue
+        values = extras[col].astype("object").where(extras[col].notna(), None)
+        filled = values.dropna()
+        numeric = pd.to_numeric(values, errors="coerce")
+        words = filled.astype(str).str.strip().str.lower()
+        if numeric.notna().sum() == len(filled):
+            out[col] = numeric
+        elif len(filled) and words.isin(data.TRUE_WORDS | data.FALSE_WORDS).all():
+            out[col] = values.map(lambda v: None if v is None else str(v).strip().lower() in data.TRUE_WORDS
+                                  ).astype("boolean")
+        else:
+            out[col] = values
+    return out
+
+
+def test_extra_columns_expand_as_one_parse_per_row_did() -> None:
+    extra = ['{"lang": "English", "score": 3, "on_track": "Y", "note": null}', None,
+             '{"score": 2.5, "on_track": "n", "lang": "Spanish"}', float("nan"), '{"late": "x", "student_id": "z"}',
+             {"score": "4", "on_track": "yes"}, "{}"]
+    frame = pd.DataFrame({"student_id": [f"s{i}" for i in range(len(extra))], "extra": pd.Series(extra, dtype=object)},
+                         index=range(10, 10 + len(extra)))
+    pd.testing.assert_frame_equal(data._expand_extra(frame), _expand_one_dict_per_row(frame))
