@@ -211,3 +211,17 @@ def test_a_coordinator_assigns_an_intervention_from_the_worklist(published):
     # the name is now a suggestion
     assert "Small-group reading" in at.selectbox(key="risk_assign_pick").options
 
+
+
+def test_train_and_publish_flags_from_its_training_table_equal_a_fresh_scoring(sample_db_url):
+    """Publishing after training scores the district with the training's own feature table (built once): the
+    flags it stores are those a fresh scoring would store (so that scoring finds nothing new to record)."""
+    engine = data.make_engine(sample_db_url)
+    try:
+        whole = workspace.Workspace(engine).whole
+        info = risk_service.train_and_publish(engine, whole, principal=SYSTEM)
+        flags = data.read_table(engine, "risk_flags")
+        assert (flags["source"] == f"model v{info['id']}").sum() > 0
+        assert risk_service.record_published_flags(engine, workspace.Workspace(engine).whole) == 0
+    finally:
+        engine.dispose()

@@ -401,10 +401,11 @@ def save_version(engine: Engine, trained: TrainedRisk, *, principal: Principal =
 
 
 def publish_version(engine: Engine, version_id: int, *, principal: Principal = SYSTEM,
-                    whole: District | None = None) -> dict[str, Any]:
+                    whole: District | None = None, table: pd.DataFrame | None = None) -> dict[str, Any]:
     """Make a stored version the one the board report, the worklist and `risk score` use (director only;
     audited). A version that would not load (unsigned, altered…) is refused, never published. The version
-    then scores the district (`whole`, loaded when not given) and its risk flags are stored."""
+    then scores the district (`whole`, loaded when not given; `table`: its `district_features` when the caller
+    has them) and its risk flags are stored."""
     principal.require(Action.PUBLISH_MODEL)
     load_version(engine, version_id)  # KeyError / ModelArtifactRefused before anything is written
     with Session(engine) as db:
@@ -417,7 +418,7 @@ def publish_version(engine: Engine, version_id: int, *, principal: Principal = S
         info = _version_info(row)
     audit.record(engine, principal, "model published",
                  detail=f"model version {info['id']} ({info['model_name']}, target {info['target']})")
-    record_published_flags(engine, whole)  # the version now scores the district: who it flags, and when
+    record_published_flags(engine, whole, table)  # the version now scores the district: who it flags, and when
     return info
 
 
@@ -439,10 +440,13 @@ def train_and_publish(engine: Engine, district: District, target: str | None = N
     if target is None:
         raise risk.RiskInputError("the indicators hold no 0/1 outcome column to predict (such as "
                                   f"{DEFAULT_DISTRICT_TARGET})")
-    trained = _train_table(district_features(engine, district), target, k=risk.DEFAULT_K, validation="auto",
-                           exclude=None, audit=None, progress=progress)
+    table = district_features(engine, district)
+    trained = _train_table(table, target, k=risk.DEFAULT_K, validation="auto", exclude=None, audit=None,
+                           progress=progress)
     version = save_version(engine, trained, principal=principal)
-    return publish_version(engine, version, principal=principal, whole=district)
+    del trained  # the evaluation's predictions and models: not needed to publish (500,000 students: ~0.5 GB)
+    # the same feature table scores the district: built once (a second copy was the peak of training)
+    return publish_version(engine, version, principal=principal, whole=district, table=table)
 
 
 # ------------------------------------------------------------------------------------ worklist
@@ -671,15 +675,15 @@ def _record_quietly(engine: Engine, flags: pd.DataFrame) -> int:
         return 0
 
 
-def record_published_flags(engine: Engine, whole: District | None = None) -> int:
+def record_published_flags(engine: Engine, whole: District | None = None, table: pd.DataFrame | None = None) -> int:
     """The published version scores the whole district's latest cohort (no reasons: the flags need the risk
     only) and its risk flags are stored (`record_flags`); 0 when nothing is published, nothing can be
-    scored, or the same flags are stored already."""
+    scored, or the same flags are stored already. `table`: the district's `district_features`, when known."""
     published = published_version(engine)
     if published is None:
         return 0
     whole = Workspace(engine).whole if whole is None else whole
-    table = district_features(engine, whole)
+    table = district_features(engine, whole) if table is None else table
     if table.empty:
         return 0
     details = version_details(engine, published["id"])
