@@ -12,7 +12,8 @@ since the last refresh (a token of the data versions, saved as a setting): the d
 (the month of its as-of date) is recomputed; earlier months missing a snapshot are back-filled for the
 metrics whose inputs carry dates, by running the same functions on the district as it stood at each
 month's end (usage weeks ended by then, devices bought by then, PD sessions held by then; no assessment,
-so effects are never back-filled). A snapshot of a past month, once written, is kept: it is what the
+so effects are never back-filled); each past month's ROI analysis reads that month's usage summaries computed in
+the database (`summaries.past_usage_summaries`), never the weekly rows in pandas. A snapshot of a past month, once written, is kept: it is what the
 roadmap said then ("what changed since the last report").
 
 Writes (initiatives and KPIs) are a director's (Action.EDIT_ROADMAP, checked here) and audited.
@@ -38,7 +39,7 @@ from sqlmodel import Session
 from edtech.adoption import equity
 from edtech.core import rules
 from edtech.core.access import SYSTEM, Action, Principal
-from edtech.core.district import District
+from edtech.core.district import District, empty_frame
 from edtech.core.privacy import neutralize_frame
 from edtech.core.scope import ScopeError
 from edtech.roadmap import catalogue
@@ -48,7 +49,7 @@ from edtech.roi import engine as roi_engine
 from edtech.roi import figures
 from edtech.services import audit, workspace
 from edtech.services import overview as overview_service
-from edtech.store import data
+from edtech.store import data, summaries
 from edtech.store.models import Initiative, Kpi, KpiSnapshot
 
 SNAPSHOT_SETTING = "roadmap_snapshots"   # the data token of the last refresh
@@ -217,20 +218,23 @@ def scope_text(text: Any) -> str:
 
 
 class _AsOfProvider(workspace.Provider):
-    """A Workspace over the district as it stood at a month's end. The ROI analysis is computed from that
-    district's own weekly rows (`roi.analyze_district` without the database's summaries, which hold today's
-    windows: the same figures either way, tests/test_summaries.py); every other part from that district."""
+    """A Workspace over the district as it stood at a month's end. The ROI analysis is computed from
+    `summary`, that month's usage summaries (`summaries.past_usage_summaries`: the database's tables hold
+    today's windows and weeks), else from that district's own weekly rows (the same figures either way,
+    tests/test_roadmap_backfill_summaries.py); every other part from that district."""
 
     stores = False  # its parts are of the district as it stood then: never the database's stored parts
 
-    def __init__(self, whole: District, outcome_choice: dict[str, str] | None = None) -> None:
+    def __init__(self, whole: District, outcome_choice: dict[str, str] | None = None,
+                 summary: roi_engine.UsageSummary | None = None) -> None:
         self.parts: dict[str, Any] = {"whole": whole}
         self.outcome_choice = outcome_choice
+        self.summary = summary
 
     def part(self, engine: Engine, name: str, reads: tuple[str, ...], compute: Callable[[], Any]) -> Any:
         if name == "roi" and name not in self.parts:
             self.parts[name] = workspace.RoiAnalysis(*roi_engine.analyze_district(
-                self.parts["whole"], outcome_choice=self.outcome_choice))
+                self.parts["whole"], outcome_choice=self.outcome_choice, summary=self.summary))
         if name not in self.parts:  # district-wide parts: once per month, whatever the scope
             self.parts[name] = compute()
         return self.parts[name]
@@ -244,16 +248,37 @@ class _MonthWorkspace(workspace.Workspace):
         return self.scoped_board(self.provider.part(self.engine, "district_board", (), self.district_board))
 
 
-def district_at(whole: District, month_end: pd.Timestamp) -> District:
+def district_at(whole: District, month_end: pd.Timestamp, weeks: pd.Series | None = None) -> District:
     """The district's dated inputs up to `month_end`: usage weeks ended by then, devices bought and PD sessions
-    held by then; no assessment (effects are not back-filled). Its as-of date is the end of its last usage week."""
-    usage = whole.usage[whole.usage["week_start"] + pd.Timedelta(days=6) <= month_end]
-    as_of = rules.data_as_of(usage["week_start"]) if len(usage) else pd.Timestamp(month_end)
-    frames = {name: getattr(whole, name) for name in whole.table_names()}  # a plain District, whatever `whole` is
+    held by then; no assessment (effects are not back-filled). Its as-of date is the end of its last usage week.
+
+    `weeks`: the weeks holding usage (`summaries.usage_weeks`, for a district read on demand): the district
+    then holds NO weekly rows (its ROI analysis reads `summaries.past_usage_summaries`) and `whole.usage` is
+    not read; without it the weekly rows are cut from `whole.usage`."""
+    frames = {name: getattr(whole, name) for name in whole.table_names() if name != "usage"}  # a plain District
+    if weeks is None:
+        usage = whole.usage[_ended_by(whole.usage["week_start"], month_end)]
+        weeks = usage["week_start"]
+    else:
+        usage = empty_frame("usage")
     frames.update(usage=usage, devices=whole.devices[whole.devices["purchase_date"] <= month_end],
                   pd_sessions=whole.pd_sessions[whole.pd_sessions["date"] <= month_end],
                   assessments=whole.assessments.iloc[0:0])
-    return District(**frames, fixed_as_of=min(pd.Timestamp(as_of), month_end))
+    return District(**frames, fixed_as_of=as_of_at(weeks, month_end))
+
+
+def _ended_by(week_start: pd.Series, month_end: pd.Timestamp) -> pd.Series:
+    """The weeks a month's district holds: ended (week_start + 6 days) by its last day."""
+    return week_start + pd.Timedelta(days=6) <= month_end
+
+
+def as_of_at(weeks: pd.Series, month_end: pd.Timestamp) -> pd.Timestamp:
+    """The as-of date of the district as it stood at `month_end`: the end of its last usage week (of `weeks`,
+    the weeks holding usage rows), never after `month_end`."""
+    weeks = pd.Series(weeks)
+    weeks = weeks[_ended_by(weeks, month_end)]
+    as_of = rules.data_as_of(weeks) if len(weeks) else pd.Timestamp(month_end)
+    return min(pd.Timestamp(as_of), pd.Timestamp(month_end))
 
 
 def month_start(when: pd.Timestamp) -> pd.Timestamp:
@@ -362,9 +387,10 @@ def _backfill(engine: Engine, kpis: pd.DataFrame, whole: District, current_month
     """Months before the current one without a snapshot, for metrics whose inputs carry dates: from the later
     of the initiative's start and the first usage week's month. Computed as one shared part (the app keeps it
     per data version, so copies of a database and every reader share it)."""
-    if whole.usage.empty:
+    weeks = _usage_weeks(engine, whole)
+    if weeks.empty:
         return []
-    first_month = month_start(whole.usage["week_start"].min())
+    first_month = month_start(weeks.min())
     starts = initiatives_frame(engine).set_index("initiative_id")["start_date"]
     have = set(zip(stored["initiative_id"], stored["kpi_id"], stored["month"], strict=True))
     wanted: list[tuple[pd.Timestamp, str, str, str, str | None]] = []
@@ -388,11 +414,29 @@ def _backfill(engine: Engine, kpis: pd.DataFrame, whole: District, current_month
                          lambda: _backfill_values(engine, whole, wanted, outcome))
 
 
+def _usage_weeks(engine: Engine, whole: District) -> pd.Series:
+    """The weeks holding usage rows: the database's (`summary_week`, no scan) for a district read on demand,
+    whose weekly rows are never read here; else the weekly rows' own."""
+    if isinstance(whole, workspace.DistrictOnDemand):
+        with engine.connect() as conn:
+            return summaries.usage_weeks(conn)
+    return whole.usage["week_start"]
+
+
 def _backfill_values(engine: Engine, whole: District, wanted: list, outcome: dict[str, str]
                      ) -> list[tuple[str, str, pd.Timestamp, float | None]]:
+    """Each wanted month's values. A district read on demand: the month's ROI analysis from its usage summaries
+    computed in the database (bounded memory, no weekly row in pandas); a loaded district: from its rows."""
     rows = []
-    for month in sorted({w[0] for w in wanted}):
-        past = _AsOfProvider(district_at(whole, month_end(month)), outcome)
+    months = sorted({w[0] for w in wanted})
+    if isinstance(whole, workspace.DistrictOnDemand):
+        weeks = _usage_weeks(engine, whole)
+        points = [(as_of_at(weeks, month_end(month)), month_end(month)) for month in months]
+        usage = (roi_engine.UsageSummary(*frames) for frames in summaries.past_usage_summaries(engine, points))
+    else:
+        weeks, usage = None, iter([None] * len(months))
+    for month, summary in zip(months, usage, strict=True):
+        past = _AsOfProvider(district_at(whole, month_end(month), weeks), outcome, summary)
         spaces: dict[frozenset[str] | None, workspace.Workspace] = {}
         for _, initiative_id, kpi_id, metric, scope_key in (w for w in wanted if w[0] == month):
             scope = scope_of(scope_key)

@@ -22,7 +22,7 @@ Active row = rules.is_active_row (>= 1 session or > 0 minutes), written here onc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -204,15 +204,18 @@ def wanted_windows(conn: Connection, as_of: pd.Timestamp) -> dict[str, tuple[dt.
 STUDENT_TOOL_COLUMNS = ["student_id", "tool_id", "weeks_used", "minutes", "sessions", "first_week", "last_week"]
 
 
-def _student_tool_totals(u: sa.Table, where: list) -> sa.Select:
+def _student_tool_totals(u: sa.Table, where: list, bucket: sa.ColumnElement | None = None) -> sa.Select:
     """Per student x tool over the usage rows `where` selects: weeks used, minutes, sessions, first and last week
-    (the columns of `summary_student_tool_year`, in STUDENT_TOOL_COLUMNS' order)."""
-    return (sa.select(u.c.student_id, u.c.tool_id, sa.func.count().label("weeks_used"),
+    (the columns of `summary_student_tool_year`, in STUDENT_TOOL_COLUMNS' order); with `bucket`, per student x
+    tool x bucket (a last `bucket` column; the past months' totals are running sums of these)."""
+    keys = [u.c.student_id, u.c.tool_id]
+    return (sa.select(*keys, sa.func.count().label("weeks_used"),
                       sa.func.coalesce(sa.func.sum(u.c.minutes), 0.0).label("minutes"),
                       sa.func.coalesce(sa.func.sum(u.c.sessions), 0).label("sessions"),
                       sa.func.min(u.c.week_start).label("first_week"),
-                      sa.func.max(u.c.week_start).label("last_week"))
-            .where(*where).group_by(u.c.student_id, u.c.tool_id))
+                      sa.func.max(u.c.week_start).label("last_week"),
+                      *([] if bucket is None else [bucket.label("bucket")]))
+            .where(*where).group_by(*keys, *([] if bucket is None else [bucket])))
 
 
 def _refresh_student_tool(conn: Connection, tools: Iterable[str], pairs: set[tuple[str, str]] | None,
@@ -265,14 +268,19 @@ def _refresh_student_tool_whole(conn: Connection, tools: Iterable[str],
         counted = [tl for tl in group if windows.get(tl) is not None]
         if not counted:
             continue
-        first = sa.case({tl: windows[tl][0] for tl in counted}, value=u.c.tool_id)
-        where = [u.c.tool_id.in_(counted), _active(u), u.c.week_start >= first]
-        bounded = {tl: windows[tl][1] for tl in counted if windows[tl][1] is not None}
-        if bounded:
-            last = sa.case(bounded, value=u.c.tool_id, else_=None)
-            where.append(sa.or_(last.is_(None), u.c.week_start <= last))
-        query = _student_tool_totals(u, where)
-        conn.execute(s.insert().from_select(STUDENT_TOOL_COLUMNS, query))
+        conn.execute(s.insert().from_select(STUDENT_TOOL_COLUMNS, _student_tool_totals(u, _in_windows(u, counted, windows))))
+
+
+def _in_windows(u: sa.Table, tools: list[str], windows: dict[str, tuple[dt.date, dt.date | None]]) -> list:
+    """The active usage rows of `tools` inside each tool's window [first_week, last_week] (a CASE on tool_id;
+    last_week None = no bound): the rows `summary_student_tool_year` counts."""
+    first = sa.case({tl: windows[tl][0] for tl in tools}, value=u.c.tool_id)
+    where = [u.c.tool_id.in_(tools), _active(u), u.c.week_start >= first]
+    bounded = {tl: windows[tl][1] for tl in tools if windows[tl][1] is not None}
+    if bounded:
+        last = sa.case(bounded, value=u.c.tool_id, else_=None)
+        where.append(sa.or_(last.is_(None), u.c.week_start <= last))
+    return where
 
 
 _MONDAY_0 = np.datetime64("1970-01-05", "D")   # week numbers count the weeks from this Monday
@@ -378,9 +386,8 @@ def _refresh_school_weeks_many(conn: Connection, spans: dict[str, tuple[dt.date 
     over weeks from first_weeks[tool] on."""
     if not spans:
         return
-    u, st, t = _usage(), _students(), school_week_table
-    tools = sorted(spans)
-    for tool_id in tools:
+    t = school_week_table
+    for tool_id in sorted(spans):
         lo, hi = spans[tool_id]
         delete = t.delete().where(t.c.tool_id == tool_id)
         if lo is not None:
@@ -388,6 +395,29 @@ def _refresh_school_weeks_many(conn: Connection, spans: dict[str, tuple[dt.date 
         if hi is not None:
             delete = delete.where(t.c.week_start <= hi)
         conn.execute(delete)
+    (out,) = _scan_school_weeks(conn, spans, [first_weeks])
+    if out.empty:
+        return
+    records = [{"school_id": s, "tool_id": tl, "week_start": w, "active_users": int(a),
+                "minutes": float(m), "sessions": float(se), "active_4wk": int(k)}
+               for s, tl, w, a, m, se, k in zip(out["school_id"], out["tool_id"], out["week_start"].dt.date,
+                                                out["active_users"], out["minutes"], out["sessions"],
+                                                out["active_4wk"], strict=True)]
+    for start in range(0, len(records), 20_000):
+        conn.execute(t.insert(), records[start:start + 20_000])
+
+
+def _scan_school_weeks(conn: Connection, spans: dict[str, tuple[dt.date | None, dt.date | None]],
+                       first_weeks: list[dict[str, dt.date | None]]) -> list[pd.DataFrame]:
+    """The school x tool x week rows (`_SchoolWeeks.frame`) of the tools of `spans`, each for its weeks
+    spans[tool] = [lo, hi], from ONE ordered, streamed scan of usage (bounded memory; reads only): what the
+    table's refresh writes and what `past_usage_summaries` returns. One frame per map of `first_weeks` (the
+    trailing counts' window starts; the past months' maps differ, their scan is shared)."""
+    accumulators = [_SchoolWeeks(spans, first) for first in first_weeks]
+    if not spans:
+        return [sums.frame() for sums in accumulators]
+    u, st = _usage(), _students()
+    tools = sorted(spans)
     where = [_active(u)]
     if len(tools) <= 500:
         where.append(u.c.tool_id.in_(tools))
@@ -403,7 +433,6 @@ def _refresh_school_weeks_many(conn: Connection, spans: dict[str, tuple[dt.date 
                        sa.func.coalesce(st.c.school_id, "").label("school_id"))
              .select_from(u.outerjoin(st, st.c.student_id == u.c.student_id)).where(*where)
              .order_by(u.c.student_id))
-    sums = _SchoolWeeks(spans, first_weeks)
     held: list[np.ndarray] | None = None
     # streaming set on the statement: set on the connection it would stay for the import's later statements
     # (PostgreSQL cannot run a DELETE through a server-side cursor)
@@ -418,25 +447,18 @@ def _refresh_school_weeks_many(conn: Connection, spans: dict[str, tuple[dt.date 
         cut = len(student) - int(not_last[::-1].argmax()) if not_last.any() else 0
         held = [c[cut:] for c in cols]
         if cut:
-            _add_rows(sums, [c[:cut] for c in cols])
+            _add_rows(accumulators, [c[:cut] for c in cols])
     if held is not None and len(held[0]):
-        _add_rows(sums, held)
-    out = sums.frame()
-    if out.empty:
-        return
-    records = [{"school_id": s, "tool_id": tl, "week_start": w, "active_users": int(a),
-                "minutes": float(m), "sessions": float(se), "active_4wk": int(k)}
-               for s, tl, w, a, m, se, k in zip(out["school_id"], out["tool_id"], out["week_start"].dt.date,
-                                                out["active_users"], out["minutes"], out["sessions"],
-                                                out["active_4wk"], strict=True)]
-    for start in range(0, len(records), 20_000):
-        conn.execute(t.insert(), records[start:start + 20_000])
+        _add_rows(accumulators, held)
+    return [sums.frame() for sums in accumulators]
 
 
-def _add_rows(sums: _SchoolWeeks, cols: list[np.ndarray]) -> None:
+def _add_rows(accumulators: list[_SchoolWeeks], cols: list[np.ndarray]) -> None:
     student, tool, week, minutes, sessions, school = cols
-    sums.add(student, tool, _week_numbers(week), minutes.astype("float64"), sessions.astype("float64"),
-             school.astype(object))
+    week, minutes, sessions, school = (_week_numbers(week), minutes.astype("float64"), sessions.astype("float64"),
+                                       school.astype(object))
+    for sums in accumulators:
+        sums.add(student, tool, week, minutes, sessions, school)
 
 
 def _refresh_weeks(conn: Connection, weeks: Iterable[dt.date] | None) -> None:
@@ -594,6 +616,100 @@ def conform_school_weeks(frame: pd.DataFrame) -> pd.DataFrame:
         "week_start": pd.to_datetime(frame["week_start"]).astype("datetime64[ns]"),
         "active_users": frame["active_users"].astype("int64"), "minutes": frame["minutes"].astype("float64"),
         "sessions": frame["sessions"].astype("float64"), "active_4wk": frame["active_4wk"].astype("int64")})
+
+
+def past_usage_summaries(engine: Engine, points: list[tuple[pd.Timestamp, pd.Timestamp]]
+                         ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per (as_of, until) of `points` (in time order), in order: (student_tool, school_weeks) of the district as
+    it stood at a past `as_of` (the columns and dtypes of `read_student_tool` and `read_school_weeks`), for the
+    ROI engine's `UsageSummary`: only the usage weeks that ended by `until` (week_start + 6 days <= until, the
+    roadmap's `district_at`), each tool's contract window as the engine decides it at `as_of`
+    (`current_windows`, ending at `as_of`: rules.week_overlaps).
+
+    Computed from usage by the queries that keep the tables, in bounded memory: the school weeks of every
+    point from ONE streamed scan (`_scan_school_weeks`) cut at each point's last week (a week's counts read
+    that week and the 3 before it only); the student totals of consecutive points with the same windows from
+    ONE grouped query (`_student_tool_totals` over `_in_windows`) per student x tool x point's weeks, read in
+    the points' order and summed as it goes (one point's rows at a time). Writes nothing. The tables
+    themselves hold today's windows and weeks: a past month is not cut from them."""
+    if not points:
+        return
+    with engine.connect() as conn:
+        last_weeks = [min(_date(pd.Timestamp(until) - pd.Timedelta(days=6)), _date(as_of)) for as_of, until in points]
+        ends = [_date(pd.Timestamp(until) - pd.Timedelta(days=6)) for _, until in points]
+        firsts = [dict(current_windows(conn, pd.Timestamp(as_of)).items()) for as_of, _ in points]
+        maps = list({tuple(sorted(first.items())): first for first in firsts}.values())
+        tools = sorted(set().union(*firsts))
+        scanned = _scan_school_weeks(conn, {tool: (None, max(ends)) for tool in tools}, maps)
+        by_map = {tuple(sorted(first.items())): frame for first, frame in zip(maps, scanned, strict=True)}
+        at = 0
+        while at < len(points):   # runs of consecutive points with the same windows: one query each
+            run = at + 1
+            while run < len(points) and firsts[run] == firsts[at]:
+                run += 1
+            totals = _running_student_totals(conn, firsts[at], last_weeks[at:run])
+            for index, student_tool in zip(range(at, run), totals, strict=True):
+                weeks = by_map[tuple(sorted(firsts[index].items()))]
+                weeks = weeks[weeks["tool_id"].isin(set(firsts[index]))
+                              & (weeks["week_start"] <= pd.Timestamp(ends[index]))]
+                yield student_tool, conform_school_weeks(weeks)
+            at = run
+
+
+def _running_student_totals(conn: Connection, first_weeks: dict[str, dt.date],
+                            last_weeks: list[dt.date]) -> Iterator[pd.DataFrame]:
+    """Per last week of `last_weeks` (ascending), the student x tool totals of the active rows in each tool's
+    window [first_weeks[tool], last week] (`conform_student_tool`'s frame): the partial totals of the rows
+    between two last weeks, read in that order (streamed), are added to the previous last week's."""
+    if any(later < earlier for earlier, later in zip(last_weeks, last_weeks[1:])):
+        raise ValueError("past usage summaries are computed for points in time order")
+    u = _usage()
+    bucket = sa.case(*[(u.c.week_start <= week, index) for index, week in enumerate(last_weeks)],
+                     else_=len(last_weeks))
+    windows = {tool: (week, last_weeks[-1]) for tool, week in first_weeks.items()}
+    tools = sorted(windows)
+    # tools in groups of 200 (bounded CASE lists, as the table's refresh); each group's rows in bucket order
+    streams = [_by_bucket(conn.execute(
+        _student_tool_totals(u, _in_windows(u, tools[start:start + 200], windows), bucket)
+        .order_by(sa.literal_column("bucket")).execution_options(stream_results=True, yield_per=STREAM_ROWS)),
+        len(last_weeks)) for start in range(0, len(tools), 200)]
+    running = conform_student_tool(pd.DataFrame({c: pd.Series(dtype=object) for c in STUDENT_TOOL_COLUMNS}))
+    for _ in last_weeks:
+        parts = [next(stream) for stream in streams]
+        both = pd.concat([running, *parts], ignore_index=True)
+        running = (both.groupby(["student_id", "tool_id"], sort=False, as_index=False)
+                   .agg(weeks_used=("weeks_used", "sum"), minutes=("minutes", "sum"), sessions=("sessions", "sum"),
+                        first_week=("first_week", "min"), last_week=("last_week", "max")))
+        yield conform_student_tool(running)
+
+
+def _by_bucket(result: sa.CursorResult, buckets: int) -> Iterator[pd.DataFrame]:
+    """The rows of a result ordered by its last column `bucket`, as one frame per bucket 0 .. buckets-1
+    (empty when a bucket has none), STREAM_ROWS rows read at a time."""
+    columns = list(result.keys())
+    current, pending = 0, []
+    empty = conform_student_tool(pd.DataFrame({c: pd.Series(dtype=object) for c in STUDENT_TOOL_COLUMNS}))
+    for batch in result.partitions(STREAM_ROWS):
+        frame = pd.DataFrame({name: np.array(values, dtype=object)
+                              for name, values in zip(columns, zip(*batch, strict=True), strict=True)})
+        for col in ("first_week", "last_week"):   # text on SQLite, dates on PostgreSQL; few distinct values
+            codes, uniques = pd.factorize(frame[col])
+            frame[col] = pd.to_datetime(pd.Series(uniques, dtype=object)).to_numpy(dtype="datetime64[ns]")[codes]
+        frame = conform_student_tool(frame).assign(bucket=frame["bucket"].astype("int64"))
+        for bucket, part in frame.groupby("bucket", sort=True):
+            while current < int(bucket):
+                yield pd.concat(pending, ignore_index=True) if pending else empty
+                current, pending = current + 1, []
+            pending.append(part[STUDENT_TOOL_COLUMNS])
+    while current < buckets:
+        yield pd.concat(pending, ignore_index=True) if pending else empty
+        current, pending = current + 1, []
+
+
+def past_usage_summary(engine: Engine, as_of: pd.Timestamp, until: pd.Timestamp
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`past_usage_summaries` of one point."""
+    return next(past_usage_summaries(engine, [(as_of, until)]))
 
 
 def read_weeks(engine: Engine) -> pd.DataFrame:
