@@ -72,3 +72,35 @@ def test_extra_columns_expand_as_one_parse_per_row_did() -> None:
     frame = pd.DataFrame({"student_id": [f"s{i}" for i in range(len(extra))], "extra": pd.Series(extra, dtype=object)},
                          index=range(10, 10 + len(extra)))
     pd.testing.assert_frame_equal(data._expand_extra(frame), _expand_one_dict_per_row(frame))
+
+
+def _conform_one_object_per_row(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """The former conform_frame (an object per value), as the reference."""
+    out = df.copy()
+    for col, dtype in FRAME_COLUMNS[name].items():
+        if col not in out.columns:
+            out[col] = pd.Series([None] * len(out), index=out.index, dtype="object")
+        if dtype == "object":
+            s = out[col].astype("object")
+            out[col] = s.where(s.notna(), None)
+        elif dtype.startswith("datetime"):
+            out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
+        else:
+            out[col] = out[col].astype(dtype)
+    front = list(FRAME_COLUMNS[name])
+    return out[front + [c for c in out.columns if c not in FRAME_COLUMNS[name]]]
+
+
+@pytest.mark.parametrize("kind", ["students", "assessments", "usage", "licenses", "interventions"])
+def test_text_columns_share_one_object_per_distinct_value_and_equal_the_former_frame(sample_engine, kind: str) -> None:
+    from edtech.core.district import conform_frame
+
+    raw = data._read_sql(sample_engine, f'SELECT * FROM "{kind}"').drop(columns="extra", errors="ignore")
+    raw.loc[raw.index[:3], raw.columns[1]] = None  # missing values among the text
+    conformed = conform_frame(kind, raw)
+    pd.testing.assert_frame_equal(conformed, _conform_one_object_per_row(kind, raw))
+    for col, dtype in FRAME_COLUMNS[kind].items():
+        if dtype == "object" and len(conformed):
+            values = conformed[col]
+            assert values.map(lambda v: v is None or isinstance(v, str)).all(), col
+            assert len({id(v) for v in values}) <= values.nunique() + 1, col  # equal strings: one object

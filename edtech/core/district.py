@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import numpy as np
 import pandas as pd
 
 from edtech.core.rules import data_as_of
@@ -23,6 +24,18 @@ def empty_frame(name: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FRAME_COLUMNS[name].items()})
 
 
+def _text_objects(values: pd.Series) -> pd.Series:
+    """An "object" column: its values, None where missing. Text read from the database (a string dtype) is
+    converted through its distinct values, so equal strings share one Python object: 2,000,000 assessment rows
+    held ~60 bytes per value as separate objects, 8 bytes per row shared (500,000 students: ~400 MB less)."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        s = values.astype("object")
+        return s.where(s.notna(), None)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    shared = np.append(np.asarray(uniques, dtype=object), None)  # code -1 (missing) takes the last: None
+    return pd.Series(shared[codes], index=values.index, dtype="object", name=values.name)
+
+
 def conform_frame(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Cast a frame to the canonical dtypes, adding missing columns; extra columns are kept."""
     out = df.copy()
@@ -30,8 +43,7 @@ def conform_frame(name: str, df: pd.DataFrame) -> pd.DataFrame:
         if col not in out.columns:
             out[col] = pd.Series([None] * len(out), index=out.index, dtype="object")
         if dtype == "object":
-            s = out[col].astype("object")
-            out[col] = s.where(s.notna(), None)
+            out[col] = _text_objects(out[col])
         elif dtype.startswith("datetime"):
             out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
         else:
