@@ -450,6 +450,11 @@ for page in pages:
     if at.exception:  # recorded, not fatal: the other pages are still measured
         result[page] = {"error": str(at.exception)[:2000]}
         continue
+    # an error box (no account, no access, no data) is a page that did not do its work: never a figure
+    shown = [str(e.value)[:300] for e in at.error]
+    if shown:
+        result[page] = {"error": "the page showed: " + " | ".join(shown)}
+        continue
     t, c = time.perf_counter(), time.process_time()
     at.run()
     warm, warm_cpu = time.perf_counter() - t, time.process_time() - c
