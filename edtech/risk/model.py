@@ -1084,9 +1084,13 @@ def _choose_model(kinds: list[str], p_by_kind: dict[str, np.ndarray], y: np.ndar
     return best
 
 
+PARALLEL_FOLD_ROWS = 200_000  # above: one fold at a time (two side by side held two copies of the design matrix)
+
+
 def _default_jobs(n_rows: int) -> int:
-    """Fit folds side by side only where a fit is long enough to pay for it."""
-    return min(2, os.cpu_count() or 1) if n_rows > SMALL_ROWS else 1
+    """Fit folds side by side only where a fit is long enough to pay for it, and the district small enough that
+    two folds' matrices at once stay within a server process's memory (500,000 students: ~0.4 GB more)."""
+    return min(2, os.cpu_count() or 1) if SMALL_ROWS < n_rows <= PARALLEL_FOLD_ROWS else 1
 
 
 def _fit_folds(kind: str, spec: FeatureSpec, X: pd.DataFrame, y: np.ndarray,
@@ -1679,7 +1683,10 @@ def student_feature_table(district: Any, target_column: str | None = None, *,
         table[["usage_minutes", "usage_weeks_active"]] = table[["usage_minutes", "usage_weeks_active"]].fillna(0.0)
     assessments = district.assessments
     if len(assessments):
-        a = assessments.copy()
+        # only the columns the scores need: the whole table copied, sorted and de-duplicated was the peak of
+        # building the table at 500,000 students (2,000,000 rows)
+        a = assessments[[c for c in ("student_id", "assessment", "window", "test_date", "score")
+                         if c in assessments.columns]].copy()
         window = a["window"].astype("string").str.lower()
         a["_order"] = np.select([window.str.contains("pre"), window.str.contains("fall"),
                                  window.str.contains("winter"), window.str.contains("spring")], [0, 1, 2, 3], 4)
