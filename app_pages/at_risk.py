@@ -92,8 +92,8 @@ def show_worklist() -> None:
                + f"{cohort}. {components.escape(worklists.band_help(found.k))} Reasons are what-ifs (how much the "
                "risk would drop if that value were typical for the district), not causes.")
     students = found.students
-    counts = students["band"].value_counts()
-    not_served = int(students["flagged_not_served"].sum())
+    # what every rerun shows of the whole list, derived once per worklist (150,000 rows at 500,000 students)
+    counts, not_served, schools, grades, topics, has_names = cache.derived(found, "facts", lambda: _facts(students))
     tiles = st.columns(len(worklists.BAND_NAMES) + 2)
     tiles[0].metric("Students scored", f"{found.scored:,}")
     for tile, band in zip(tiles[1:-1], worklists.BAND_NAMES, strict=True):
@@ -108,9 +108,6 @@ def show_worklist() -> None:
                               help="Students in the High band with no intervention in progress or planned: who "
                                    "still needs a support.")
     f1, f2, f3, f4 = st.columns(4)
-    schools = sorted(students["school_name"].dropna().astype(str).unique())
-    grades = sorted(students["grade_level"].dropna().astype(str).unique(), key=worklists.grade_key)
-    topics = sorted({t for ts in students["reason_topics"] for t in ts})
     chosen_schools = f1.multiselect("School", schools, key="risk_filter_school", placeholder="All schools")
     chosen_grades = f2.multiselect("Grade", grades, key="risk_filter_grade", placeholder="All grades")
     chosen_topics = f3.multiselect("Reason", topics, key="risk_filter_reason", placeholder="Any reason",
@@ -129,13 +126,15 @@ def show_worklist() -> None:
         shown = shown[shown["band"].isin(chosen_bands)]
     if only_unserved:
         shown = shown[shown["flagged_not_served"]]
-    has_names = bool((students["name"] != students["student_id"]).any())
     columns = [*(["name"] if has_names else []), "student_id", "school_name", "grade_level", "band", "risk",
                "intervention", *worklists.REASON_COLUMNS]
     st.caption(f"{len(shown):,} of {len(students):,} students in a band" + (" (filtered)" if len(shown) < len(students)
                                                                               else "") + ", most urgent first.")
-    components.table(shown[columns], hide_index=True, width="stretch", key="risk_list",
-                     column_config={c: WORKLIST_COLUMNS[c] for c in columns})
+    # the whole list made displayable once (cells neutralized), then cut to the rows the filters keep
+    grid, config = cache.derived(found, "grid", lambda: components.displayable(
+        students[columns], {c: WORKLIST_COLUMNS[c] for c in columns}))
+    components.prepared_table(grid if len(shown) == len(students) else grid.loc[shown.index], config,
+                              hide_index=True, width="stretch", key="risk_list")
     if state.can(state.Action.EXPORT_STUDENTS):
         export = shown[columns].rename(columns={c: WORKLIST_COLUMNS[c]["label"] for c in columns})
         # written when the button is pressed, not on every rerun (thousands of rows)
@@ -144,13 +143,24 @@ def show_worklist() -> None:
                            icon=":material/download:", on_click=cache.record_student_export,
                            args=("at-risk list", scope, f"{len(shown)} students, model version {version['id']}"))
     if state.can(state.Action.ASSIGN_INTERVENTION):
-        assign_form(shown, has_names)
+        labels = cache.derived(found, "labels", lambda: _student_labels(students, has_names))
+        assign_form(shown, labels)
     with st.expander(f"Model card of version #{version['id']}", icon=":material/description:"):
         # markdown with column names, groups and the outcome in it: no link, image or HTML can form
         st.markdown(components.defang_markdown(found.card) if found.card else "No model card was stored.")
 
 
 NEW_NAME = "Another intervention…"
+ASSIGN_OPTIONS = 1_000  # students offered in the picker: the most urgent of the list as filtered
+
+
+def _facts(students: pd.DataFrame) -> tuple[pd.Series, int, list[str], list[str], list[str], bool]:
+    """Band counts, flagged-not-served, the filters' choices and whether names are known, of the whole list."""
+    return (students["band"].value_counts(), int(students["flagged_not_served"].sum()),
+            sorted(students["school_name"].dropna().astype(str).unique()),
+            sorted(students["grade_level"].dropna().astype(str).unique(), key=worklists.grade_key),
+            sorted({t for ts in students["reason_topics"] for t in ts}),
+            bool((students["name"] != students["student_id"]).any()))
 
 
 def _student_labels(shown: pd.DataFrame, has_names: bool) -> dict[str, str]:
@@ -166,8 +176,9 @@ def _student_labels(shown: pd.DataFrame, has_names: bool) -> dict[str, str]:
     return dict(zip(ids, labels, strict=True))
 
 
-def assign_form(shown: pd.DataFrame, has_names: bool) -> None:
-    """Assign a support to a student of the list as shown (the service checks the role and the school)."""
+def assign_form(shown: pd.DataFrame, all_labels: dict[str, str]) -> None:
+    """Assign a support to a student of the list as shown (the service checks the role and the school);
+    `all_labels`: every student of the list -> its label (`_student_labels`)."""
     done = st.session_state.pop("risk_assign_done", None)
     if done:
         st.success(done, icon=":material/check_circle:")
@@ -175,7 +186,11 @@ def assign_form(shown: pd.DataFrame, has_names: bool) -> None:
         if shown.empty:
             st.caption("No student in the list as filtered.")
             return
-        labels = _student_labels(shown, has_names)
+        ids = shown["student_id"].astype(str).head(ASSIGN_OPTIONS)
+        labels = {sid: all_labels[sid] for sid in ids}
+        if len(shown) > ASSIGN_OPTIONS:
+            st.caption(f"The {ASSIGN_OPTIONS:,} most urgent of the {len(shown):,} students listed: filter the list "
+                       "above (school, grade, reason, band) to reach the others.")
         names = interventions_cache.intervention_names()
         with st.form("risk_assign_form", clear_on_submit=False, border=False):
             student = st.selectbox("Student", list(labels), format_func=labels.get, key="risk_assign_student",

@@ -212,9 +212,15 @@ def table(frame: pd.DataFrame | Mapping[str, Any], *, column_config: Mapping[str
     With `missing` (why a cell can be empty, or a dict of reasons per column), empty cells show an em dash
     instead of the grid's "None", the reason on the header's hover (see `dash_missing`)."""
     shown, config = displayable(frame, column_config, column_order, missing)
+    prepared_table(shown, config, where=where, **kw)
+
+
+def prepared_table(shown: pd.DataFrame, config: Mapping[str, Any], *, where: Any = None, **kw: Any) -> None:
+    """A grid of rows of a frame `displayable` already prepared (a large list prepared once per result, then
+    cut to the rows a filter keeps: neutralizing is per cell, so the rows of the prepared frame are the same)."""
     if kw.get("hide_index"):  # a hidden index can be shown again in the browser: send 0..n-1 only
         shown = shown.reset_index(drop=True)
-    (where or st).dataframe(shown, column_config=config or None, **kw)
+    (where or st).dataframe(shown, column_config=dict(config) or None, **kw)
 
 
 def chart(fig: Any, *, where: Any = None, **kw: Any) -> None:

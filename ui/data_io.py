@@ -15,6 +15,15 @@ from ui import cache
 
 
 def table_counts() -> dict[str, int]:
+    """Rows per table, counted once per version of the data (every table is written by an import, or by an
+    edit that changes a setting): counting 15 million usage rows on every rerun took half a second."""
+    from edtech.core import config
+
+    return _table_counts(config.database_url(), tuple(sorted(cache.versions().items())))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _table_counts(url: str, versions: tuple) -> dict[str, int]:
     from edtech.store import data
 
     return data.table_counts(cache.get_engine())
