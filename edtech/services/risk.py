@@ -406,6 +406,12 @@ def publish_version(engine: Engine, version_id: int, *, principal: Principal = S
     audited). A version that would not load (unsigned, altered…) is refused, never published. The version
     then scores the district (`whole`, loaded when not given; `table`: its `district_features` when the caller
     has them) and its risk flags are stored."""
+    info = _mark_published(engine, version_id, principal)
+    record_published_flags(engine, whole, table)  # the version now scores the district: who it flags, and when
+    return info
+
+
+def _mark_published(engine: Engine, version_id: int, principal: Principal) -> dict[str, Any]:
     principal.require(Action.PUBLISH_MODEL)
     load_version(engine, version_id)  # KeyError / ModelArtifactRefused before anything is written
     with Session(engine) as db:
@@ -418,7 +424,6 @@ def publish_version(engine: Engine, version_id: int, *, principal: Principal = S
         info = _version_info(row)
     audit.record(engine, principal, "model published",
                  detail=f"model version {info['id']} ({info['model_name']}, target {info['target']})")
-    record_published_flags(engine, whole, table)  # the version now scores the district: who it flags, and when
     return info
 
 
@@ -445,8 +450,14 @@ def train_and_publish(engine: Engine, district: District, target: str | None = N
                            progress=progress)
     version = save_version(engine, trained, principal=principal)
     del trained  # the evaluation's predictions and models: not needed to publish (500,000 students: ~0.5 GB)
-    # the same feature table scores the district: built once (a second copy was the peak of training)
-    return publish_version(engine, version, principal=principal, whole=district, table=table)
+    info = _mark_published(engine, version, principal)
+    # the same feature table scores the district (a second copy was the peak of training), then is dropped
+    # before the flags go through the importer (the peak at 500,000 students was both at once)
+    flags = published_flags(engine, district, table)
+    del table
+    if flags is not None:
+        _record_quietly(engine, flags)
+    return info
 
 
 # ------------------------------------------------------------------------------------ worklist
@@ -679,13 +690,21 @@ def record_published_flags(engine: Engine, whole: District | None = None, table:
     """The published version scores the whole district's latest cohort (no reasons: the flags need the risk
     only) and its risk flags are stored (`record_flags`); 0 when nothing is published, nothing can be
     scored, or the same flags are stored already. `table`: the district's `district_features`, when known."""
+    flags = published_flags(engine, whole, table)
+    return 0 if flags is None else _record_quietly(engine, flags)
+
+
+def published_flags(engine: Engine, whole: District | None = None, table: pd.DataFrame | None = None
+                    ) -> pd.DataFrame | None:
+    """The risk flag rows of the published version's scoring of the district's latest cohort (None when
+    nothing is published or nothing can be scored)."""
     published = published_version(engine)
     if published is None:
-        return 0
+        return None
     whole = Workspace(engine).whole if whole is None else whole
     table = district_features(engine, whole) if table is None else table
     if table.empty:
-        return 0
+        return None
     details = version_details(engine, published["id"])
     k = float(details["metrics"].get("k") or risk.DEFAULT_K)
     current = latest_cohort(table)
@@ -693,11 +712,10 @@ def record_published_flags(engine: Engine, whole: District | None = None, table:
         bundle = load_version(engine, published["id"])
         scored = risk.score_students(bundle, current, spec_from_bundle(bundle), k=k, with_reasons=False)
     except (KeyError, ValueError, ModelArtifactRefused):  # a version that cannot score the data flags nobody
-        return 0
+        return None
     cohort = current["as_of"].max() if "as_of" in current.columns else None
-    flags = worklists.risk_flag_rows(scored, whole.students, k, flag_date(cohort, whole),
-                                     worklists.flag_source(published["id"]))
-    return _record_quietly(engine, flags)
+    return worklists.risk_flag_rows(scored, whole.students, k, flag_date(cohort, whole),
+                                    worklists.flag_source(published["id"]))
 
 
 def bench_risk(n_students: int = 50000, seed: int = 2025) -> dict[str, Any]:
