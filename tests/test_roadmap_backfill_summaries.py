@@ -39,6 +39,7 @@ def _with_backfilled_kpis(engine) -> None:
                                         "target_date": "2027-06-30"}, principal=SYSTEM)
 
 
+@pytest.mark.slow  # two whole back-fills of the sample (~20-30 s): make test-slow, which CI runs too
 def test_every_backfilled_value_equals_the_value_from_the_raw_weekly_rows(sample_db_url):
     engine = data.make_engine(sample_db_url)
     _with_backfilled_kpis(engine)
