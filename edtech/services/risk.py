@@ -401,13 +401,12 @@ def save_version(engine: Engine, trained: TrainedRisk, *, principal: Principal =
 
 
 def publish_version(engine: Engine, version_id: int, *, principal: Principal = SYSTEM,
-                    whole: District | None = None, table: pd.DataFrame | None = None) -> dict[str, Any]:
+                    whole: District | None = None) -> dict[str, Any]:
     """Make a stored version the one the board report, the worklist and `risk score` use (director only;
     audited). A version that would not load (unsigned, altered…) is refused, never published. The version
-    then scores the district (`whole`, loaded when not given; `table`: its `district_features` when the caller
-    has them) and its risk flags are stored."""
+    then scores the district (`whole`, loaded when not given) and its risk flags are stored."""
     info = _mark_published(engine, version_id, principal)
-    record_published_flags(engine, whole, table)  # the version now scores the district: who it flags, and when
+    record_published_flags(engine, whole)  # the version now scores the district: who it flags, and when
     return info
 
 
@@ -686,18 +685,18 @@ def _record_quietly(engine: Engine, flags: pd.DataFrame) -> int:
         return 0
 
 
-def record_published_flags(engine: Engine, whole: District | None = None, table: pd.DataFrame | None = None) -> int:
+def record_published_flags(engine: Engine, whole: District | None = None) -> int:
     """The published version scores the whole district's latest cohort (no reasons: the flags need the risk
     only) and its risk flags are stored (`record_flags`); 0 when nothing is published, nothing can be
-    scored, or the same flags are stored already. `table`: the district's `district_features`, when known."""
-    flags = published_flags(engine, whole, table)
+    scored, or the same flags are stored already."""
+    flags = published_flags(engine, whole)
     return 0 if flags is None else _record_quietly(engine, flags)
 
 
 def published_flags(engine: Engine, whole: District | None = None, table: pd.DataFrame | None = None
                     ) -> pd.DataFrame | None:
     """The risk flag rows of the published version's scoring of the district's latest cohort (None when
-    nothing is published or nothing can be scored)."""
+    nothing is published or nothing can be scored). `table`: the district's `district_features`, when known."""
     published = published_version(engine)
     if published is None:
         return None
